@@ -1,0 +1,137 @@
+package ecr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// Observer is told about every GetAuthorizationToken call: its duration and its error (nil on success).
+type Observer func(op string, d time.Duration, err error)
+
+// Config says how to reach ECR.
+type Config struct {
+	// HomeRegion is AWS_REGION: the region of STS when a role is assumed, and the SDK's default region.
+	HomeRegion string
+	// RoleARN, when set and no web identity token file is configured, is assumed through the regional STS of
+	// HomeRegion (a web identity token file makes the SDK's default chain assume it itself).
+	RoleARN string
+	// Endpoint, when set, replaces the ECR endpoint of every region (the stand-ins, a VPC endpoint). Empty leaves
+	// the SDK to its defaults, which honour AWS_ENDPOINT_URL_ECR and AWS_ENDPOINT_URL.
+	Endpoint string
+	// STSEndpoint, when set, replaces the STS endpoint (AWS_ENDPOINT_URL_STS works too).
+	STSEndpoint string
+	// Timeout bounds one token fetch, SDK retries included; 0 means 30 s. Each HTTP attempt is bounded by a
+	// third of it.
+	Timeout time.Duration
+	// Credentials, when set, replaces the SDK's default credential chain (tests and the demo).
+	Credentials aws.CredentialsProvider
+	// Observe, when set, is told about every call.
+	Observe Observer
+}
+
+// Client fetches authorization tokens, one region at a time.
+type Client struct {
+	cfg     aws.Config
+	conf    Config
+	mu      sync.Mutex
+	regions map[string]*ecr.Client
+	now     func() time.Time
+}
+
+// DefaultTimeout bounds one token fetch when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// New loads the AWS configuration the SDK's way: keys from the environment, AWS_PROFILE and the shared files,
+// web identity, the ECS task role, the EC2 instance role through IMDSv2; AWS_CA_BUNDLE; proxies from
+// HTTP_PROXY, HTTPS_PROXY and NO_PROXY. It makes no network call.
+func New(ctx context.Context, c Config) (*Client, error) {
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3)),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 3
+				o.MaxBackoff = 2 * time.Second
+			})
+		}),
+	}
+	if c.HomeRegion != "" {
+		opts = append(opts, config.WithRegion(c.HomeRegion))
+	}
+	if c.Credentials != nil {
+		opts = append(opts, config.WithCredentialsProvider(c.Credentials))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if c.RoleARN != "" && os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE") == "" {
+		if c.HomeRegion == "" {
+			return nil, errors.New("assume role: AWS_REGION is needed to reach the regional STS")
+		}
+		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
+			o.Region = c.HomeRegion
+			if c.STSEndpoint != "" {
+				o.BaseEndpoint = aws.String(c.STSEndpoint)
+			}
+		})
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, c.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = "ecr-updater"
+		}))
+	}
+	return &Client{cfg: cfg, conf: c, regions: map[string]*ecr.Client{}, now: time.Now}, nil
+}
+
+func (c *Client) regionClient(region string) *ecr.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.regions[region]; ok {
+		return cl
+	}
+	cl := ecr.NewFromConfig(c.cfg, func(o *ecr.Options) {
+		o.Region = region
+		if c.conf.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.conf.Endpoint)
+		}
+	})
+	c.regions[region] = cl
+	return cl
+}
+
+// Token fetches and validates the authorization token of one region. Errors say what to fix where they can
+// (see Error); they never contain a token or a secret.
+func (c *Client) Token(ctx context.Context, region string) (Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.conf.Timeout)
+	defer cancel()
+	start := c.now()
+	out, err := c.regionClient(region).GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+	if err == nil && len(out.AuthorizationData) == 0 {
+		err = errNoData
+	}
+	var tok Token
+	if err == nil {
+		d := out.AuthorizationData[0]
+		tok, err = newToken(region, d.AuthorizationToken, d.ExpiresAt, d.ProxyEndpoint, c.now())
+	}
+	if c.conf.Observe != nil {
+		c.conf.Observe("GetAuthorizationToken", c.now().Sub(start), err)
+	}
+	if err != nil {
+		return Token{}, explain(region, err)
+	}
+	return tok, nil
+}

@@ -1,0 +1,70 @@
+package ecr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/smithy-go"
+)
+
+// Error is a failed token fetch, explained.
+type Error struct {
+	Region string
+	// Code is the AWS error code ("AccessDeniedException", ...) or "" for other failures.
+	Code string
+	// Hint says what to fix, when that is known.
+	Hint string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("get ECR authorization token in %s: %v", e.Region, e.Err)
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// hints maps AWS error codes to what an operator should check.
+var hints = map[string]string{
+	"AccessDeniedException":                "the IAM principal needs ecr:GetAuthorizationToken on resource * in this region",
+	"AccessDenied":                         "the IAM principal may not assume AWS_ROLE_ARN, or the role lacks ecr:GetAuthorizationToken",
+	"UnrecognizedClientException":          "AWS does not know AWS_ACCESS_KEY_ID, or AWS_SESSION_TOKEN is invalid",
+	"InvalidClientTokenId":                 "AWS does not know AWS_ACCESS_KEY_ID, or AWS_SESSION_TOKEN is invalid",
+	"InvalidSignatureException":            "AWS_SECRET_ACCESS_KEY does not belong to AWS_ACCESS_KEY_ID",
+	"SignatureDoesNotMatch":                "AWS_SECRET_ACCESS_KEY does not belong to AWS_ACCESS_KEY_ID",
+	"ExpiredTokenException":                "the temporary AWS credentials (AWS_SESSION_TOKEN or the assumed role's) have expired",
+	"ExpiredToken":                         "the temporary AWS credentials (AWS_SESSION_TOKEN or the assumed role's) have expired",
+	"MissingAuthenticationTokenException":  "no AWS credentials were sent",
+	"ThrottlingException":                  "ECR is throttling this account and region; the updater backs off and retries",
+	"ServerException":                      "ECR had an internal error; the updater retries",
+	"InvalidParameterException":            "ECR refused the request",
+	"RegionDisabledException":              "the region is not enabled for this account",
+	"UnknownOperationException":            "the ECR endpoint does not speak the ECR API; check AWS_ENDPOINT_URL_ECR",
+	"InvalidIdentityToken":                 "the web identity token is not accepted by STS",
+	"IDPCommunicationErrorException":       "STS could not reach the web identity provider",
+	"InvalidAuthorizationMessageException": "STS refused the request",
+}
+
+// explain wraps err with the region, the AWS error code and a hint.
+func explain(region string, err error) error {
+	e := &Error{Region: region, Err: err}
+	var api smithy.APIError
+	var tokErr *TokenError
+	switch {
+	case errors.As(err, &api):
+		e.Code = api.ErrorCode()
+		e.Hint = hints[e.Code]
+	case errors.As(err, &tokErr):
+		e.Hint = "nothing was written with it"
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Hint = "ECR did not answer in time; check the network path (proxy, NO_PROXY, VPC endpoint)"
+	case strings.Contains(err.Error(), "failed to retrieve credentials") || strings.Contains(err.Error(), "failed to refresh cached credentials"):
+		e.Hint = "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or give the host an instance or task role"
+	}
+	return e
+}

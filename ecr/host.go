@@ -1,0 +1,184 @@
+// Package ecr knows AWS: the host names of ECR registries (parsed in this one place), fetching one
+// authorization token per region with GetAuthorizationToken through aws-sdk-go-v2, decoding and validating
+// those tokens, and explaining AWS errors in terms an operator can act on.
+//
+// A token is valid for every registry the IAM principal may access in its region, whatever the account, and for
+// no other region; so the updater needs exactly one token per region in use. registryIds is deprecated and is
+// never sent.
+package ecr
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// ErrNotECR is returned (wrapped) by ParseServerAddress for an address that is not a private ECR registry.
+var ErrNotECR = errors.New("not an ECR registry")
+
+// AddressError says why a registry address cannot be parsed.
+type AddressError struct {
+	Address string
+	Reason  string
+}
+
+func (e *AddressError) Error() string {
+	return fmt.Sprintf("cannot parse registry address %q: %s", e.Address, e.Reason)
+}
+
+// Registry is a private ECR registry, as named by a host.
+type Registry struct {
+	// Host is the normalised host name: lower case, without scheme, path, trailing slash or :443.
+	Host string
+	// Account is the 12-digit AWS account id.
+	Account string
+	// Region is the AWS region, e.g. us-east-1.
+	Region string
+	// Suffix is the DNS suffix after the region, e.g. amazonaws.com or on.aws.
+	Suffix string
+	// FIPS and DualStack tell which endpoint family the host belongs to.
+	FIPS, DualStack bool
+	// Exact is true when the address was the bare host already (case aside), the only form Rancher
+	// matches images against. A scheme, path or trailing slash make it false.
+	Exact bool
+}
+
+// WithAccount returns the registry host of another account in the same region and endpoint family.
+func (r Registry) WithAccount(account string) Registry {
+	out := r
+	out.Account = account
+	out.Host = account + strings.TrimPrefix(r.Host, r.Account)
+	out.Exact = true
+	return out
+}
+
+// regionPattern is the shape of a region name: us-east-1, cn-north-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1.
+const regionPattern = `[a-z]{2,5}(?:-[a-z]+)+-[0-9]{1,2}`
+
+// ecrHost matches every known shape of a private ECR registry host:
+//
+//	<account>.dkr.ecr.<region>.amazonaws.com           standard
+//	<account>.dkr.ecr-fips.<region>.amazonaws.com      FIPS
+//	<account>.dkr.ecr.<region>.amazonaws.com.cn        China
+//	<account>.dkr-ecr.<region>.on.aws                  dual-stack (also dkr-ecr-fips)
+//	<account>.dkr-ecr.<region>.on.amazonwebservices.com.cn
+//	<account>.dkr.ecr.<region>.c2s.ic.gov, .sc2s.sgov.gov, .cloud.adc-e.uk, .csp.hci.ic.gov   isolated regions
+//	<account>.dkr.ecr.<region>.amazonaws.eu            EU sovereign cloud
+var ecrHost = regexp.MustCompile(`^([0-9]{12})\.(dkr\.ecr|dkr\.ecr-fips|dkr-ecr|dkr-ecr-fips)\.` +
+	`(` + regionPattern + `)\.` +
+	`(amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn|c2s\.ic\.gov|sc2s\.sgov\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov|amazonaws\.eu)$`)
+
+// looksLikeECR catches hosts that try to be ECR registries but do not fit a known shape (a short account id, a
+// typo in the region), so that they are reported instead of silently ignored.
+var looksLikeECR = regexp.MustCompile(`(^|\.)dkr[.-]ecr(-fips)?\.`)
+
+// validHost is what a DNS name or IPv4 address may contain.
+var validHost = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`)
+
+// ParseServerAddress normalises a Rancher registry serverAddress (trim, drop scheme, path, trailing slash and a
+// :443 port, lower-case) and parses it as an ECR registry host. It returns an error wrapping ErrNotECR for any
+// other registry (public.ecr.aws included, which needs no credential), and an *AddressError for an address that
+// cannot be parsed at all or that looks like ECR without fitting any ECR host shape.
+func ParseServerAddress(address string) (Registry, error) {
+	host, exact, err := normalise(address)
+	if err != nil {
+		return Registry{}, err
+	}
+	name, port, hasPort := strings.Cut(host, ":")
+	m := ecrHost.FindStringSubmatch(name)
+	if m == nil {
+		if looksLikeECR.MatchString(name) {
+			return Registry{}, &AddressError{Address: address, Reason: "it looks like an ECR registry but is not <12-digit account>.dkr.ecr.<region>.<aws domain>"}
+		}
+		return Registry{}, fmt.Errorf("%s: %w", host, ErrNotECR)
+	}
+	if hasPort {
+		return Registry{}, &AddressError{Address: address, Reason: "ECR registries listen on port 443 only, not " + port}
+	}
+	return Registry{
+		Host:      name,
+		Account:   m[1],
+		Region:    m[3],
+		Suffix:    m[4],
+		FIPS:      strings.HasSuffix(m[2], "-fips"),
+		DualStack: strings.HasPrefix(m[2], "dkr-"),
+		Exact:     exact,
+	}, nil
+}
+
+// NormaliseHost returns the host a registry address names, in the form ParseServerAddress compares: lower case,
+// without scheme, path, trailing slash or :443. It serves registries of any kind, ECR or not.
+func NormaliseHost(address string) (string, error) {
+	host, _, err := normalise(address)
+	return host, err
+}
+
+func normalise(address string) (host string, exact bool, err error) {
+	bad := func(reason string) (string, bool, error) {
+		return "", false, &AddressError{Address: address, Reason: reason}
+	}
+	s := strings.TrimSpace(address)
+	if s == "" {
+		return bad("it is empty")
+	}
+	exact = s == address
+	if i := strings.Index(s, "://"); i >= 0 {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return bad("it is not a URL with a host")
+		}
+		if u.User != nil {
+			return bad("it carries user information")
+		}
+		s = u.Host
+		exact = false
+	} else if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+		exact = false
+	}
+	s = strings.ToLower(s)
+	if strings.HasSuffix(s, ".") {
+		s = strings.TrimSuffix(s, ".")
+		exact = false
+	}
+	name, port := s, ""
+	if strings.HasPrefix(s, "[") || strings.Count(s, ":") > 1 {
+		return bad("IPv6 literals are not registry host names")
+	}
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		name, port = s[:i], s[i+1:]
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return bad("the port is not a number from 1 to 65535")
+		}
+		port = strconv.Itoa(n)
+	}
+	if name == "" || len(name) > 253 || !validHost.MatchString(name) || strings.Contains(name, "..") {
+		return bad("the host name has characters a host name cannot have")
+	}
+	if ip := net.ParseIP(name); ip == nil && strings.Trim(name, "0123456789.") == "" {
+		return bad("the host name is all digits")
+	}
+	switch port {
+	case "", "443":
+		return name, exact && port == "", nil
+	default:
+		return name + ":" + port, exact, nil
+	}
+}
+
+var (
+	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRE  = regexp.MustCompile(`^` + regionPattern + `$`)
+)
+
+// ValidAccount reports whether s is a 12-digit AWS account id.
+func ValidAccount(s string) bool { return accountRE.MatchString(s) }
+
+// ValidRegion reports whether s has the shape of an AWS region name (us-east-1, cn-north-1, us-gov-west-1,
+// us-isob-east-1, eusc-de-east-1).
+func ValidRegion(s string) bool { return regionRE.MatchString(s) }

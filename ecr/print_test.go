@@ -1,0 +1,5 @@
+package ecr
+
+import "fmt"
+
+func sprint(format string, a ...any) string { return fmt.Sprintf(format, a...) }

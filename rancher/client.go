@@ -1,0 +1,515 @@
+// Package rancher knows the Rancher 1.6 (Cattle) v2-beta API, through the go-rancher v2 client: connecting from
+// any CATTLE_URL form a user has (the /v1 URL Rancher injects into agent containers, the server root, /v2-beta,
+// an Environment API Endpoint /v2-beta/projects/<id>), finding environments, listing registries and registry
+// credentials page by page, and writing credentials. It knows nothing of ECR or of the rules of a pass.
+//
+// Facts it relies on: Cattle scopes a request to an environment only when the path has more than four segments,
+// so an account API key writes registries only through /v2-beta/projects/<id>/schemas (through the unscoped
+// schemas the registry types are read-only, go-rancher's "registryCredential is not updatable"); go-rancher does
+// not follow pagination (we loop on Next) and sends "links":null when updating with its structs (we send maps);
+// registryCredential.secretValue is never returned by a GET.
+package rancher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	client "github.com/rancher/go-rancher/v2"
+
+	_ "github.com/ecr-updater/ecr-updater/internal/nodebug" // before go-rancher's init: no request bodies on stdout
+	"github.com/ecr-updater/ecr-updater/internal/redact"
+)
+
+// Observer is told about every request: the operation, its duration and its error (nil on success).
+type Observer func(op string, d time.Duration, err error)
+
+// Options say how to reach a Rancher server.
+type Options struct {
+	// URL is CATTLE_URL, in any form ParseURL accepts.
+	URL       string
+	AccessKey string
+	SecretKey redact.Secret
+	// Timeout bounds each request; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// CAPEM is a PEM bundle trusted for the server, on top of the system roots.
+	CAPEM []byte
+	// InsecureSkipVerify turns TLS verification off.
+	InsecureSkipVerify bool
+	// Proxy chooses the proxy of each request; nil means HTTP_PROXY, HTTPS_PROXY and NO_PROXY.
+	Proxy func(*http.Request) (*url.URL, error)
+	// Concurrency is how many requests may be in flight (sizes the connection pool); 0 means 8.
+	Concurrency int
+	// PageSize is the page size asked for when listing; 0 means DefaultPageSize.
+	PageSize int
+	// Observe, when set, is told about every request.
+	Observe Observer
+}
+
+const (
+	// DefaultTimeout bounds each request when Options.Timeout is zero.
+	DefaultTimeout = 10 * time.Second
+	// DefaultPageSize is asked for when listing: Cattle's documented maximum (its code caps at 3000).
+	DefaultPageSize = 1000
+	// maxPages stops a server whose "next" links never end.
+	maxPages = 10000
+)
+
+// StateActive is the state of a registry or credential in use; Rancher uses no other for pulling images.
+const StateActive = "active"
+
+// Key kinds, as Cattle reports them in X-API-Account-Kind.
+const (
+	KindProject = "project" // an Environment API key
+	KindUser    = "user"    // an Account API key
+	KindAdmin   = "admin"   // an Account API key of an administrator
+)
+
+// Server is a connection to one Rancher server with one API key.
+type Server struct {
+	endpoint Endpoint
+	opts     Options
+	http     *http.Client
+	release  func()
+
+	kind      string // X-API-Account-Kind of the key
+	accountID string // X-API-Account-Id of the key
+	schemas   string // X-API-Schemas advertised at the base URL
+
+	requests atomic.Int64
+
+	mu      sync.Mutex
+	account *client.RancherClient // unscoped, for listing environments
+}
+
+// Dial checks the URL and the key with one GET of the API base (or of the environment the URL names) and
+// learns what kind of key it is. It is the only request Dial makes.
+func Dial(ctx context.Context, o Options) (*Server, error) {
+	ep, err := ParseURL(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("CATTLE_URL: %w", err)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = DefaultPageSize
+	}
+	t, err := newTransport(o)
+	if err != nil {
+		return nil, fmt.Errorf("RANCHER_CA_CERT: %w", err)
+	}
+	u, _ := url.Parse(ep.Origin)
+	s := &Server{
+		endpoint: ep,
+		opts:     o,
+		http:     &http.Client{Transport: t, Timeout: o.Timeout},
+		release:  installRouter().register(u.Scheme, u.Host, t),
+	}
+	probe := ep.Base()
+	if ep.Project != "" {
+		probe = ep.String()
+	}
+	if err := s.probe(ctx, probe); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("connect to %s: %w", ep, err)
+	}
+	return s, nil
+}
+
+// probe GETs url and reads the key's kind and account and the advertised schemas from the headers.
+func (s *Server) probe(ctx context.Context, target string) (err error) {
+	s.requests.Add(1)
+	start := time.Now()
+	defer func() { s.observe("connect", start, err) }()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(s.opts.AccessKey, s.opts.SecretKey.Reveal())
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return &Error{Err: err}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		e := fromResponse(resp.StatusCode, body)
+		if resp.StatusCode == http.StatusNotFound {
+			e.Hint = "no such environment, or CATTLE_URL is not a Rancher 1.6 server"
+		}
+		return e
+	}
+	s.schemas = resp.Header.Get("X-API-Schemas")
+	if s.schemas == "" {
+		return &Error{Status: resp.StatusCode, Hint: "the answer has no X-API-Schemas header: CATTLE_URL is not a Rancher 1.6 API"}
+	}
+	s.kind = resp.Header.Get("X-API-Account-Kind")
+	s.accountID = resp.Header.Get("X-API-Account-Id")
+	return nil
+}
+
+func (s *Server) observe(op string, start time.Time, err error) {
+	if s.opts.Observe != nil {
+		s.opts.Observe(op, time.Since(start), err)
+	}
+}
+
+// Close releases the server's connections.
+func (s *Server) Close() {
+	if s.release != nil {
+		s.release()
+	}
+}
+
+// Endpoint is the parsed CATTLE_URL.
+func (s *Server) Endpoint() Endpoint { return s.endpoint }
+
+// KeyKind is the kind of the API key as Cattle reports it ("project" for an Environment API key, "user" or "admin"
+// for an Account API key, "agent" for the keys Rancher gives agent containers), "" when not reported.
+func (s *Server) KeyKind() string { return s.kind }
+
+// IsAccountKey reports whether the key is an Account API key, which can reach several environments.
+func (s *Server) IsAccountKey() bool { return s.kind == KindUser || s.kind == KindAdmin }
+
+// Requests is how many HTTP requests this server and its environments have made.
+func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// Environment is a Rancher environment (a Cattle "project").
+type Environment struct {
+	ID, Name, State string
+}
+
+// Environments lists the environments the key can see, following pagination. The first call connects an
+// unscoped client (one request, once per Server).
+func (s *Server) Environments(ctx context.Context) ([]Environment, error) {
+	s.mu.Lock()
+	c := s.account
+	s.mu.Unlock()
+	if c == nil {
+		var err error
+		c, err = s.connect(ctx, s.schemas, &s.requests)
+		if err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", s.endpoint, err)
+		}
+		s.mu.Lock()
+		s.account = c
+		s.mu.Unlock()
+	}
+	var out []Environment
+	var coll *client.ProjectCollection
+	err := s.call(ctx, "list environments", &s.requests, func() (err error) {
+		coll, err = c.Project.List(listOpts(s.opts.PageSize))
+		return err
+	})
+	for pages := 1; err == nil; pages++ {
+		for _, p := range coll.Data {
+			out = append(out, Environment{ID: p.Id, Name: p.Name, State: p.State})
+		}
+		if coll.Pagination == nil || coll.Pagination.Next == "" {
+			break
+		}
+		if pages >= maxPages {
+			err = errors.New("too many pages")
+			break
+		}
+		cur := coll
+		err = s.call(ctx, "list environments", &s.requests, func() (err error) {
+			coll, err = cur.Next()
+			return err
+		})
+	}
+	if err != nil {
+		s.mu.Lock()
+		s.account = nil
+		s.mu.Unlock()
+		return nil, fmt.Errorf("list environments: %w", err)
+	}
+	return out, nil
+}
+
+// Open connects a client scoped to one environment (one request: its schemas). An empty id means the
+// environment CATTLE_URL names, or else the key's own scope (an Environment API key's environment, or the
+// environment of the agent container Rancher gave the keys to). It fails with an explanation when the key could
+// read but not write registries there.
+func (s *Server) Open(ctx context.Context, id string) (*Env, error) {
+	schemas := s.schemas
+	switch {
+	case id != "":
+		schemas = s.endpoint.ProjectSchemas(id)
+	case s.endpoint.Project != "":
+		id = s.endpoint.Project
+		schemas = s.endpoint.ProjectSchemas(id)
+	case s.kind == KindProject:
+		id = s.accountID
+	}
+	e := &Env{id: id, srv: s}
+	c, err := s.connect(ctx, schemas, &e.requests)
+	if err != nil {
+		return nil, fmt.Errorf("connect to environment %s: %w", e, err)
+	}
+	if err := writable(c); err != nil {
+		hint := "use an Environment API key, the agent labels, or an Environment API Endpoint (/v2-beta/projects/<id>) as CATTLE_URL"
+		if s.IsAccountKey() {
+			hint = "CATTLE_ACCESS_KEY is an Account API key and CATTLE_URL names no environment: give the Environment API Endpoint (/v2-beta/projects/<id>) as CATTLE_URL, or set RANCHER_ENVIRONMENTS"
+		}
+		return nil, fmt.Errorf("environment %s: %w; %s", e, err, hint)
+	}
+	e.c = c
+	return e, nil
+}
+
+// writable checks that the schemas let the key list, create and update registries and their credentials.
+func writable(c *client.RancherClient) error {
+	types := c.GetTypes()
+	for _, t := range []string{client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE} {
+		schema, ok := types[t]
+		if !ok {
+			return fmt.Errorf("the key cannot see %s resources", t)
+		}
+		if !contains(schema.CollectionMethods, http.MethodGet) || !contains(schema.CollectionMethods, http.MethodPost) {
+			return fmt.Errorf("%s resources are read-only for this key and URL (cannot create)", t)
+		}
+		if t == client.REGISTRY_CREDENTIAL_TYPE && !contains(schema.ResourceMethods, http.MethodPut) {
+			return fmt.Errorf("%s is not updatable with this key and URL", t)
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// connect builds a go-rancher client at a schemas URL. Because the URL is the one the server advertises in
+// X-API-Schemas, go-rancher makes exactly one request.
+func (s *Server) connect(ctx context.Context, schemas string, counter *atomic.Int64) (*client.RancherClient, error) {
+	var c *client.RancherClient
+	err := s.call(ctx, "connect", counter, func() (err error) {
+		c, err = client.NewRancherClient(&client.ClientOpts{
+			Url:       schemas,
+			AccessKey: s.opts.AccessKey,
+			SecretKey: s.opts.SecretKey.Reveal(),
+			Timeout:   s.opts.Timeout,
+		})
+		return err
+	})
+	return c, err
+}
+
+// call runs one go-rancher request, which has no context of its own: it returns when the request ends or when ctx
+// is done, whichever comes first (an abandoned request still ends within Options.Timeout). It counts the request
+// on counter and on the server, and reports it to the observer.
+func (s *Server) call(ctx context.Context, op string, counter *atomic.Int64, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if counter != &s.requests {
+		counter.Add(1)
+	}
+	s.requests.Add(1)
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	var err error
+	select {
+	case err = <-done:
+		err = fromClient(err)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.observe(op, start, err)
+	return err
+}
+
+func listOpts(pageSize int) *client.ListOpts {
+	return &client.ListOpts{Filters: map[string]interface{}{"limit": pageSize}}
+}
+
+// Env is a client scoped to one environment. It is safe for concurrent use.
+type Env struct {
+	srv      *Server
+	c        *client.RancherClient
+	requests atomic.Int64
+	mu       sync.Mutex
+	id       string
+}
+
+// ID is the environment id, "" while unknown (a key whose environment Rancher does not name until a registry
+// shows it).
+func (e *Env) ID() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.id
+}
+
+func (e *Env) String() string {
+	if id := e.ID(); id != "" {
+		return id
+	}
+	return "(the key's environment)"
+}
+
+// Requests is how many HTTP requests this environment's client has made, its connection included.
+func (e *Env) Requests() int64 { return e.requests.Load() }
+
+// Registry is a registry as Rancher lists it.
+type Registry struct {
+	ID, EnvID, ServerAddress, State, Name string
+}
+
+// Credential is a registry credential as Rancher lists it (the secret is never listed).
+type Credential struct {
+	ID, EnvID, RegistryID, PublicValue, State string
+	self                                      client.Resource
+}
+
+// Registries lists every registry of the environment that Rancher lists (all but removed and purged), page by page.
+func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
+	var out []Registry
+	var coll *client.RegistryCollection
+	err := e.srv.call(ctx, "list registries", &e.requests, func() (err error) {
+		coll, err = e.c.Registry.List(listOpts(e.srv.opts.PageSize))
+		return err
+	})
+	for pages := 1; err == nil; pages++ {
+		for _, r := range coll.Data {
+			out = append(out, Registry{ID: r.Id, EnvID: r.AccountId, ServerAddress: r.ServerAddress, State: r.State, Name: r.Name})
+		}
+		if coll.Pagination == nil || coll.Pagination.Next == "" {
+			break
+		}
+		if pages >= maxPages {
+			err = errors.New("too many pages")
+			break
+		}
+		cur := coll
+		err = e.srv.call(ctx, "list registries", &e.requests, func() (err error) {
+			coll, err = cur.Next()
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list registries of environment %s: %w", e, err)
+	}
+	if len(out) > 0 && out[0].EnvID != "" {
+		e.mu.Lock()
+		if e.id == "" {
+			e.id = out[0].EnvID
+		}
+		e.mu.Unlock()
+	}
+	return out, nil
+}
+
+// Credentials lists every registry credential of the environment, page by page: one list for all registries.
+func (e *Env) Credentials(ctx context.Context) ([]Credential, error) {
+	var out []Credential
+	var coll *client.RegistryCredentialCollection
+	err := e.srv.call(ctx, "list credentials", &e.requests, func() (err error) {
+		coll, err = e.c.RegistryCredential.List(listOpts(e.srv.opts.PageSize))
+		return err
+	})
+	for pages := 1; err == nil; pages++ {
+		for _, c := range coll.Data {
+			out = append(out, credential(c))
+		}
+		if coll.Pagination == nil || coll.Pagination.Next == "" {
+			break
+		}
+		if pages >= maxPages {
+			err = errors.New("too many pages")
+			break
+		}
+		cur := coll
+		err = e.srv.call(ctx, "list credentials", &e.requests, func() (err error) {
+			coll, err = cur.Next()
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list registry credentials of environment %s: %w", e, err)
+	}
+	return out, nil
+}
+
+func credential(c client.RegistryCredential) Credential {
+	return Credential{ID: c.Id, EnvID: c.AccountId, RegistryID: c.RegistryId, PublicValue: c.PublicValue, State: c.State, self: c.Resource}
+}
+
+// UpdateCredential writes a new user and password into an existing credential, with a JSON map so that nothing
+// but those two fields is sent.
+func (e *Env) UpdateCredential(ctx context.Context, c Credential, user string, password redact.Secret) error {
+	if password.Empty() {
+		return fmt.Errorf("update credential %s of registry %s: refusing to write an empty password", c.ID, c.RegistryID)
+	}
+	var resp *client.RegistryCredential
+	err := e.srv.call(ctx, "update credential", &e.requests, func() (err error) {
+		res := c.self
+		resp, err = e.c.RegistryCredential.Update(&client.RegistryCredential{Resource: res}, map[string]interface{}{
+			"publicValue": user,
+			"secretValue": password.Reveal(),
+		})
+		return err
+	})
+	if err == nil && resp.Id != "" && resp.Id != c.ID {
+		err = fmt.Errorf("rancher answered with credential %s", resp.Id)
+	}
+	if err != nil {
+		return fmt.Errorf("update credential %s of registry %s in environment %s: %w", c.ID, c.RegistryID, e, err)
+	}
+	return nil
+}
+
+// CreateCredential adds a credential to a registry.
+func (e *Env) CreateCredential(ctx context.Context, registryID, user string, password redact.Secret) (Credential, error) {
+	if password.Empty() {
+		return Credential{}, fmt.Errorf("create credential of registry %s: refusing to write an empty password", registryID)
+	}
+	var resp client.RegistryCredential
+	err := e.srv.call(ctx, "create credential", &e.requests, func() error {
+		return e.c.Create(client.REGISTRY_CREDENTIAL_TYPE, map[string]interface{}{
+			"registryId":  registryID,
+			"publicValue": user,
+			"secretValue": password.Reveal(),
+		}, &resp)
+	})
+	if err != nil {
+		return Credential{}, fmt.Errorf("create credential of registry %s in environment %s: %w", registryID, e, err)
+	}
+	resp.SecretValue = ""
+	return credential(resp), nil
+}
+
+// CreateRegistry adds a registry. When the environment has one with the same server address already (Cattle
+// compares without case), the error wraps ErrRegistryExists.
+func (e *Env) CreateRegistry(ctx context.Context, serverAddress string) (Registry, error) {
+	var resp client.Registry
+	err := e.srv.call(ctx, "create registry", &e.requests, func() error {
+		return e.c.Create(client.REGISTRY_TYPE, map[string]interface{}{"serverAddress": serverAddress}, &resp)
+	})
+	var re *Error
+	if errors.As(err, &re) && re.Status == http.StatusBadRequest && re.Code == "ServerAddressUsed" {
+		err = fmt.Errorf("%w: %v", ErrRegistryExists, err)
+	}
+	if err != nil {
+		return Registry{}, fmt.Errorf("create registry %s in environment %s: %w", serverAddress, e, err)
+	}
+	return Registry{ID: resp.Id, EnvID: resp.AccountId, ServerAddress: resp.ServerAddress, State: resp.State, Name: resp.Name}, nil
+}

@@ -1,0 +1,137 @@
+package rancher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+
+	client "github.com/rancher/go-rancher/v2"
+)
+
+// ErrRegistryExists is returned (wrapped) by CreateRegistry when Rancher already has a registry with that
+// server address in the environment (Cattle's 400 ServerAddressUsed).
+var ErrRegistryExists = errors.New("a registry with this server address exists")
+
+// Error is a failed Rancher request, explained. It never holds a request body.
+type Error struct {
+	// Status is the HTTP status, 0 when no HTTP answer arrived.
+	Status int
+	// Code and Message are Cattle's error code and message, when it sent them.
+	Code, Message string
+	// Hint says what to check, when that is known.
+	Hint string
+	// Err is the underlying failure when there was no HTTP answer (or it could not be read).
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	switch {
+	case e.Status != 0:
+		fmt.Fprintf(&b, "rancher answered %d %s", e.Status, http.StatusText(e.Status))
+		if e.Code != "" {
+			fmt.Fprintf(&b, " (%s", e.Code)
+			if e.Message != "" && e.Message != e.Code && e.Message != http.StatusText(e.Status) {
+				fmt.Fprintf(&b, ": %s", e.Message)
+			}
+			b.WriteString(")")
+		}
+	case e.Err != nil:
+		b.WriteString(truncate(e.Err.Error()))
+	default:
+		b.WriteString("rancher request failed")
+	}
+	if e.Hint != "" {
+		fmt.Fprintf(&b, "; %s", e.Hint)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// IsNotFound reports whether err is Rancher's 404: the resource was removed between list and write.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+// StatusOf returns the HTTP status of a failed request, 0 if there was none.
+func StatusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
+func hintFor(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "Rancher refused CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY: check them (a key stops working when its environment or user is removed)"
+	case status == http.StatusForbidden:
+		return "the API key has no access to this environment"
+	case status == http.StatusMethodNotAllowed:
+		return "Rancher does not allow this write with this key and URL"
+	case status >= 500:
+		return "the Rancher server failed; the updater retries"
+	}
+	return ""
+}
+
+// maxErrText bounds how much of an unexpected answer an error message carries.
+const maxErrText = 200
+
+func truncate(s string) string {
+	if len(s) <= maxErrText {
+		return s
+	}
+	return s[:maxErrText] + "..."
+}
+
+var bodyField = regexp.MustCompile(`(?:^|, )(code|message|fieldName)=([^,]*)`)
+
+// fromClient converts an error of go-rancher into an *Error.
+func fromClient(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var api *client.ApiError
+	if errors.As(err, &api) {
+		e := &Error{Status: api.StatusCode, Hint: hintFor(api.StatusCode)}
+		// go-rancher rebuilds the JSON error body as "k=v, k=v" pairs.
+		for _, m := range bodyField.FindAllStringSubmatch(api.Body, -1) {
+			switch m[1] {
+			case "code":
+				e.Code = m[2]
+			case "message":
+				e.Message = truncate(m[2])
+			case "fieldName":
+				if e.Message == "" {
+					e.Message = "field " + m[2]
+				}
+			}
+		}
+		return e
+	}
+	return &Error{Err: err}
+}
+
+// fromResponse reads a Cattle error body of a non-200 answer.
+func fromResponse(status int, body []byte) *Error {
+	e := &Error{Status: status, Hint: hintFor(status)}
+	var v struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &v) == nil {
+		e.Code, e.Message = v.Code, truncate(v.Message)
+	}
+	return e
+}

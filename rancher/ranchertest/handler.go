@@ -1,0 +1,675 @@
+package ranchertest
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const challenge = `Basic realm="Enter API access key and secret key as username and password"`
+
+// garbageBody is what a Garbage fault answers: not JSON, as a misconfigured proxy might send.
+const garbageBody = "<html><head><title>Rancher</title></head><body>This is not JSON.</body></html>\n"
+
+var (
+	hdrJSON      = []string{"application/json"}
+	hdrChallenge = []string{challenge}
+	hdrProject   = []string{"project"}
+	hdrUser      = []string{"user"}
+	hdrAdmin     = []string{"admin"}
+)
+
+// call is one request, resolved: where it points, who sent it, what it may do.
+type call struct {
+	origin   string // scheme://host of the request
+	version  string // "v2-beta" or "v1"
+	verBase  string // origin/version
+	base     string // link base of the scope: verBase or verBase/projects/<id>
+	path     string // escaped request path, as sent
+	rawQuery string
+
+	segs    []string // lower-case path segments after the version and the scope
+	root    bool
+	badPath bool
+	scoped  bool
+	scopeID string
+
+	noChallenge bool
+	unauth      bool
+	deny        int // 403 or 404 for a scope the key may not use
+	key         *apiKey
+	env         *resource // the environment the request acts in; nil for an unscoped Account API key
+	writable    bool
+}
+
+// collDef is a served collection.
+type collDef struct {
+	kind         kind
+	resourceType string
+	writable     bool
+	filters      []string
+}
+
+var collections = map[string]*collDef{
+	"registries":          {kind: kRegistry, resourceType: "registry", writable: true, filters: registryFilters},
+	"registrycredentials": {kind: kCredential, resourceType: "registryCredential", writable: true, filters: credentialFilters},
+	"storagepools":        {kind: kRegistry, resourceType: "storagePool", filters: registryFilters},
+	"credentials":         {kind: kCredential, resourceType: "credential", filters: schemaByLower["credential"].filters},
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if !s.enter() {
+		return
+	}
+	defer s.handlers.Done()
+
+	var body []byte
+	tooBig := false
+	if r.ContentLength != 0 {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+		if len(b) > maxBodyBytes {
+			tooBig, b = true, b[:maxBodyBytes]
+		}
+		if len(b) > 0 {
+			body = b
+		}
+	}
+	access, secret, hasAuth := r.BasicAuth()
+	gen, seq := s.record(r, access, body)
+	status := 0
+	defer func() { s.finish(gen, seq, status) }()
+
+	if h := s.hook.Load(); h != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		(*h)(r)
+	}
+	ctx := r.Context()
+	if !s.wait(ctx, time.Duration(s.latency.Load())) {
+		panic(http.ErrAbortHandler) // no answer: the client left or the server is closing
+	}
+
+	lowerPath := strings.ToLower(r.URL.Path)
+	var c call
+	s.resolve(&c, r, lowerPath, access, secret, hasAuth)
+	c.setHeaders(w.Header())
+
+	if f, ok := s.matchFault(r.Method, lowerPath); ok {
+		if !s.wait(ctx, f.Delay) {
+			panic(http.ErrAbortHandler)
+		}
+		switch {
+		case f.Hang:
+			select {
+			case <-ctx.Done():
+			case <-s.closed:
+			}
+			// Returning normally would make net/http answer 200 with no body.
+			panic(http.ErrAbortHandler)
+		case f.Drop:
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler)
+		case f.Garbage:
+			status = http.StatusOK
+			writeBody(w, status, []byte(garbageBody))
+			return
+		case f.Status != 0:
+			status = s.fail(w, &c, f.Status, "", "", "")
+			return
+		}
+	}
+	if tooBig && !c.unauth {
+		status = s.fail(w, &c, http.StatusRequestEntityTooLarge, "", "", "")
+		return
+	}
+	status = s.dispatch(w, r, &c, body)
+}
+
+// resolve parses the path (scope, version) and authenticates the key.
+func (s *Server) resolve(c *call, r *http.Request, lowerPath, access, secret string, hasAuth bool) {
+	host := r.Host
+	if host == "" {
+		host = s.addr
+	}
+	c.origin = s.scheme + "://" + host
+	c.path = r.URL.EscapedPath()
+	c.rawQuery = r.URL.RawQuery
+	c.noChallenge = strings.EqualFold(r.Header.Get("X-API-No-Challenge"), "true")
+
+	var segs []string
+	if p := strings.Trim(lowerPath, "/"); p != "" {
+		segs = strings.Split(p, "/")
+	}
+	c.version = "v2-beta"
+	switch {
+	case len(segs) == 0:
+		c.root = true
+	case segs[0] == "v2-beta" || segs[0] == "v1":
+		if segs[0] == "v1" {
+			c.version = "v1"
+		}
+		segs = segs[1:]
+		c.root = len(segs) == 0
+	default:
+		c.badPath = true
+	}
+	c.verBase = c.origin + "/" + c.version
+	c.base = c.verBase
+	if !c.badPath && len(segs) >= 3 && segs[0] == "projects" {
+		c.scoped, c.scopeID = true, segs[1]
+		segs = segs[2:]
+		c.base = c.verBase + "/projects/" + c.scopeID
+	}
+	c.segs = segs
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	key := s.st.keys[access]
+	if !hasAuth || key == nil || subtle.ConstantTimeCompare([]byte(secret), []byte(key.secret)) != 1 ||
+		(key.env != nil && !envKeyUsable(key.env.state)) {
+		c.unauth = true
+		return
+	}
+	c.key = key
+	if key.env != nil {
+		c.env, c.writable = key.env, true
+		if c.scoped && c.scopeID != key.env.id {
+			c.deny = http.StatusForbidden
+		}
+		return
+	}
+	if !c.scoped {
+		return
+	}
+	u := key.user
+	p := s.st.projectLocked(c.scopeID)
+	switch {
+	case p == nil || hiddenState(p.state):
+		c.deny = http.StatusForbidden
+		if u.admin {
+			c.deny = http.StatusNotFound
+		}
+	case !u.admin && !u.member[p.id]:
+		c.deny = http.StatusForbidden
+	default:
+		c.env, c.writable = p, true
+	}
+}
+
+func (c *call) setHeaders(h http.Header) {
+	h["Content-Type"] = hdrJSON
+	h["X-API-Schemas"] = []string{c.base + "/schemas"}
+	if c.key == nil {
+		return
+	}
+	if c.key.env != nil {
+		id := []string{c.key.env.id}
+		h["X-API-Account-Id"] = id
+		h["X-API-User-Id"] = id
+		h["X-API-Account-Kind"] = hdrProject
+		return
+	}
+	id := []string{c.key.user.id}
+	h["X-API-Account-Id"] = id
+	h["X-API-User-Id"] = id
+	if c.key.user.admin {
+		h["X-API-Account-Kind"] = hdrAdmin
+	} else {
+		h["X-API-Account-Kind"] = hdrUser
+	}
+}
+
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	w.Header()["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// reply writes a JSON answer from an encoder and returns it to the pool.
+func reply(w http.ResponseWriter, status int, e *enc) int {
+	writeBody(w, status, e.b)
+	putEnc(e)
+	return status
+}
+
+// statusCode gives Cattle's error code and message for a status.
+func statusCode(status int) (code, message string) {
+	message = http.StatusText(status)
+	if message == "" {
+		return "Error", ""
+	}
+	code = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return -1
+	}, message)
+	return code, message
+}
+
+// fail answers a Cattle error. code "" uses the status's usual code and message; message "" is written as null.
+func (s *Server) fail(w http.ResponseWriter, c *call, status int, code, message, fieldName string) int {
+	if code == "" {
+		code, message = statusCode(status)
+	}
+	if status == http.StatusUnauthorized && !c.noChallenge {
+		w.Header()["WWW-Authenticate"] = hdrChallenge
+	}
+	e := getEnc(s.opts.EscapeSlashes)
+	writeError(e, newUUID(), status, code, message, fieldName)
+	return reply(w, status, e)
+}
+
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call, body []byte) int {
+	switch {
+	case c.unauth:
+		return s.fail(w, c, http.StatusUnauthorized, "", "", "")
+	case c.badPath:
+		return s.fail(w, c, http.StatusNotFound, "", "", "")
+	case c.deny != 0:
+		return s.fail(w, c, c.deny, "", "", "")
+	}
+	get := r.Method == http.MethodGet
+	if c.root {
+		if !get {
+			return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+		}
+		e := getEnc(s.opts.EscapeSlashes)
+		writeAPIVersion(e, c.version, c.verBase)
+		return reply(w, http.StatusOK, e)
+	}
+	segs := c.segs
+	switch segs[0] {
+	case "schemas":
+		if len(segs) > 2 {
+			break
+		}
+		var d *schemaDef
+		if len(segs) == 2 {
+			if d = schemaByLower[segs[1]]; d == nil {
+				break
+			}
+		}
+		if !get {
+			return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+		}
+		e := getEnc(s.opts.EscapeSlashes)
+		if d != nil {
+			writeSchema(e, d, c.base, c.verBase, c.writable)
+		} else {
+			writeSchemas(e, c.base, c.verBase, c.writable)
+		}
+		return reply(w, http.StatusOK, e)
+	case "projects":
+		if c.scoped || len(segs) > 2 {
+			break
+		}
+		if !get {
+			return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+		}
+		if len(segs) == 2 {
+			return s.getProject(w, c, segs[1])
+		}
+		return s.list(w, r, c, projectColl)
+	default:
+		def := collections[segs[0]]
+		if def == nil || len(segs) > 2 {
+			break
+		}
+		if len(segs) == 1 {
+			switch r.Method {
+			case http.MethodGet:
+				return s.list(w, r, c, def)
+			case http.MethodPost:
+				return s.create(w, c, def, body)
+			}
+			return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+		}
+		id := segs[1]
+		switch r.Method {
+		case http.MethodGet:
+			return s.get(w, c, def, id)
+		case http.MethodPut:
+			return s.update(w, c, def, id, body)
+		case http.MethodDelete:
+			return s.action(w, c, def, id, "remove", http.StatusOK)
+		case http.MethodPost:
+			if a := r.URL.Query().Get("action"); a != "" {
+				return s.action(w, c, def, id, a, http.StatusAccepted)
+			}
+		}
+		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+	}
+	return s.fail(w, c, http.StatusNotFound, "", "", "")
+}
+
+var projectColl = &collDef{kind: kProject, resourceType: "project", filters: projectFilters}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, c *call, def *collDef) int {
+	q := r.URL.Query()
+	p := pageSpec{limit: s.opts.DefaultPageSize, after: -1}
+	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 {
+		p.limit = n
+	}
+	p.limit = min(p.limit, s.opts.MaxPageSize)
+	if m := q.Get("marker"); strings.HasPrefix(m, "m") {
+		if n, err := strconv.Atoi(m[1:]); err == nil && n > 0 {
+			p.offset = n
+		}
+	} else if m != "" {
+		p.after = idNum(m)
+	}
+	p.conds, p.showRemoved = parseConds(q, def.filters)
+
+	s.mu.RLock()
+	var buf [4]*index
+	var tmp index
+	page, more := collect(s.sourcesLocked(c, def.kind, buf[:0], &tmp), &p)
+	next := ""
+	if more {
+		if p.after >= 0 {
+			q.Set("marker", page[len(page)-1].id)
+		} else {
+			q.Set("marker", "m"+strconv.Itoa(p.offset+len(page)))
+		}
+		q.Set("limit", strconv.Itoa(p.limit))
+		next = c.origin + c.path + "?" + q.Encode()
+	}
+	e := getEnc(s.opts.EscapeSlashes)
+	writeCollection(e, c, def.resourceType, def.filters, &p, page, next)
+	s.mu.RUnlock()
+	return reply(w, http.StatusOK, e)
+}
+
+// sourcesLocked returns the sorted indexes a list of kind k draws from for this caller.
+func (s *Server) sourcesLocked(c *call, k kind, buf []*index, tmp *index) []*index {
+	if k == kProject {
+		switch {
+		case c.env != nil:
+			tmp.items = []*resource{c.env}
+		case c.key.user.admin:
+			return append(buf, &s.st.projects)
+		default:
+			for _, id := range c.key.user.members {
+				if p := s.st.projectLocked(id); p != nil {
+					tmp.items = append(tmp.items, p)
+				}
+			}
+			sort.Slice(tmp.items, func(i, j int) bool { return tmp.items[i].num < tmp.items[j].num })
+		}
+		for _, p := range tmp.items {
+			if hiddenState(p.state) {
+				tmp.hidden++
+			}
+		}
+		return append(buf, tmp)
+	}
+	if c.env != nil {
+		return append(buf, c.env.idx(k))
+	}
+	u := c.key.user
+	if u.admin {
+		return append(buf, s.st.global(k))
+	}
+	for _, id := range u.members {
+		if p := s.st.projectLocked(id); p != nil && !hiddenState(p.state) {
+			buf = append(buf, p.idx(k))
+		}
+	}
+	return buf
+}
+
+func (s *Server) visibleLocked(c *call, env *resource) bool {
+	if c.env != nil {
+		return env == c.env
+	}
+	u := c.key.user
+	return u.admin || (env != nil && u.member[env.id] && !hiddenState(env.state))
+}
+
+// lookupLocked finds a resource by id for this caller: nil if unknown, of another kind, purged or not visible.
+func (s *Server) lookupLocked(c *call, def *collDef, id string) *resource {
+	r := s.st.byID[id]
+	if r == nil || r.kind != def.kind || r.state == "purged" || !s.visibleLocked(c, r.env) {
+		return nil
+	}
+	return r
+}
+
+func (s *Server) get(w http.ResponseWriter, c *call, def *collDef, id string) int {
+	s.mu.RLock()
+	r := s.lookupLocked(c, def, id)
+	if r == nil {
+		s.mu.RUnlock()
+		return s.fail(w, c, http.StatusNotFound, "", "", "")
+	}
+	e := getEnc(s.opts.EscapeSlashes)
+	writeResource(e, r, c.base, c.verBase, r.state, false)
+	s.mu.RUnlock()
+	return reply(w, http.StatusOK, e)
+}
+
+func (s *Server) getProject(w http.ResponseWriter, c *call, id string) int {
+	s.mu.RLock()
+	p := s.st.projectLocked(id)
+	status := http.StatusOK
+	switch {
+	case p == nil || p.state == "purged":
+		status = http.StatusNotFound
+	case c.env != nil && p != c.env:
+		status = http.StatusForbidden
+	case c.env == nil && !c.key.user.admin && !c.key.user.member[id]:
+		status = http.StatusForbidden
+	}
+	if status != http.StatusOK {
+		s.mu.RUnlock()
+		return s.fail(w, c, status, "", "", "")
+	}
+	e := getEnc(s.opts.EscapeSlashes)
+	writeProject(e, p, c.verBase)
+	s.mu.RUnlock()
+	return reply(w, http.StatusOK, e)
+}
+
+// parseObject reads a JSON object body; an empty body is an empty object.
+func parseObject(body []byte) (map[string]any, bool) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return map[string]any{}, true
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return nil, false
+	}
+	return m, true
+}
+
+// strField reads an optional string field: absent or null is "", another type is an error.
+func strField(obj map[string]any, name string) (v string, present, ok bool) {
+	raw, present := obj[name]
+	switch x := raw.(type) {
+	case nil:
+		return "", present, true
+	case string:
+		return x, true, true
+	}
+	return "", true, false
+}
+
+var (
+	credentialUpdatable = []string{"publicValue", "secretValue", "name", "description"}
+	registryUpdatable   = []string{"name", "description"}
+)
+
+func (s *Server) update(w http.ResponseWriter, c *call, def *collDef, id string, body []byte) int {
+	if !def.writable || !c.writable {
+		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+	}
+	obj, ok := parseObject(body)
+	if !ok {
+		return s.fail(w, c, http.StatusUnprocessableEntity, "InvalidType", "", "")
+	}
+	names := registryUpdatable
+	if def.kind == kCredential {
+		names = credentialUpdatable
+	}
+	var vals [4]string
+	var present [4]bool
+	for i, n := range names {
+		v, p, ok := strField(obj, n)
+		if !ok {
+			return s.fail(w, c, http.StatusUnprocessableEntity, "InvalidType", "", n)
+		}
+		vals[i], present[i] = v, p
+	}
+
+	s.mu.Lock()
+	r := s.lookupLocked(c, def, id)
+	if r == nil || hiddenState(r.state) {
+		s.mu.Unlock()
+		return s.fail(w, c, http.StatusNotFound, "", "", "")
+	}
+	changed := false
+	for i, n := range names {
+		if !present[i] {
+			continue
+		}
+		switch n {
+		case "publicValue":
+			changed = changed || r.publicValue != vals[i]
+			r.publicValue = vals[i]
+		case "secretValue":
+			changed = changed || r.secretValue != vals[i]
+			r.secretValue = vals[i]
+		case "name":
+			r.name = vals[i]
+		case "description":
+			r.description = vals[i]
+		}
+	}
+	if changed {
+		r.writes++
+	}
+	e := getEnc(s.opts.EscapeSlashes)
+	writeResource(e, r, c.base, c.verBase, r.state, false)
+	s.mu.Unlock()
+	return reply(w, http.StatusOK, e)
+}
+
+func (s *Server) create(w http.ResponseWriter, c *call, def *collDef, body []byte) int {
+	if !def.writable || !c.writable {
+		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+	}
+	obj, ok := parseObject(body)
+	if !ok {
+		return s.fail(w, c, http.StatusUnprocessableEntity, "InvalidType", "", "")
+	}
+	required := "serverAddress"
+	if def.kind == kCredential {
+		required = "registryId"
+	}
+	ref, isStr := obj[required].(string)
+	if ref == "" && (isStr || obj[required] == nil) {
+		return s.fail(w, c, http.StatusUnprocessableEntity, "MissingRequired", "", required)
+	}
+	if !isStr {
+		return s.fail(w, c, http.StatusUnprocessableEntity, "InvalidType", "", required)
+	}
+	var vals [4]string
+	for i, n := range credentialUpdatable {
+		if def.kind == kRegistry && i < 2 {
+			continue
+		}
+		v, _, ok := strField(obj, n)
+		if !ok {
+			return s.fail(w, c, http.StatusUnprocessableEntity, "InvalidType", "", n)
+		}
+		vals[i] = v
+	}
+
+	s.mu.Lock()
+	env := c.env
+	if def.kind == kCredential {
+		reg := s.st.byID[ref]
+		if reg == nil || reg.kind != kRegistry || reg.env != env || hiddenState(reg.state) {
+			s.mu.Unlock()
+			return s.fail(w, c, http.StatusUnprocessableEntity, "InvalidReference", "", required)
+		}
+	} else {
+		for _, x := range env.regs.items {
+			if !hiddenState(x.state) && strings.EqualFold(x.serverAddress, ref) {
+				s.mu.Unlock()
+				return s.fail(w, c, http.StatusBadRequest, "ServerAddressUsed", "", required)
+			}
+		}
+	}
+	r := s.st.newResourceLocked(def.kind, env, "active")
+	if def.kind == kCredential {
+		r.registryID, r.publicValue, r.secretValue = ref, vals[0], vals[1]
+	} else {
+		r.serverAddress = ref
+	}
+	r.name, r.description = vals[2], vals[3]
+	e := getEnc(s.opts.EscapeSlashes)
+	// The real sequence is requested -> registering -> inactive -> activating -> active; the answer shows
+	// "registering" and the stored resource is active at once.
+	writeResource(e, r, c.base, c.verBase, "registering", true)
+	s.mu.Unlock()
+	return reply(w, http.StatusCreated, e)
+}
+
+// removable reports whether the remove action (and DELETE) is available in a state.
+func removable(state string) bool {
+	return state == "inactive" || state == "requested" || state == "registering"
+}
+
+// action runs a lifecycle action (DELETE runs "remove"). Not available in the current state: 405
+// ActionNotAvailable.
+func (s *Server) action(w http.ResponseWriter, c *call, def *collDef, id, action string, okStatus int) int {
+	if !def.writable || !c.writable {
+		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+	}
+	s.mu.Lock()
+	r := s.lookupLocked(c, def, id)
+	if r == nil {
+		s.mu.Unlock()
+		return s.fail(w, c, http.StatusNotFound, "", "", "")
+	}
+	next := ""
+	switch {
+	case action == "activate" && r.state == "inactive":
+		next = "active"
+	case action == "deactivate" && r.state == "active":
+		next = "inactive"
+	case action == "remove" && removable(r.state):
+		next = "removed"
+	case action == "purge" && r.state == "removed":
+		next = "purged"
+	}
+	if next == "" {
+		s.mu.Unlock()
+		return s.fail(w, c, http.StatusMethodNotAllowed, "ActionNotAvailable", "", "")
+	}
+	s.st.setStateLocked(r, next)
+	if next == "purged" && r.kind == kRegistry {
+		// Purging a registry removes its credentials.
+		for _, cr := range r.env.creds.items {
+			if cr.registryID == r.id && !hiddenState(cr.state) {
+				s.st.setStateLocked(cr, "removed")
+			}
+		}
+	}
+	e := getEnc(s.opts.EscapeSlashes)
+	writeResource(e, r, c.base, c.verBase, r.state, false)
+	s.mu.Unlock()
+	return reply(w, okStatus, e)
+}

@@ -1,0 +1,170 @@
+package updater
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Overdue is how late a pass may be before /healthz reports the loop stuck.
+const Overdue = 10 * time.Minute
+
+// Health is what the last passes say about the updater, for /healthz and /readyz.
+type Health struct {
+	mu          sync.Mutex
+	clock       Clock
+	passes      int
+	lastOK      bool
+	lastPass    time.Time
+	lastSuccess time.Time
+	lastErr     string
+	next        time.Time
+}
+
+// NewHealth returns the health of an updater that has not run a pass yet.
+func NewHealth(clock Clock) *Health {
+	if clock == nil {
+		clock = RealClock{}
+	}
+	return &Health{clock: clock}
+}
+
+func (h *Health) passDone(end time.Time, ok bool, errText string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.passes++
+	h.lastPass, h.lastOK = end, ok
+	if ok {
+		h.lastSuccess, h.lastErr = end, ""
+	} else {
+		h.lastErr = errText
+	}
+}
+
+func (h *Health) scheduled(next time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.next = next
+}
+
+// HealthStatus is the body of /healthz and /readyz.
+type HealthStatus struct {
+	Status      string `json:"status"`
+	Passes      int    `json:"passes"`
+	LastPass    string `json:"last_pass,omitempty"`
+	LastSuccess string `json:"last_success,omitempty"`
+	LastError   string `json:"last_error,omitempty"`
+	NextPass    string `json:"next_pass,omitempty"`
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// Status says whether the updater is healthy: the last pass succeeded and the next one is not overdue.
+func (h *Health) Status() (healthy bool, s HealthStatus) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s = HealthStatus{Passes: h.passes, LastPass: stamp(h.lastPass), LastSuccess: stamp(h.lastSuccess),
+		LastError: h.lastErr, NextPass: stamp(h.next)}
+	switch {
+	case h.passes == 0:
+		s.Status = "starting"
+	case !h.lastOK:
+		s.Status = "failing"
+	case !h.next.IsZero() && h.clock.Now().After(h.next.Add(Overdue)):
+		s.Status = "overdue"
+		s.LastError = fmt.Sprintf("the pass due at %s has not finished", stamp(h.next))
+	default:
+		s.Status = "ok"
+		return true, s
+	}
+	return false, s
+}
+
+// Ready says whether a pass has ever succeeded.
+func (h *Health) Ready() (bool, HealthStatus) {
+	_, s := h.Status()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.lastSuccess.IsZero(), s
+}
+
+// Handler serves /ping (always "pong", as the old updater did), /healthz, /readyz and /metrics.
+func Handler(h *Health, gatherer prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("pong"))
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w)(h.Status()) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w)(h.Ready()) })
+	if gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	return mux
+}
+
+func writeStatus(w http.ResponseWriter) func(bool, HealthStatus) {
+	return func(ok bool, s HealthStatus) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(s)
+	}
+}
+
+// Serve serves h on ln until ctx is done, then shuts down within a few seconds.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if e := <-done; e != nil && !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// Probe asks the /healthz of a running updater; it is what the healthcheck command and the image's
+// HEALTHCHECK run. It returns nil for 200.
+func Probe(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		return fmt.Errorf("health check: %w", err)
+	}
+	defer resp.Body.Close()
+	var s HealthStatus
+	_ = json.NewDecoder(resp.Body).Decode(&s)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health check: %d, status %q, last error %q", resp.StatusCode, s.Status, s.LastError)
+	}
+	return nil
+}

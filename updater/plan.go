@@ -1,0 +1,274 @@
+package updater
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/rancher"
+)
+
+// Rules are the settings a plan depends on.
+type Rules struct {
+	// Accounts restricts the scope to registries of these 12-digit accounts (AWS_ECR_REGISTRY_IDS); empty: all.
+	Accounts []string
+	// Regions restricts the scope to these regions (ECR_REGIONS); empty: all.
+	Regions []string
+	// AutoCreate creates the registries of the caller's own account (or of each of Accounts) in HomeRegion when
+	// an environment has none.
+	AutoCreate bool
+	// HomeRegion is AWS_REGION.
+	HomeRegion string
+}
+
+func (r Rules) accountInScope(account string) bool {
+	return len(r.Accounts) == 0 || has(r.Accounts, account)
+}
+func (r Rules) regionInScope(region string) bool {
+	return len(r.Regions) == 0 || has(r.Regions, region)
+}
+
+func has(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Snapshot is what a pass read of one environment.
+type Snapshot struct {
+	Env         string
+	Registries  []rancher.Registry
+	Credentials []rancher.Credential
+}
+
+// TokenResult is the outcome of fetching one region's token.
+type TokenResult struct {
+	Token ecr.Token
+	Err   error
+}
+
+// Op is what an action does.
+type Op string
+
+const (
+	// OpUpdate writes the region's password into an existing active credential.
+	OpUpdate Op = "update"
+	// OpCreateCredential adds a credential to an in-scope registry that has no active one.
+	OpCreateCredential Op = "create credential"
+	// OpCreateRegistry adds a registry (AUTO_CREATE) and then its credential.
+	OpCreateRegistry Op = "create registry"
+)
+
+// Action is one planned write.
+type Action struct {
+	Op            Op
+	Env           string
+	RegistryID    string // "" for OpCreateRegistry
+	ServerAddress string
+	Credential    rancher.Credential // for OpUpdate
+	Token         ecr.Token
+}
+
+// Skip is a registry the plan leaves alone for a reason worth a warning.
+type Skip struct {
+	RegistryID, ServerAddress, Reason string
+}
+
+// Failure is an in-scope registry that cannot be written this pass.
+type Failure struct {
+	RegistryID, ServerAddress string
+	Err                       error
+}
+
+// EnvPlan is the plan for one environment.
+type EnvPlan struct {
+	Env string
+	// Seen counts the registries listed; InScope the active ECR registries the rules select.
+	Seen, InScope int
+	Actions       []Action
+	Skipped       []Skip
+	Failures      []Failure
+	// Unmatchable are in-scope registries whose serverAddress has a scheme, path or trailing slash: refreshed,
+	// but Rancher never matches an image to them.
+	Unmatchable []Skip
+}
+
+// verdict is what the rules make of one registry.
+type verdict int
+
+const (
+	notECR     verdict = iota // another registry: untouched
+	outOfScope                // an ECR registry the rules exclude: untouched
+	unparsable                // skipped with a warning
+	notActive                 // an ECR registry in scope but not active: skipped
+	inScope
+)
+
+// classify applies rule 1 (scope) to one registry.
+func classify(r Rules, reg rancher.Registry) (ecr.Registry, verdict, string) {
+	host, err := ecr.ParseServerAddress(reg.ServerAddress)
+	switch {
+	case err != nil && reg.State != rancher.StateActive:
+		return host, notECR, ""
+	case errors.Is(err, ecr.ErrNotECR):
+		return host, notECR, ""
+	case err != nil:
+		return host, unparsable, err.Error()
+	case !r.accountInScope(host.Account):
+		return host, outOfScope, "account " + host.Account + " is not in AWS_ECR_REGISTRY_IDS"
+	case !r.regionInScope(host.Region):
+		return host, outOfScope, "region " + host.Region + " is not in ECR_REGIONS"
+	case reg.State != rancher.StateActive:
+		return host, notActive, "registry is " + reg.State
+	}
+	return host, inScope, ""
+}
+
+// Regions lists, sorted, the regions whose tokens a pass needs: those of every in-scope registry, and
+// HomeRegion when AUTO_CREATE is on.
+func Regions(r Rules, snaps []Snapshot) []string {
+	set := map[string]bool{}
+	if r.AutoCreate && r.HomeRegion != "" {
+		set[r.HomeRegion] = true
+	}
+	for _, s := range snaps {
+		for _, reg := range s.Registries {
+			if host, v, _ := classify(r, reg); v == inScope {
+				set[host.Region] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for region := range set {
+		out = append(out, region)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// pendingStates are credential states on their way to active: a new credential beside one of them would be a
+// duplicate.
+var pendingStates = map[string]bool{
+	"requested": true, "registering": true, "activating": true, "updating-active": true, "updating-inactive": true,
+}
+
+// Plan computes the writes for one environment from what was read and the tokens at hand. It is a pure
+// function; every rule of a pass lives here.
+//
+//  1. Scope: active registries whose normalised serverAddress is an ECR host, of the accounts and regions the
+//     rules allow. Unparsable addresses are skipped with a reason; other registries are untouched.
+//  2. A registry whose region has no valid token is a failure; nothing is written to it.
+//  3. Every active credential of an in-scope registry is updated; a registry without an active credential gets
+//     one created, unless one is on its way to active. Removed, removing and inactive credentials are untouched.
+//  4. AUTO_CREATE: the registry of the caller's own account in HomeRegion (or of each account in Accounts) is
+//     created when no registry of the environment has that host.
+func Plan(r Rules, snap Snapshot, tokens map[string]TokenResult) EnvPlan {
+	p := EnvPlan{Env: snap.Env, Seen: len(snap.Registries)}
+
+	creds := map[string][]rancher.Credential{}
+	for _, c := range snap.Credentials {
+		creds[c.RegistryID] = append(creds[c.RegistryID], c)
+	}
+	regs := append([]rancher.Registry(nil), snap.Registries...)
+	sort.SliceStable(regs, func(i, j int) bool { return idLess(regs[i].ID, regs[j].ID) })
+
+	hosts := map[string]bool{} // hosts of every listed registry, for AUTO_CREATE
+	for _, reg := range regs {
+		if h, err := ecr.NormaliseHost(reg.ServerAddress); err == nil {
+			hosts[h] = true
+		}
+		host, v, reason := classify(r, reg)
+		switch v {
+		case notECR, outOfScope:
+			continue
+		case unparsable, notActive:
+			p.Skipped = append(p.Skipped, Skip{RegistryID: reg.ID, ServerAddress: reg.ServerAddress, Reason: reason})
+			continue
+		}
+		p.InScope++
+		if !host.Exact {
+			p.Unmatchable = append(p.Unmatchable, Skip{RegistryID: reg.ID, ServerAddress: reg.ServerAddress,
+				Reason: fmt.Sprintf("Rancher matches images only to a bare host; set the serverAddress to %s", host.Host)})
+		}
+		tok, ok := tokens[host.Region]
+		if !ok || tok.Err != nil {
+			err := fmt.Errorf("no token for region %s", host.Region)
+			if ok {
+				err = tok.Err
+			}
+			p.Failures = append(p.Failures, Failure{RegistryID: reg.ID, ServerAddress: reg.ServerAddress, Err: err})
+			continue
+		}
+		list := creds[reg.ID]
+		sort.SliceStable(list, func(i, j int) bool { return idLess(list[i].ID, list[j].ID) })
+		active, pending := 0, ""
+		for _, c := range list {
+			switch {
+			case c.State == rancher.StateActive:
+				active++
+				p.Actions = append(p.Actions, Action{Op: OpUpdate, Env: snap.Env, RegistryID: reg.ID,
+					ServerAddress: reg.ServerAddress, Credential: c, Token: tok.Token})
+			case pendingStates[c.State] && pending == "":
+				pending = c.ID + " is " + c.State
+			}
+		}
+		switch {
+		case active > 0:
+		case pending != "":
+			p.Skipped = append(p.Skipped, Skip{RegistryID: reg.ID, ServerAddress: reg.ServerAddress,
+				Reason: "credential " + pending + "; left for the next pass"})
+		default:
+			p.Actions = append(p.Actions, Action{Op: OpCreateCredential, Env: snap.Env, RegistryID: reg.ID,
+				ServerAddress: reg.ServerAddress, Token: tok.Token})
+		}
+	}
+
+	if r.AutoCreate {
+		p.autoCreate(r, hosts, tokens)
+	}
+	return p
+}
+
+// autoCreate plans rule 4.
+func (p *EnvPlan) autoCreate(r Rules, hosts map[string]bool, tokens map[string]TokenResult) {
+	tok, ok := tokens[r.HomeRegion]
+	var err error
+	switch {
+	case !ok:
+		err = fmt.Errorf("no token for region %s", r.HomeRegion)
+	case tok.Err != nil:
+		err = tok.Err
+	case tok.Token.ProxyEndpoint == "":
+		err = fmt.Errorf("ECR sent no proxyEndpoint in %s, so the registry host to create is unknown", r.HomeRegion)
+	}
+	if err != nil {
+		p.Failures = append(p.Failures, Failure{ServerAddress: "(AUTO_CREATE in " + r.HomeRegion + ")", Err: err})
+		return
+	}
+	want := []ecr.Registry{tok.Token.Registry}
+	if len(r.Accounts) > 0 {
+		want = want[:0]
+		for _, account := range r.Accounts {
+			want = append(want, tok.Token.Registry.WithAccount(account))
+		}
+	}
+	for _, reg := range want {
+		if hosts[reg.Host] {
+			continue
+		}
+		hosts[reg.Host] = true
+		p.Actions = append(p.Actions, Action{Op: OpCreateRegistry, Env: p.Env, ServerAddress: reg.Host, Token: tok.Token})
+	}
+}
+
+// idLess orders Cattle ids ("1sp9" < "1sp10") by length, then text.
+func idLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}

@@ -1,0 +1,279 @@
+package updater
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/rancher"
+)
+
+const (
+	acct  = "123456789012"
+	other = "210987654321"
+)
+
+func host(account, region string) string { return account + ".dkr.ecr." + region + ".amazonaws.com" }
+
+func token(region string) TokenResult {
+	h := host(acct, region)
+	reg, err := ecr.ParseServerAddress(h)
+	if err != nil {
+		panic(err)
+	}
+	issued := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	return TokenResult{Token: ecr.Token{Region: region, Password: redact.Secret("pw-" + region), IssuedAt: issued,
+		ExpiresAt: issued.Add(12 * time.Hour), ProxyEndpoint: "https://" + h, Registry: reg}}
+}
+
+func tokens(regions ...string) map[string]TokenResult {
+	m := map[string]TokenResult{}
+	for _, r := range regions {
+		m[r] = token(r)
+	}
+	return m
+}
+
+func reg(id, addr, state string) rancher.Registry {
+	return rancher.Registry{ID: id, EnvID: "1a5", ServerAddress: addr, State: state}
+}
+
+func cred(id, regID, state string) rancher.Credential {
+	return rancher.Credential{ID: id, EnvID: "1a5", RegistryID: regID, PublicValue: "AWS", State: state}
+}
+
+// brief is a plan reduced to what the table compares.
+type brief struct {
+	Seen, InScope int
+	Actions       []string // "op registry credential region"
+	Skipped       []string // "registry: reason prefix"
+	Failures      []string // "registry"
+	Unmatchable   []string
+}
+
+func summarise(p EnvPlan) brief {
+	b := brief{Seen: p.Seen, InScope: p.InScope}
+	for _, a := range p.Actions {
+		id := a.RegistryID
+		if a.Op == OpCreateRegistry {
+			id = a.ServerAddress
+		}
+		b.Actions = append(b.Actions, fmt.Sprintf("%s %s %s %s", a.Op, id, a.Credential.ID, a.Token.Region))
+	}
+	for _, s := range p.Skipped {
+		b.Skipped = append(b.Skipped, s.RegistryID)
+	}
+	for _, f := range p.Failures {
+		id := f.RegistryID
+		if id == "" {
+			id = f.ServerAddress
+		}
+		b.Failures = append(b.Failures, id)
+	}
+	for _, s := range p.Unmatchable {
+		b.Unmatchable = append(b.Unmatchable, s.RegistryID)
+	}
+	return b
+}
+
+func TestPlan(t *testing.T) {
+	east, west, eu := host(acct, "us-east-1"), host(acct, "us-west-2"), host(acct, "eu-west-1")
+	failed := tokens("us-east-1")
+	failed["us-west-2"] = TokenResult{Err: errors.New("throttled")}
+
+	cases := []struct {
+		name   string
+		rules  Rules
+		regs   []rancher.Registry
+		creds  []rancher.Credential
+		tokens map[string]TokenResult
+		want   brief
+	}{
+		{
+			name:   "one registry one credential",
+			regs:   []rancher.Registry{reg("1sp1", east, "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active")},
+			tokens: tokens("us-east-1"),
+			want:   brief{Seen: 1, InScope: 1, Actions: []string{"update 1sp1 1c1 us-east-1"}},
+		},
+		{
+			name: "three regions each get their own token",
+			regs: []rancher.Registry{reg("1sp1", east, "active"), reg("1sp2", west, "active"), reg("1sp3", eu, "active")},
+			creds: []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c2", "1sp2", "active"),
+				cred("1c3", "1sp3", "active")},
+			tokens: tokens("us-east-1", "us-west-2", "eu-west-1"),
+			want: brief{Seen: 3, InScope: 3, Actions: []string{"update 1sp1 1c1 us-east-1", "update 1sp2 1c2 us-west-2",
+				"update 1sp3 1c3 eu-west-1"}},
+		},
+		{
+			name:   "other registries are untouched and not counted in scope",
+			regs:   []rancher.Registry{reg("1sp1", "index.docker.io", "active"), reg("1sp2", "public.ecr.aws", "active"), reg("1sp3", "quay.io:5000", "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active")},
+			tokens: tokens(),
+			want:   brief{Seen: 3},
+		},
+		{
+			name: "states: removed and inactive credentials untouched, two active both updated, none gets one created",
+			regs: []rancher.Registry{reg("1sp1", east, "active"), reg("1sp2", west, "active"), reg("1sp3", eu, "active")},
+			creds: []rancher.Credential{
+				cred("1c1", "1sp1", "active"), cred("1c2", "1sp1", "active"), cred("1c3", "1sp1", "inactive"),
+				cred("1c4", "1sp2", "removed"), cred("1c5", "1sp2", "inactive"), cred("1c6", "1sp2", "removing"),
+			},
+			tokens: tokens("us-east-1", "us-west-2", "eu-west-1"),
+			want: brief{Seen: 3, InScope: 3, Actions: []string{"update 1sp1 1c1 us-east-1", "update 1sp1 1c2 us-east-1",
+				"create credential 1sp2  us-west-2", "create credential 1sp3  eu-west-1"}},
+		},
+		{
+			name:   "a credential on its way to active is not duplicated",
+			regs:   []rancher.Registry{reg("1sp1", east, "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "registering")},
+			tokens: tokens("us-east-1"),
+			want:   brief{Seen: 1, InScope: 1, Skipped: []string{"1sp1"}},
+		},
+		{
+			name:   "inactive and removing registries are skipped, not written",
+			regs:   []rancher.Registry{reg("1sp1", east, "inactive"), reg("1sp2", west, "removing"), reg("1sp3", "docker.io", "inactive")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c2", "1sp2", "active")},
+			tokens: tokens("us-east-1", "us-west-2"),
+			want:   brief{Seen: 3, Skipped: []string{"1sp1", "1sp2"}},
+		},
+		{
+			name: "an unparsable address before valid ones does not stop the pass",
+			regs: []rancher.Registry{reg("1sp1", "12345.dkr.ecr.us-east-1.amazonaws.com", "active"), reg("1sp2", "http://[::1", "active"),
+				reg("1sp3", east+":5000", "active"), reg("1sp4", east, "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c4", "1sp4", "active")},
+			tokens: tokens("us-east-1"),
+			want:   brief{Seen: 4, InScope: 1, Skipped: []string{"1sp1", "1sp2", "1sp3"}, Actions: []string{"update 1sp4 1c4 us-east-1"}},
+		},
+		{
+			name: "address variants are all in scope; those Rancher cannot match are flagged",
+			regs: []rancher.Registry{reg("1sp1", "https://"+east, "active"), reg("1sp2", strings.ToUpper(east)+"/", "active"),
+				reg("1sp3", " "+east+":443 ", "active"), reg("1sp4", strings.ToUpper(east), "active")},
+			creds: []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c2", "1sp2", "active"),
+				cred("1c3", "1sp3", "active"), cred("1c4", "1sp4", "active")},
+			tokens: tokens("us-east-1"),
+			want: brief{Seen: 4, InScope: 4, Unmatchable: []string{"1sp1", "1sp2", "1sp3"}, Actions: []string{
+				"update 1sp1 1c1 us-east-1", "update 1sp2 1c2 us-east-1", "update 1sp3 1c3 us-east-1", "update 1sp4 1c4 us-east-1"}},
+		},
+		{
+			name:   "account scoping",
+			rules:  Rules{Accounts: []string{other}},
+			regs:   []rancher.Registry{reg("1sp1", east, "active"), reg("1sp2", host(other, "us-east-1"), "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c2", "1sp2", "active")},
+			tokens: tokens("us-east-1"),
+			want:   brief{Seen: 2, InScope: 1, Actions: []string{"update 1sp2 1c2 us-east-1"}},
+		},
+		{
+			name:   "region scoping",
+			rules:  Rules{Regions: []string{"us-west-2"}},
+			regs:   []rancher.Registry{reg("1sp1", east, "active"), reg("1sp2", west, "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c2", "1sp2", "active")},
+			tokens: tokens("us-west-2"),
+			want:   brief{Seen: 2, InScope: 1, Actions: []string{"update 1sp2 1c2 us-west-2"}},
+		},
+		{
+			name:   "a failed region token fails its registries only",
+			regs:   []rancher.Registry{reg("1sp1", east, "active"), reg("1sp2", west, "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c2", "1sp2", "active")},
+			tokens: failed,
+			want:   brief{Seen: 2, InScope: 2, Actions: []string{"update 1sp1 1c1 us-east-1"}, Failures: []string{"1sp2"}},
+		},
+		{
+			name:   "ordering is by Cattle id, not text",
+			regs:   []rancher.Registry{reg("1sp10", west, "active"), reg("1sp9", east, "active")},
+			creds:  []rancher.Credential{cred("1c10", "1sp10", "active"), cred("1c9", "1sp9", "active")},
+			tokens: tokens("us-east-1", "us-west-2"),
+			want:   brief{Seen: 2, InScope: 2, Actions: []string{"update 1sp9 1c9 us-east-1", "update 1sp10 1c10 us-west-2"}},
+		},
+		{
+			name:   "AUTO_CREATE creates the caller's registry when missing",
+			rules:  Rules{AutoCreate: true, HomeRegion: "us-east-1"},
+			regs:   []rancher.Registry{reg("1sp1", "docker.io", "active")},
+			tokens: tokens("us-east-1"),
+			want:   brief{Seen: 1, Actions: []string{"create registry " + east + "  us-east-1"}},
+		},
+		{
+			name:   "AUTO_CREATE finds the registry in any spelling, so never a duplicate",
+			rules:  Rules{AutoCreate: true, HomeRegion: "us-east-1"},
+			regs:   []rancher.Registry{reg("1sp1", "https://"+strings.ToUpper(east)+"/", "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active")},
+			tokens: tokens("us-east-1"),
+			want:   brief{Seen: 1, InScope: 1, Unmatchable: []string{"1sp1"}, Actions: []string{"update 1sp1 1c1 us-east-1"}},
+		},
+		{
+			name:   "AUTO_CREATE leaves an inactive registry of that host alone",
+			rules:  Rules{AutoCreate: true, HomeRegion: "us-east-1"},
+			regs:   []rancher.Registry{reg("1sp1", east, "inactive")},
+			tokens: tokens("us-east-1"),
+			want:   brief{Seen: 1, Skipped: []string{"1sp1"}},
+		},
+		{
+			name:   "AUTO_CREATE with registry ids creates each listed account's registry",
+			rules:  Rules{AutoCreate: true, HomeRegion: "us-east-1", Accounts: []string{acct, other}},
+			regs:   []rancher.Registry{reg("1sp1", east, "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active")},
+			tokens: tokens("us-east-1"),
+			want: brief{Seen: 1, InScope: 1, Actions: []string{"update 1sp1 1c1 us-east-1",
+				"create registry " + host(other, "us-east-1") + "  us-east-1"}},
+		},
+		{
+			name:   "AUTO_CREATE without a home token is a failure, not a guess",
+			rules:  Rules{AutoCreate: true, HomeRegion: "us-west-2"},
+			tokens: failed,
+			want:   brief{Failures: []string{"(AUTO_CREATE in us-west-2)"}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := summarise(Plan(tc.rules, Snapshot{Env: "1a5", Registries: tc.regs, Credentials: tc.creds}, tc.tokens))
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("plan\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlanNeverWritesWithoutAPassword(t *testing.T) {
+	// Every action carries the token of its own region, and that token has a password.
+	regs := []rancher.Registry{reg("1sp1", host(acct, "us-east-1"), "active"), reg("1sp2", host(acct, "eu-west-1"), "active")}
+	p := Plan(Rules{}, Snapshot{Env: "1a5", Registries: regs}, tokens("us-east-1", "eu-west-1"))
+	if len(p.Actions) != 2 {
+		t.Fatalf("actions: %+v", p.Actions)
+	}
+	for _, a := range p.Actions {
+		h, _ := ecr.ParseServerAddress(a.ServerAddress)
+		if a.Token.Region != h.Region || a.Token.Password.Empty() {
+			t.Errorf("action %+v has the token of %s", a, a.Token.Region)
+		}
+	}
+}
+
+func TestRegions(t *testing.T) {
+	snaps := []Snapshot{
+		{Registries: []rancher.Registry{reg("1sp1", host(acct, "us-west-2"), "active"), reg("1sp2", "docker.io", "active"),
+			reg("1sp3", host(acct, "ap-south-1"), "inactive")}},
+		{Registries: []rancher.Registry{reg("1sp4", host(other, "us-west-2"), "active"), reg("1sp5", host(acct, "eu-central-1"), "active")}},
+	}
+	cases := []struct {
+		rules Rules
+		want  []string
+	}{
+		{Rules{}, []string{"eu-central-1", "us-west-2"}},
+		{Rules{AutoCreate: true, HomeRegion: "us-east-1"}, []string{"eu-central-1", "us-east-1", "us-west-2"}},
+		{Rules{Regions: []string{"us-west-2"}}, []string{"us-west-2"}},
+		{Rules{Accounts: []string{other}}, []string{"us-west-2"}},
+	}
+	for _, tc := range cases {
+		if got := Regions(tc.rules, snaps); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Regions(%+v) = %v, want %v", tc.rules, got, tc.want)
+		}
+	}
+	if got := Regions(Rules{}, nil); len(got) != 0 {
+		t.Errorf("no registries need no token: %v", got)
+	}
+}

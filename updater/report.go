@@ -1,0 +1,147 @@
+package updater
+
+import (
+	"fmt"
+
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// tally counts what the pass did, over every environment.
+func (r *Result) tally() {
+	r.Seen, r.InScope, r.Updated, r.Created, r.RegistriesCreated, r.Skipped, r.Failed, r.EnvsInactive = 0, 0, 0, 0, 0, 0, 0, 0
+	r.failedRegistries = 0
+	for _, e := range r.Envs {
+		switch {
+		case e.Inactive != "":
+			r.EnvsInactive++
+			continue
+		case e.Err != nil:
+			r.Failed++
+			continue
+		}
+		r.Seen += e.Plan.Seen
+		r.InScope += e.Plan.InScope
+		r.Skipped += len(e.Plan.Skipped)
+		r.failedRegistries += len(e.Plan.Failures)
+		for _, w := range e.Writes {
+			switch w.Outcome {
+			case OutcomeUpdated:
+				r.Updated++
+			case OutcomeCreated:
+				r.Created++
+				if w.RegistryCreated {
+					r.RegistriesCreated++
+				}
+			case OutcomeGone, OutcomeExists:
+				r.Skipped++
+			case OutcomeFailed:
+				r.failedRegistries++
+			}
+		}
+	}
+	r.Failed += r.failedRegistries
+}
+
+// firstError is a one-line account of what went wrong, for /healthz.
+func (r *Result) firstError() string {
+	if r.Err != nil {
+		return r.Err.Error()
+	}
+	for _, e := range r.Envs {
+		if e.Err != nil {
+			return fmt.Sprintf("%d failures; first: %v", r.Failed, e.Err)
+		}
+		for _, f := range e.Plan.Failures {
+			return fmt.Sprintf("%d failures; first: registry %s in %s: %v", r.Failed, f.ServerAddress, e.label(), f.Err)
+		}
+		for _, w := range e.Writes {
+			if w.Outcome == OutcomeFailed {
+				return fmt.Sprintf("%d failures; first: %v", r.Failed, w.Err)
+			}
+		}
+	}
+	return ""
+}
+
+// report logs the pass (one line per write, one summary), records metrics and health, and calls OnPass.
+func (u *Updater) report(res *Result) {
+	res.tally()
+	log := u.log
+	for _, region := range sortedRegions(res.TokenErrors) {
+		log.WithField("region", region).Error(res.TokenErrors[region].Error())
+	}
+	for _, region := range sortedRegions(res.Tokens) {
+		t := res.Tokens[region]
+		log.WithFields(logrus.Fields{"region": region, "expires": stamp(t.ExpiresAt),
+			"lifetime": t.Lifetime().Round(time.Second).String()}).Debug("ECR token received")
+	}
+	for _, e := range res.Envs {
+		el := log.WithField("env", e.label())
+		switch {
+		case e.Inactive != "":
+			el.Info("environment skipped: " + e.Inactive)
+			continue
+		case e.Err != nil:
+			el.Error(e.Err.Error())
+			continue
+		}
+		for _, s := range e.Plan.Skipped {
+			el.WithFields(logrus.Fields{"registry": s.RegistryID, "server_address": s.ServerAddress}).Warn("registry skipped: " + s.Reason)
+		}
+		for _, s := range e.Plan.Unmatchable {
+			el.WithFields(logrus.Fields{"registry": s.RegistryID, "server_address": s.ServerAddress}).Warn("registry refreshed, but " + s.Reason)
+		}
+		for _, f := range e.Plan.Failures {
+			el.WithFields(logrus.Fields{"registry": f.RegistryID, "server_address": f.ServerAddress}).Error("registry not refreshed: " + f.Err.Error())
+		}
+		for _, w := range e.Writes {
+			wl := el.WithFields(logrus.Fields{"registry": w.RegistryID, "server_address": w.ServerAddress,
+				"credential": w.CredentialID, "region": w.Region, "expires": stamp(w.ExpiresAt)})
+			switch w.Outcome {
+			case OutcomeUpdated:
+				wl.Info("credential updated")
+			case OutcomeCreated:
+				if w.RegistryCreated {
+					wl.Info("registry and credential created (AUTO_CREATE)")
+				} else {
+					wl.Info("credential created")
+				}
+			case OutcomeWouldUpdate, OutcomeWouldCreate:
+				wl.Info(fmt.Sprintf("dry run: would %s", w.Op))
+			case OutcomeGone:
+				wl.Warn("credential removed before it could be written; skipped")
+			case OutcomeExists:
+				wl.Info("registry exists already; AUTO_CREATE leaves it")
+			case OutcomeFailed:
+				wl.Error(w.Err.Error())
+			}
+		}
+		el.WithFields(logrus.Fields{"registries": e.Plan.Seen, "in_scope": e.Plan.InScope, "rancher_requests": e.Requests}).Info("environment done")
+	}
+	fields := logrus.Fields{
+		"environments": len(res.Envs), "seen": res.Seen, "in_scope": res.InScope, "updated": res.Updated,
+		"created": res.Created, "skipped": res.Skipped, "failed": res.Failed,
+		"duration": res.Duration.Round(time.Millisecond).String(), "rancher_requests": res.RancherRequests,
+		"ecr_calls": res.ECRCalls,
+	}
+	if res.DryRun {
+		fields["dry_run"] = true
+	}
+	end := res.Start.Add(res.Duration)
+	errText := u.cfg.Scrubber.Scrub(res.firstError())
+	switch {
+	case res.Err != nil:
+		log.WithFields(fields).Error("pass failed: " + res.Err.Error())
+	case !res.OK():
+		log.WithFields(fields).Error("pass done with failures")
+	default:
+		log.WithFields(fields).Info("pass done")
+	}
+	u.health.passDone(end, res.OK(), errText)
+	u.cfg.Metrics.passDone(res, end)
+	if u.cfg.OnPass != nil {
+		u.cfg.OnPass(res)
+	}
+}

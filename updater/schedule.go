@@ -1,0 +1,142 @@
+package updater
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Clock is the schedule's view of time.
+type Clock interface {
+	Now() time.Time
+	// After sends the time on the channel once d has passed.
+	After(d time.Duration) <-chan time.Time
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now implements Clock.
+func (RealClock) Now() time.Time { return time.Now() }
+
+// After implements Clock.
+func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+const (
+	// MinBackoff and MaxBackoff bound the wait before retrying a failed pass.
+	MinBackoff = 5 * time.Second
+	MaxBackoff = 5 * time.Minute
+	// maxMargin bounds how long before the credentials expire a retry is forced.
+	maxMargin = 5 * time.Minute
+)
+
+// schedule decides when the next pass is due. It is pure apart from its own state and the jitter source.
+type schedule struct {
+	interval time.Duration
+	jitter   func() float64
+	failures int
+	// expiry is when the oldest credentials in place stop working (from the last pass that wrote them all),
+	// and lifetime how long they were valid for.
+	expiry   time.Time
+	lifetime time.Duration
+}
+
+func newSchedule(interval time.Duration, jitter func() float64) *schedule {
+	if jitter == nil {
+		jitter = rand.Float64
+	}
+	return &schedule{interval: interval, jitter: jitter}
+}
+
+// next returns how long to wait after a pass that ended at now, and why.
+func (s *schedule) next(now time.Time, res *Result) (time.Duration, string) {
+	if res.OK() {
+		s.failures = 0
+		if e := res.EarliestExpiry(); !e.IsZero() {
+			s.expiry, s.lifetime = e, res.ShortestLifetime()
+		}
+		life := res.ShortestLifetime()
+		if life > 0 && life/2 < s.interval {
+			return life / 2, fmt.Sprintf("half the shortest token lifetime (%s)", life.Round(time.Second))
+		}
+		return s.interval, "UPDATE_INTERVAL"
+	}
+	s.failures++
+	if s.expiry.IsZero() {
+		// Nothing has been written in full yet: the tokens this pass did write are the best bound there is.
+		s.expiry, s.lifetime = res.EarliestExpiry(), res.ShortestLifetime()
+	}
+	backoff := MinBackoff << min(s.failures-1, 16)
+	if backoff > MaxBackoff || backoff <= 0 {
+		backoff = MaxBackoff
+	}
+	// Equal jitter: somewhere in [backoff/2, backoff).
+	backoff = backoff/2 + time.Duration(s.jitter()*float64(backoff/2))
+	why := fmt.Sprintf("retry %d after a failed pass", s.failures)
+	if !s.expiry.IsZero() {
+		deadline := s.expiry.Add(-s.margin())
+		if left := deadline.Sub(now); left < backoff {
+			backoff = max(left, time.Second)
+			why += fmt.Sprintf(", before the credentials expire at %s", s.expiry.UTC().Format(time.RFC3339))
+		}
+	}
+	return backoff, why
+}
+
+// margin is how long before expiry a retry must come: a tenth of the token lifetime, from 1 s to 5 min.
+func (s *schedule) margin() time.Duration {
+	return min(max(s.lifetime/10, time.Second), maxMargin)
+}
+
+// Run runs a pass at once and then as the schedule says, until ctx is done; then it stops starting new work,
+// gives in-flight writes Config.Grace to finish, and returns nil. A failing pass never ends it; only a
+// *ConfigError (a configuration that no retry can fix) does.
+func (u *Updater) Run(ctx context.Context) error {
+	s := newSchedule(u.cfg.Interval, u.cfg.Jitter)
+	for {
+		res := u.runPass(ctx)
+		var cfgErr *ConfigError
+		if errors.As(res.Err, &cfgErr) {
+			return cfgErr
+		}
+		if ctx.Err() != nil {
+			u.log.Info("stopped: the pass in flight has ended")
+			return nil
+		}
+		now := u.clock.Now()
+		delay, why := s.next(now, res)
+		next := now.Add(delay)
+		u.health.scheduled(next)
+		u.cfg.Metrics.scheduled(next)
+		u.log.WithFields(map[string]any{
+			"next_pass": next.UTC().Format(time.RFC3339),
+			"in":        delay.Round(time.Millisecond).String(),
+			"reason":    why,
+		}).Info("next pass scheduled")
+		select {
+		case <-ctx.Done():
+			u.log.Info("stopped")
+			return nil
+		case <-u.clock.After(delay):
+		}
+	}
+}
+
+// runPass runs one pass that starts no new work once ctx is done and cancels what is still in flight Grace
+// later.
+func (u *Updater) runPass(ctx context.Context) *Result {
+	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel() // also ends the watcher below
+	stop := context.AfterFunc(ctx, func() {
+		select {
+		case <-hard.Done():
+		case <-time.After(u.cfg.Grace):
+			u.log.WithField("grace", u.cfg.Grace.String()).Warn("stopping: in-flight requests did not finish in time; cancelled")
+			cancel()
+		}
+	})
+	defer stop()
+	return u.pass(ctx, hard)
+}

@@ -1,0 +1,542 @@
+// Package updater knows the rules and the schedule: it reads the world (registries and credentials of every
+// environment, one ECR token per region in use), computes a plan as a pure function (Plan), applies it with
+// bounded concurrency, and reports (one log line per write, one summary per pass, metrics, health). Run only
+// schedules passes: at start, then at the earlier of UPDATE_INTERVAL and half the shortest token lifetime, with
+// jittered backoff after failures that never waits past the expiry of the credentials in place.
+package updater
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/rancher"
+)
+
+// Config configures an Updater.
+type Config struct {
+	Rules  Rules
+	DryRun bool
+	// Environments are RANCHER_ENVIRONMENTS: environment ids or names, or "all". Empty: the environment of
+	// CATTLE_URL or of the key.
+	Environments []string
+	// Concurrency bounds the Rancher requests in flight (RANCHER_CONCURRENCY); 0 means 8.
+	Concurrency int
+	// Interval is UPDATE_INTERVAL; 0 means 6 h.
+	Interval time.Duration
+	// Rancher says how to reach Rancher; its Observe is set by New.
+	Rancher rancher.Options
+	// ECR says how to reach ECR; its Observe is set by New.
+	ECR ecr.Config
+	Log logrus.FieldLogger
+	// Metrics, when set, records passes, writes and requests.
+	Metrics *Metrics
+	// Scrubber, when set, learns every password and token as soon as it arrives.
+	Scrubber *redact.Scrubber
+	// Clock is the schedule's clock; nil means real time.
+	Clock Clock
+	// Grace is how long in-flight writes may finish once Run's context is done; 0 means 8 s.
+	Grace time.Duration
+	// Jitter returns a number in [0, 1) for backoff jitter; nil means math/rand.
+	Jitter func() float64
+	// OnPass, when set, is called with the result of every pass.
+	OnPass func(*Result)
+}
+
+// ConfigError is a configuration problem found only once Rancher answered (an Environment API key asked for
+// other environments); no retry can fix it.
+type ConfigError struct{ Msg string }
+
+func (e *ConfigError) Error() string { return e.Msg }
+
+// Updater runs passes. Passes never overlap; Pass and Run must not be called concurrently.
+type Updater struct {
+	cfg    Config
+	log    logrus.FieldLogger
+	ecr    *ecr.Client
+	clock  Clock
+	sem    chan struct{}
+	health *Health
+
+	server *rancher.Server
+	envsMu sync.Mutex // guards envs across the goroutines of a pass
+	envs   map[string]*rancher.Env
+}
+
+// New checks the configuration and prepares the clients; it makes no network call.
+func New(ctx context.Context, cfg Config) (*Updater, error) {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 6 * time.Hour
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 8 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock{}
+	}
+	if cfg.Log == nil {
+		l := logrus.New()
+		l.Out = nopWriter{}
+		cfg.Log = l
+	}
+	if _, err := rancher.ParseURL(cfg.Rancher.URL); err != nil {
+		return nil, fmt.Errorf("CATTLE_URL: %w", err)
+	}
+	cfg.Rancher.Concurrency = cfg.Concurrency
+	cfg.Rancher.Observe = cfg.Metrics.observer("rancher")
+	cfg.ECR.Observe = ecr.Observer(cfg.Metrics.observer("ecr"))
+	client, err := ecr.New(ctx, cfg.ECR)
+	if err != nil {
+		return nil, err
+	}
+	return &Updater{
+		cfg:    cfg,
+		log:    cfg.Log,
+		ecr:    client,
+		clock:  cfg.Clock,
+		sem:    make(chan struct{}, cfg.Concurrency),
+		health: NewHealth(cfg.Clock),
+		envs:   map[string]*rancher.Env{},
+	}, nil
+}
+
+// Close releases the Rancher connections.
+func (u *Updater) Close() {
+	if u.server != nil {
+		u.server.Close()
+		u.server = nil
+	}
+}
+
+// Health is the updater's health state, for the HTTP endpoints.
+func (u *Updater) Health() *Health { return u.health }
+
+type nopWriter struct{}
+
+func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// Outcome is what became of one planned write.
+type Outcome string
+
+const (
+	OutcomeUpdated     Outcome = "updated"
+	OutcomeCreated     Outcome = "created"
+	OutcomeWouldUpdate Outcome = "would update"
+	OutcomeWouldCreate Outcome = "would create"
+	OutcomeGone        Outcome = "gone"   // removed between list and write
+	OutcomeExists      Outcome = "exists" // AUTO_CREATE found the registry there already
+	OutcomeFailed      Outcome = "failed"
+)
+
+// Write is one applied action.
+type Write struct {
+	Env, RegistryID, ServerAddress, CredentialID, Region string
+	Op                                                   Op
+	Outcome                                              Outcome
+	// RegistryCreated is true when AUTO_CREATE made the registry.
+	RegistryCreated bool
+	ExpiresAt       time.Time
+	Err             error
+}
+
+// EnvResult is what a pass did in one environment.
+type EnvResult struct {
+	ID, Name string
+	// Err is a failure to connect or read; nothing was written.
+	Err error
+	// Inactive is set when the environment was skipped because it is not active.
+	Inactive string
+	Plan     EnvPlan
+	Writes   []Write
+	Requests int64
+}
+
+func (e *EnvResult) label() string {
+	if e.Name != "" && e.Name != e.ID {
+		return e.ID + " (" + e.Name + ")"
+	}
+	if e.ID == "" {
+		return "(the key's environment)"
+	}
+	return e.ID
+}
+
+// Result is the outcome of a pass.
+type Result struct {
+	Start    time.Time
+	Duration time.Duration
+	DryRun   bool
+	Envs     []*EnvResult
+	// Tokens are the valid tokens of the pass by region; TokenErrors the failures.
+	Tokens      map[string]ecr.Token
+	TokenErrors map[string]error
+	// Counts over all environments.
+	Seen, InScope, Updated, Created, RegistriesCreated, Skipped, Failed, EnvsInactive int
+	RancherRequests                                                                   int64
+	ECRCalls                                                                          int
+	// Err is a failure that stopped the whole pass (Rancher unreachable, no environment list).
+	Err error
+
+	failedRegistries int // in-scope registries not written (Failed also counts environments not read)
+}
+
+// OK reports whether every in-scope registry was written.
+func (r *Result) OK() bool { return r.Err == nil && r.Failed == 0 }
+
+// ShortestLifetime is the shortest lifetime among the tokens of the pass, 0 without tokens.
+func (r *Result) ShortestLifetime() time.Duration {
+	var d time.Duration
+	for _, t := range r.Tokens {
+		if l := t.Lifetime(); d == 0 || l < d {
+			d = l
+		}
+	}
+	return d
+}
+
+// EarliestExpiry is the earliest expiry among the tokens of the pass, zero without tokens.
+func (r *Result) EarliestExpiry() time.Time {
+	var e time.Time
+	for _, t := range r.Tokens {
+		if e.IsZero() || t.ExpiresAt.Before(e) {
+			e = t.ExpiresAt
+		}
+	}
+	return e
+}
+
+// Pass runs one pass and reports it.
+func (u *Updater) Pass(ctx context.Context) *Result { return u.pass(ctx, ctx) }
+
+// pass runs one pass: stop ends the starting of new work, requests are cancelled only by hard.
+func (u *Updater) pass(stop, hard context.Context) *Result {
+	res := &Result{Start: u.clock.Now(), DryRun: u.cfg.DryRun, Tokens: map[string]ecr.Token{}, TokenErrors: map[string]error{}}
+	var before int64
+	defer func() {
+		if u.server != nil {
+			res.RancherRequests = u.server.Requests() - before
+		}
+		res.Duration = u.clock.Now().Sub(res.Start)
+		u.report(res)
+	}()
+
+	if u.server == nil {
+		srv, err := rancher.Dial(hard, u.cfg.Rancher)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		u.server = srv
+	} else {
+		before = u.server.Requests()
+	}
+	targets, err := u.targets(hard)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.Envs = targets
+
+	// Read every environment.
+	envs := make([]*rancher.Env, len(targets))
+	snaps := make([]Snapshot, len(targets))
+	startRequests := make([]int64, len(targets))
+	keys := make([]string, len(targets)) // the cache key of each environment client: its id as asked for
+	for i, t := range targets {
+		keys[i] = t.ID
+	}
+	forEach(len(targets), u.cfg.Concurrency, func(i int) {
+		t := targets[i]
+		if t.Err != nil || t.Inactive != "" {
+			return
+		}
+		if err := stop.Err(); err != nil {
+			t.Err = fmt.Errorf("read environment %s: stopped: %w", t.label(), err)
+			return
+		}
+		env, snap, start, err := u.read(hard, t.ID)
+		if err != nil {
+			t.Err = err
+			return
+		}
+		envs[i], snaps[i], startRequests[i] = env, snap, start
+		if t.ID == "" {
+			t.ID = env.ID()
+		}
+	})
+
+	// One token per region in use.
+	var read []Snapshot
+	for i, t := range targets {
+		if t.Err == nil && t.Inactive == "" {
+			read = append(read, snaps[i])
+		}
+	}
+	tokens := u.tokens(hard, Regions(u.cfg.Rules, read))
+	res.ECRCalls = len(tokens)
+	for region, t := range tokens {
+		if t.Err != nil {
+			res.TokenErrors[region] = t.Err
+		} else {
+			res.Tokens[region] = t.Token
+		}
+	}
+
+	// Plan and apply, environment by environment.
+	forEach(len(targets), u.cfg.Concurrency, func(i int) {
+		t := targets[i]
+		if t.Err != nil || t.Inactive != "" {
+			return
+		}
+		t.Plan = Plan(u.cfg.Rules, snaps[i], tokens)
+		t.Writes = u.apply(stop, hard, envs[i], t.Plan.Actions)
+		for _, w := range t.Writes {
+			if w.Err != nil && !rancher.IsNotFound(w.Err) {
+				u.forget(keys[i], envs[i])
+				break
+			}
+		}
+		t.Requests = envs[i].Requests() - startRequests[i]
+	})
+	return res
+}
+
+// targets resolves RANCHER_ENVIRONMENTS into the environments of this pass.
+func (u *Updater) targets(ctx context.Context) ([]*EnvResult, error) {
+	if len(u.cfg.Environments) == 0 {
+		return []*EnvResult{{ID: ""}}, nil
+	}
+	all, err := u.server.Environments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*EnvResult
+	seen := map[string]bool{}
+	add := func(e rancher.Environment, explicit bool) {
+		if seen[e.ID] {
+			return
+		}
+		seen[e.ID] = true
+		t := &EnvResult{ID: e.ID, Name: e.Name}
+		if e.State != rancher.StateActive {
+			t.Inactive = "environment is " + e.State
+		}
+		out = append(out, t)
+	}
+	for _, sel := range u.cfg.Environments {
+		if strings.EqualFold(sel, "all") {
+			for _, e := range all {
+				add(e, false)
+			}
+			continue
+		}
+		var match []rancher.Environment
+		for _, e := range all {
+			if e.ID == sel {
+				match = []rancher.Environment{e}
+				break
+			}
+			if strings.EqualFold(e.Name, sel) {
+				match = append(match, e)
+			}
+		}
+		switch len(match) {
+		case 1:
+			add(match[0], true)
+		case 0:
+			if kind := u.server.KeyKind(); kind != "" && !u.server.IsAccountKey() {
+				return nil, &ConfigError{Msg: fmt.Sprintf("RANCHER_ENVIRONMENTS names %q, but CATTLE_ACCESS_KEY is an Environment API key (kind %q), which sees only its own environment; use an Account API key to reach other environments", sel, kind)}
+			}
+			out = append(out, &EnvResult{ID: sel, Err: fmt.Errorf("environment %q: no such environment visible to this API key", sel)})
+		default:
+			ids := make([]string, len(match))
+			for i, e := range match {
+				ids[i] = e.ID
+			}
+			out = append(out, &EnvResult{ID: sel, Err: fmt.Errorf("environment %q: the name matches %s; use an id", sel, strings.Join(ids, ", "))})
+		}
+	}
+	return out, nil
+}
+
+// read connects to an environment (once, kept until it fails) and lists its registries and credentials. It
+// returns the environment's request count before the pass.
+func (u *Updater) read(ctx context.Context, id string) (*rancher.Env, Snapshot, int64, error) {
+	env := u.cached(id)
+	var start int64
+	if env != nil {
+		start = env.Requests()
+	} else {
+		var err error
+		u.sem <- struct{}{}
+		env, err = u.server.Open(ctx, id)
+		<-u.sem
+		if err != nil {
+			return nil, Snapshot{}, 0, err
+		}
+	}
+	var regs []rancher.Registry
+	var creds []rancher.Credential
+	var regErr, credErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		u.sem <- struct{}{}
+		defer func() { <-u.sem }()
+		regs, regErr = env.Registries(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		u.sem <- struct{}{}
+		defer func() { <-u.sem }()
+		creds, credErr = env.Credentials(ctx)
+	}()
+	wg.Wait()
+	if err := errors.Join(regErr, credErr); err != nil {
+		u.forget(id, env)
+		return nil, Snapshot{}, 0, err
+	}
+	u.keep(id, env)
+	return env, Snapshot{Env: env.ID(), Registries: regs, Credentials: creds}, start, nil
+}
+
+func (u *Updater) cached(id string) *rancher.Env {
+	u.envsMu.Lock()
+	defer u.envsMu.Unlock()
+	return u.envs[id]
+}
+
+func (u *Updater) keep(id string, env *rancher.Env) {
+	u.envsMu.Lock()
+	defer u.envsMu.Unlock()
+	u.envs[id] = env
+}
+
+func (u *Updater) forget(id string, env *rancher.Env) {
+	u.envsMu.Lock()
+	defer u.envsMu.Unlock()
+	if u.envs[id] == env {
+		delete(u.envs, id)
+	}
+}
+
+// tokens fetches one token per region, concurrently, and teaches the scrubber each password at once.
+func (u *Updater) tokens(ctx context.Context, regions []string) map[string]TokenResult {
+	out := make(map[string]TokenResult, len(regions))
+	var mu sync.Mutex
+	forEach(len(regions), len(regions), func(i int) {
+		tok, err := u.ecr.Token(ctx, regions[i])
+		if err == nil {
+			u.cfg.Scrubber.Add(tok.Password, tok.Raw)
+		}
+		mu.Lock()
+		out[regions[i]] = TokenResult{Token: tok, Err: err}
+		mu.Unlock()
+	})
+	return out
+}
+
+// apply performs the actions, at most Concurrency requests in flight; one failure never stops the others.
+func (u *Updater) apply(stop, hard context.Context, env *rancher.Env, actions []Action) []Write {
+	writes := make([]Write, len(actions))
+	forEach(len(actions), u.cfg.Concurrency, func(i int) {
+		writes[i] = u.do(stop, hard, env, actions[i])
+	})
+	return writes
+}
+
+func (u *Updater) do(stop, hard context.Context, env *rancher.Env, a Action) Write {
+	w := Write{Env: a.Env, RegistryID: a.RegistryID, ServerAddress: a.ServerAddress, CredentialID: a.Credential.ID,
+		Region: a.Token.Region, ExpiresAt: a.Token.ExpiresAt, Op: a.Op}
+	if u.cfg.DryRun {
+		w.Outcome = OutcomeWouldCreate
+		if a.Op == OpUpdate {
+			w.Outcome = OutcomeWouldUpdate
+		}
+		return w
+	}
+	if err := stop.Err(); err != nil {
+		w.Outcome, w.Err = OutcomeFailed, fmt.Errorf("%s %s: not started: %w", a.Op, a.ServerAddress, err)
+		return w
+	}
+	u.sem <- struct{}{}
+	defer func() { <-u.sem }()
+	var err error
+	switch a.Op {
+	case OpUpdate:
+		err = env.UpdateCredential(hard, a.Credential, ecr.User, a.Token.Password)
+		w.Outcome = OutcomeUpdated
+	case OpCreateCredential:
+		var c rancher.Credential
+		c, err = env.CreateCredential(hard, a.RegistryID, ecr.User, a.Token.Password)
+		w.CredentialID, w.Outcome = c.ID, OutcomeCreated
+	case OpCreateRegistry:
+		var reg rancher.Registry
+		reg, err = env.CreateRegistry(hard, a.ServerAddress)
+		if errors.Is(err, rancher.ErrRegistryExists) {
+			w.Outcome = OutcomeExists
+			return w
+		}
+		if err == nil {
+			w.RegistryID, w.RegistryCreated = reg.ID, true
+			var c rancher.Credential
+			c, err = env.CreateCredential(hard, reg.ID, ecr.User, a.Token.Password)
+			w.CredentialID, w.Outcome = c.ID, OutcomeCreated
+		}
+	}
+	switch {
+	case rancher.IsNotFound(err):
+		w.Outcome, w.Err = OutcomeGone, err
+	case err != nil:
+		w.Outcome, w.Err = OutcomeFailed, err
+	}
+	return w
+}
+
+// forEach calls fn(0..n-1) on at most limit goroutines and waits for all.
+func forEach(n, limit int, fn func(i int)) {
+	if n == 0 {
+		return
+	}
+	if limit <= 0 || limit > n {
+		limit = n
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	wg.Add(limit)
+	for w := 0; w < limit; w++ {
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// sortedRegions returns the keys of a token map, sorted.
+func sortedRegions[T any](m map[string]T) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
