@@ -39,6 +39,10 @@ type Config struct {
 	Credentials aws.CredentialsProvider
 	// Observe, when set, is told about every call.
 	Observe Observer
+	// MaxAttempts is how many times the SDK tries a call before giving up; 0 means 3.
+	MaxAttempts int
+	// Now is the clock that dates token arrivals (and so token lifetimes); nil means time.Now.
+	Now func() time.Time
 }
 
 // Client fetches authorization tokens, one region at a time.
@@ -47,7 +51,6 @@ type Client struct {
 	conf    Config
 	mu      sync.Mutex
 	regions map[string]*ecr.Client
-	now     func() time.Time
 }
 
 // DefaultTimeout bounds one token fetch when Config.Timeout is zero.
@@ -60,11 +63,17 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 3
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3)),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 3
+				o.MaxAttempts = c.MaxAttempts
 				o.MaxBackoff = 2 * time.Second
 			})
 		}),
@@ -93,7 +102,7 @@ func New(ctx context.Context, c Config) (*Client, error) {
 			o.RoleSessionName = "ecr-updater"
 		}))
 	}
-	return &Client{cfg: cfg, conf: c, regions: map[string]*ecr.Client{}, now: time.Now}, nil
+	return &Client{cfg: cfg, conf: c, regions: map[string]*ecr.Client{}}, nil
 }
 
 func (c *Client) regionClient(region string) *ecr.Client {
@@ -117,7 +126,7 @@ func (c *Client) regionClient(region string) *ecr.Client {
 func (c *Client) Token(ctx context.Context, region string) (Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.conf.Timeout)
 	defer cancel()
-	start := c.now()
+	start := time.Now()
 	out, err := c.regionClient(region).GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
 	if err == nil && len(out.AuthorizationData) == 0 {
 		err = errNoData
@@ -125,10 +134,10 @@ func (c *Client) Token(ctx context.Context, region string) (Token, error) {
 	var tok Token
 	if err == nil {
 		d := out.AuthorizationData[0]
-		tok, err = newToken(region, d.AuthorizationToken, d.ExpiresAt, d.ProxyEndpoint, c.now())
+		tok, err = newToken(region, d.AuthorizationToken, d.ExpiresAt, d.ProxyEndpoint, c.conf.Now())
 	}
 	if c.conf.Observe != nil {
-		c.conf.Observe("GetAuthorizationToken", c.now().Sub(start), err)
+		c.conf.Observe("GetAuthorizationToken", time.Since(start), err)
 	}
 	if err != nil {
 		return Token{}, explain(region, err)

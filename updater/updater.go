@@ -96,6 +96,9 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	cfg.Rancher.Concurrency = cfg.Concurrency
 	cfg.Rancher.Observe = cfg.Metrics.observer("rancher")
 	cfg.ECR.Observe = ecr.Observer(cfg.Metrics.observer("ecr"))
+	if cfg.ECR.Now == nil {
+		cfg.ECR.Now = cfg.Clock.Now
+	}
 	client, err := ecr.New(ctx, cfg.ECR)
 	if err != nil {
 		return nil, err
