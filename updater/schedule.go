@@ -27,7 +27,7 @@ func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 const (
 	// MinBackoff and MaxBackoff bound the wait before retrying a failed pass.
 	MinBackoff = 5 * time.Second
-	MaxBackoff = 5 * time.Minute
+	MaxBackoff = 2 * time.Minute
 	// maxMargin bounds how long before the credentials expire a retry is forced.
 	maxMargin = 5 * time.Minute
 )
