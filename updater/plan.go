@@ -196,11 +196,9 @@ func Plan(r Rules, snap Snapshot, tokens map[string]TokenResult) EnvPlan {
 		}
 		tok, ok := tokens[host.Region]
 		if !ok || tok.Err != nil {
-			err := fmt.Errorf("no token for region %s", host.Region)
-			if ok {
-				err = tok.Err
-			}
-			p.Failures = append(p.Failures, Failure{RegistryID: reg.ID, ServerAddress: reg.ServerAddress, Err: err})
+			// The token's own error is reported once, for its region.
+			p.Failures = append(p.Failures, Failure{RegistryID: reg.ID, ServerAddress: reg.ServerAddress,
+				Err: fmt.Errorf("no valid ECR token for region %s", host.Region)})
 			continue
 		}
 		list := creds[reg.ID]

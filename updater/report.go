@@ -49,11 +49,15 @@ func (r *Result) firstError() string {
 	if r.Err != nil {
 		return r.Err.Error()
 	}
+	if regions := sortedRegions(r.TokenErrors); len(regions) > 0 {
+		return fmt.Sprintf("%d failures; first: %v", r.Failed, r.TokenErrors[regions[0]])
+	}
 	for _, e := range r.Envs {
 		if e.Err != nil {
 			return fmt.Sprintf("%d failures; first: %v", r.Failed, e.Err)
 		}
-		for _, f := range e.Plan.Failures {
+		if len(e.Plan.Failures) > 0 {
+			f := e.Plan.Failures[0]
 			return fmt.Sprintf("%d failures; first: registry %s in %s: %v", r.Failed, f.ServerAddress, e.label(), f.Err)
 		}
 		for _, w := range e.Writes {

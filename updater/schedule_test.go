@@ -132,7 +132,7 @@ func TestScheduleNext(t *testing.T) {
 
 	// Retries never wait past the expiry of the credentials in place.
 	s = newSchedule(6*time.Hour, fixedJitter)
-	s.next(t0, okResult(12*time.Hour, t0)) // credentials expire at t0+12h; margin 5 min
+	s.next(t0, okResult(12*time.Hour, t0))       // credentials expire at t0+12h; margin 5 min
 	late := t0.Add(12*time.Hour - 6*time.Minute) // one minute before the deadline
 	for i := 0; i < 6; i++ {
 		s.next(late, failed)

@@ -3,7 +3,6 @@ package updater
 import (
 	"bytes"
 	"context"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -152,12 +151,3 @@ func (w *world) writes() int {
 }
 
 func ecrHost(account, region string) string { return account + ".dkr.ecr." + region + ".amazonaws.com" }
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
