@@ -12,6 +12,7 @@ package rancher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -105,16 +106,16 @@ func Dial(ctx context.Context, o Options) (*Server, error) {
 	if o.PageSize <= 0 {
 		o.PageSize = DefaultPageSize
 	}
-	t, err := newTransport(o)
-	if err != nil {
-		return nil, fmt.Errorf("RANCHER_CA_CERT: %w", err)
-	}
 	u, _ := url.Parse(ep.Origin)
+	t, release, err := installRouter().register(u.Scheme, u.Host, o)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		endpoint: ep,
 		opts:     o,
 		http:     &http.Client{Transport: t, Timeout: o.Timeout},
-		release:  installRouter().register(u.Scheme, u.Host, t),
+		release:  release,
 	}
 	probe := ep.Base()
 	if ep.Project != "" {
@@ -154,6 +155,9 @@ func (s *Server) probe(ctx context.Context, target string) (err error) {
 	s.schemas = resp.Header.Get("X-API-Schemas")
 	if s.schemas == "" {
 		return &Error{Status: resp.StatusCode, Hint: "the answer has no X-API-Schemas header: CATTLE_URL is not a Rancher 1.6 API"}
+	}
+	if !json.Valid(body) {
+		return &Error{Status: resp.StatusCode, Hint: "the answer is not JSON: CATTLE_URL is not a Rancher 1.6 API, or a proxy answered"}
 	}
 	s.kind = resp.Header.Get("X-API-Account-Kind")
 	s.accountID = resp.Header.Get("X-API-Account-Id")
@@ -208,10 +212,8 @@ func (s *Server) Environments(ctx context.Context) ([]Environment, error) {
 		s.mu.Unlock()
 	}
 	var out []Environment
-	var coll *client.ProjectCollection
-	err := s.call(ctx, "list environments", &s.requests, func() (err error) {
-		coll, err = c.Project.List(listOpts(s.opts.PageSize))
-		return err
+	coll, err := call(ctx, s, "list environments", &s.requests, func() (*client.ProjectCollection, error) {
+		return c.Project.List(listOpts(s.opts.PageSize))
 	})
 	for pages := 1; err == nil; pages++ {
 		for _, p := range coll.Data {
@@ -225,10 +227,7 @@ func (s *Server) Environments(ctx context.Context) ([]Environment, error) {
 			break
 		}
 		cur := coll
-		err = s.call(ctx, "list environments", &s.requests, func() (err error) {
-			coll, err = cur.Next()
-			return err
-		})
+		coll, err = call(ctx, s, "list environments", &s.requests, cur.Next)
 	}
 	if err != nil {
 		s.mu.Lock()
@@ -300,42 +299,50 @@ func contains(list []string, s string) bool {
 // connect builds a go-rancher client at a schemas URL. Because the URL is the one the server advertises in
 // X-API-Schemas, go-rancher makes exactly one request.
 func (s *Server) connect(ctx context.Context, schemas string, counter *atomic.Int64) (*client.RancherClient, error) {
-	var c *client.RancherClient
-	err := s.call(ctx, "connect", counter, func() (err error) {
-		c, err = client.NewRancherClient(&client.ClientOpts{
+	return call(ctx, s, "connect", counter, func() (*client.RancherClient, error) {
+		return client.NewRancherClient(&client.ClientOpts{
 			Url:       schemas,
 			AccessKey: s.opts.AccessKey,
 			SecretKey: s.opts.SecretKey.Reveal(),
 			Timeout:   s.opts.Timeout,
 		})
-		return err
 	})
-	return c, err
 }
 
 // call runs one go-rancher request, which has no context of its own: it returns when the request ends or when ctx
-// is done, whichever comes first (an abandoned request still ends within Options.Timeout). It counts the request
-// on counter and on the server, and reports it to the observer.
-func (s *Server) call(ctx context.Context, op string, counter *atomic.Int64, f func() error) error {
+// is done, whichever comes first (an abandoned request still ends within Options.Timeout, and its result is
+// dropped). It counts the request on counter and on the server, and reports it to the observer.
+func call[T any](ctx context.Context, s *Server, op string, counter *atomic.Int64, f func() (T, error)) (T, error) {
+	var zero T
 	if err := ctx.Err(); err != nil {
-		return err
+		return zero, err
 	}
 	if counter != &s.requests {
 		counter.Add(1)
 	}
 	s.requests.Add(1)
 	start := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- f() }()
-	var err error
-	select {
-	case err = <-done:
-		err = fromClient(err)
-	case <-ctx.Done():
-		err = ctx.Err()
+	type result struct {
+		v   T
+		err error
 	}
-	s.observe(op, start, err)
-	return err
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+		r.err = fromClient(r.err)
+	case <-ctx.Done():
+		r = result{zero, ctx.Err()}
+	}
+	s.observe(op, start, r.err)
+	if r.err != nil {
+		return zero, r.err
+	}
+	return r.v, nil
 }
 
 func listOpts(pageSize int) *client.ListOpts {
@@ -383,10 +390,8 @@ type Credential struct {
 // Registries lists every registry of the environment that Rancher lists (all but removed and purged), page by page.
 func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
 	var out []Registry
-	var coll *client.RegistryCollection
-	err := e.srv.call(ctx, "list registries", &e.requests, func() (err error) {
-		coll, err = e.c.Registry.List(listOpts(e.srv.opts.PageSize))
-		return err
+	coll, err := call(ctx, e.srv, "list registries", &e.requests, func() (*client.RegistryCollection, error) {
+		return e.c.Registry.List(listOpts(e.srv.opts.PageSize))
 	})
 	for pages := 1; err == nil; pages++ {
 		for _, r := range coll.Data {
@@ -400,10 +405,7 @@ func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
 			break
 		}
 		cur := coll
-		err = e.srv.call(ctx, "list registries", &e.requests, func() (err error) {
-			coll, err = cur.Next()
-			return err
-		})
+		coll, err = call(ctx, e.srv, "list registries", &e.requests, cur.Next)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list registries of environment %s: %w", e, err)
@@ -421,10 +423,8 @@ func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
 // Credentials lists every registry credential of the environment, page by page: one list for all registries.
 func (e *Env) Credentials(ctx context.Context) ([]Credential, error) {
 	var out []Credential
-	var coll *client.RegistryCredentialCollection
-	err := e.srv.call(ctx, "list credentials", &e.requests, func() (err error) {
-		coll, err = e.c.RegistryCredential.List(listOpts(e.srv.opts.PageSize))
-		return err
+	coll, err := call(ctx, e.srv, "list credentials", &e.requests, func() (*client.RegistryCredentialCollection, error) {
+		return e.c.RegistryCredential.List(listOpts(e.srv.opts.PageSize))
 	})
 	for pages := 1; err == nil; pages++ {
 		for _, c := range coll.Data {
@@ -438,10 +438,7 @@ func (e *Env) Credentials(ctx context.Context) ([]Credential, error) {
 			break
 		}
 		cur := coll
-		err = e.srv.call(ctx, "list credentials", &e.requests, func() (err error) {
-			coll, err = cur.Next()
-			return err
-		})
+		coll, err = call(ctx, e.srv, "list credentials", &e.requests, cur.Next)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list registry credentials of environment %s: %w", e, err)
@@ -459,14 +456,12 @@ func (e *Env) UpdateCredential(ctx context.Context, c Credential, user string, p
 	if password.Empty() {
 		return fmt.Errorf("update credential %s of registry %s: refusing to write an empty password", c.ID, c.RegistryID)
 	}
-	var resp *client.RegistryCredential
-	err := e.srv.call(ctx, "update credential", &e.requests, func() (err error) {
-		res := c.self
-		resp, err = e.c.RegistryCredential.Update(&client.RegistryCredential{Resource: res}, map[string]interface{}{
+	self := c.self
+	resp, err := call(ctx, e.srv, "update credential", &e.requests, func() (*client.RegistryCredential, error) {
+		return e.c.RegistryCredential.Update(&client.RegistryCredential{Resource: self}, map[string]interface{}{
 			"publicValue": user,
 			"secretValue": password.Reveal(),
 		})
-		return err
 	})
 	if err == nil && resp.Id != "" && resp.Id != c.ID {
 		err = fmt.Errorf("rancher answered with credential %s", resp.Id)
@@ -482,31 +477,33 @@ func (e *Env) CreateCredential(ctx context.Context, registryID, user string, pas
 	if password.Empty() {
 		return Credential{}, fmt.Errorf("create credential of registry %s: refusing to write an empty password", registryID)
 	}
-	var resp client.RegistryCredential
-	err := e.srv.call(ctx, "create credential", &e.requests, func() error {
-		return e.c.Create(client.REGISTRY_CREDENTIAL_TYPE, map[string]interface{}{
+	resp, err := call(ctx, e.srv, "create credential", &e.requests, func() (*client.RegistryCredential, error) {
+		var resp client.RegistryCredential
+		err := e.c.Create(client.REGISTRY_CREDENTIAL_TYPE, map[string]interface{}{
 			"registryId":  registryID,
 			"publicValue": user,
 			"secretValue": password.Reveal(),
 		}, &resp)
+		resp.SecretValue = ""
+		return &resp, err
 	})
 	if err != nil {
 		return Credential{}, fmt.Errorf("create credential of registry %s in environment %s: %w", registryID, e, err)
 	}
-	resp.SecretValue = ""
-	return credential(resp), nil
+	return credential(*resp), nil
 }
 
 // CreateRegistry adds a registry. When the environment has one with the same server address already (Cattle
 // compares without case), the error wraps ErrRegistryExists.
 func (e *Env) CreateRegistry(ctx context.Context, serverAddress string) (Registry, error) {
-	var resp client.Registry
-	err := e.srv.call(ctx, "create registry", &e.requests, func() error {
-		return e.c.Create(client.REGISTRY_TYPE, map[string]interface{}{"serverAddress": serverAddress}, &resp)
+	resp, err := call(ctx, e.srv, "create registry", &e.requests, func() (*client.Registry, error) {
+		var resp client.Registry
+		err := e.c.Create(client.REGISTRY_TYPE, map[string]interface{}{"serverAddress": serverAddress}, &resp)
+		return &resp, err
 	})
 	var re *Error
 	if errors.As(err, &re) && re.Status == http.StatusBadRequest && re.Code == "ServerAddressUsed" {
-		err = fmt.Errorf("%w: %v", ErrRegistryExists, err)
+		err = fmt.Errorf("%w: %w", ErrRegistryExists, err)
 	}
 	if err != nil {
 		return Registry{}, fmt.Errorf("create registry %s in environment %s: %w", serverAddress, e, err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	client "github.com/rancher/go-rancher/v2"
 )
@@ -85,11 +86,16 @@ func hintFor(status int) string {
 // maxErrText bounds how much of an unexpected answer an error message carries.
 const maxErrText = 200
 
+// truncate cuts s to maxErrText bytes, at a character boundary.
 func truncate(s string) string {
 	if len(s) <= maxErrText {
 		return s
 	}
-	return s[:maxErrText] + "..."
+	i := maxErrText
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
 }
 
 var bodyField = regexp.MustCompile(`(?:^|, )(code|message|fieldName)=([^,]*)`)
@@ -98,9 +104,6 @@ var bodyField = regexp.MustCompile(`(?:^|, )(code|message|fieldName)=([^,]*)`)
 func fromClient(err error) error {
 	if err == nil {
 		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
 	}
 	var api *client.ApiError
 	if errors.As(err, &api) {
@@ -120,7 +123,11 @@ func fromClient(err error) error {
 		}
 		return e
 	}
-	return &Error{Err: err}
+	e := &Error{Err: err}
+	if errors.Is(err, context.DeadlineExceeded) {
+		e.Hint = "no answer within RANCHER_TIMEOUT"
+	}
+	return e
 }
 
 // fromResponse reads a Cattle error body of a non-200 answer.

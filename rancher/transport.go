@@ -1,11 +1,14 @@
 package rancher
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +27,7 @@ type router struct {
 
 type route struct {
 	transport *http.Transport
+	settings  string // what the transport was built from; a second Server to the host must agree
 	refs      int
 }
 
@@ -53,31 +57,47 @@ func (r *router) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.fallback.RoundTrip(req)
 }
 
-// register sends every request to scheme://host through t until release is called.
-func (r *router) register(scheme, host string, t *http.Transport) (release func()) {
-	key := routeKey(scheme, host)
+// register sends every request to scheme://host through a transport built from o, until release is called.
+// Servers to the same host share the transport when their settings agree; a Server whose settings differ from
+// one still open is refused, since requests to one host cannot be told apart.
+func (r *router) register(scheme, host string, o Options) (t *http.Transport, release func(), err error) {
+	key, settings := routeKey(scheme, host), settingsOf(o)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if old, ok := r.routes[key]; ok {
-		old.refs++
-		old.transport = t
-	} else {
-		r.routes[key] = &route{transport: t, refs: 1}
+	rt, ok := r.routes[key]
+	switch {
+	case ok && rt.settings != settings:
+		return nil, nil, fmt.Errorf("another connection to %s with other TLS, proxy or timeout settings is open", host)
+	case ok:
+		rt.refs++
+	default:
+		t, err := newTransport(o)
+		if err != nil {
+			return nil, nil, err
+		}
+		rt = &route{transport: t, settings: settings, refs: 1}
+		r.routes[key] = rt
 	}
 	var once sync.Once
-	return func() {
+	return rt.transport, func() {
 		once.Do(func() {
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			if rt, ok := r.routes[key]; ok {
-				rt.refs--
-				if rt.refs == 0 {
-					delete(r.routes, key)
-				}
+			if rt.refs--; rt.refs == 0 {
+				delete(r.routes, key)
+				rt.transport.CloseIdleConnections()
 			}
-			t.CloseIdleConnections()
 		})
+	}, nil
+}
+
+// settingsOf is what a transport depends on, as a comparable string.
+func settingsOf(o Options) string {
+	proxy := uintptr(0)
+	if o.Proxy != nil {
+		proxy = reflect.ValueOf(o.Proxy).Pointer()
 	}
+	return fmt.Sprintf("ca=%x insecure=%v timeout=%s conc=%d proxy=%x", sha256.Sum256(o.CAPEM), o.InsecureSkipVerify, o.Timeout, o.Concurrency, proxy)
 }
 
 // newTransport builds the transport of one Rancher server.
@@ -89,7 +109,7 @@ func newTransport(o Options) (*http.Transport, error) {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(o.CAPEM) {
-			return nil, errors.New("the CA file has no PEM certificate")
+			return nil, errors.New("RANCHER_CA_CERT: the CA file has no PEM certificate")
 		}
 		tlsConfig.RootCAs = pool
 	}
