@@ -122,6 +122,10 @@ func (u *Updater) report(res *Result) {
 				wl.Error(w.Err.Error())
 			}
 		}
+		if e.Plan.InScope == 0 && len(e.Plan.Actions) == 0 && len(e.Plan.Failures) == 0 {
+			el.WithField("registries", e.Plan.Seen).Warn("no ECR registry found in this environment: add one under Infrastructure -> Registries " +
+				"with the bare host <account>.dkr.ecr.<region>.amazonaws.com, or set AUTO_CREATE=true; AWS_ECR_REGISTRY_IDS and ECR_REGIONS narrow the scope")
+		}
 		el.WithFields(logrus.Fields{"registries": e.Plan.Seen, "in_scope": e.Plan.InScope, "rancher_requests": e.Requests}).Info("environment done")
 	}
 	fields := logrus.Fields{
