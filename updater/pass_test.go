@@ -394,3 +394,16 @@ func TestDryRunWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestNoECRRegistryIsExplained(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	hub := w.registry(w.env, "index.docker.io", "active")
+	res := w.pass(w.config())
+	if !res.OK() || res.InScope != 0 || w.ecr.Calls() != 0 {
+		t.Fatalf("ok %v in scope %d ECR calls %d", res.OK(), res.InScope, w.ecr.Calls())
+	}
+	w.wantUntouched(hub)
+	if !strings.Contains(w.log.String(), "no ECR registry found in this environment") {
+		t.Errorf("log:\n%s", w.log)
+	}
+}
