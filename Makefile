@@ -6,8 +6,9 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS ?= linux/amd64 linux/arm64 windows/amd64
 FUZZTIME ?= 15s
+IMAGE   ?= ecr-updater:$(subst +,-,$(subst /,-,$(VERSION)))
 
-.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench demo image release clean
+.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench demo image image-check release clean
 
 all: build
 
@@ -41,6 +42,20 @@ fuzz:
 ## demo: the updater loop against built-in stand-ins, three passes
 demo:
 	$(GO) run . demo --passes 3
+
+## image: the container image $(IMAGE): docker build when a Docker daemon answers, else buildah (scripts/image.sh)
+image:
+	@if docker info >/dev/null 2>&1; then \
+		echo "docker build -t $(IMAGE) ."; \
+		docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) . ; \
+	else \
+		echo "no Docker daemon (docker info failed): building with buildah, scripts/image.sh"; \
+		VERSION=$(VERSION) COMMIT=$(COMMIT) IMAGE=$(IMAGE) GO=$(GO) scripts/image.sh; \
+	fi
+
+## image-check: build the image with buildah and check size, user, health check and a demo pass run from it
+image-check:
+	VERSION=$(VERSION) COMMIT=$(COMMIT) GO=$(GO) scripts/image-check.sh
 
 ## release: cross-compile into dist/
 release:

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Build the ecr-updater image with buildah (scripts/image.sh, no Docker daemon needed) and check it:
+# size, user, entrypoint, health check, CA bundle; then run the binary from the image's filesystem
+# under chroot as the image's user: `version`, and one real pass of `demo` (the Rancher and ECR
+# stand-ins run inside the same process). `make image-check` runs this; so does CI.
+#
+# Environment: VERSION, COMMIT (default: from git), MAX_MB (default 25), and what scripts/image.sh
+# reads. The image and container it makes are removed on exit; the image built by `make image`
+# (ecr-updater:<version>) is left alone.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/buildah-env.sh
+. scripts/buildah-env.sh
+
+MAX_MB=${MAX_MB:-25}
+export VERSION=${VERSION:-$(default_version)}
+export COMMIT=${COMMIT:-$(default_commit)}
+started=$SECONDS
+
+ensure_buildah
+ensure_ca
+# Mounting an image and chroot need root; without it, go on inside buildah's user namespace.
+if [ "$(id -u)" != 0 ]; then
+	log "not root: re-running inside buildah unshare"
+	exec buildah unshare -- "$0" "$@"
+fi
+setup_buildah
+
+name=ecr-updater-check-$$
+export IMAGE=localhost/ecr-updater-check:$$
+work=$(mktemp -d "${TMPDIR:-/tmp}/ecr-updater-check.XXXXXX")
+ctr=
+cleanup() {
+	if [ -n "$ctr" ]; then buildah rm "$ctr" >/dev/null 2>&1 || true; fi
+	if [ -s "$work/iid" ]; then buildah rmi -f "$(cat "$work/iid")" >/dev/null 2>&1 || true; fi
+	buildah rmi "$IMAGE" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# What a run that was killed (SIGKILL, power loss) left behind: its process is gone.
+sweep() {
+	local n pid
+	while read -r n; do
+		pid=${n##*-}
+		case $n in ecr-updater-check-*) kill -0 "$pid" 2>/dev/null || buildah rm "$n" >/dev/null 2>&1 || true ;; esac
+	done < <(buildah containers --noheading --format '{{.ContainerName}}' 2>/dev/null)
+	while read -r n; do
+		pid=${n##*:}
+		case $n in localhost/ecr-updater-check:*) kill -0 "$pid" 2>/dev/null || buildah rmi -f "$n" >/dev/null 2>&1 || true ;; esac
+	done < <(buildah images --noheading --format '{{.Name}}:{{.Tag}}' 2>/dev/null)
+}
+sweep
+
+failures=0
+pass() { printf '  ok    %s\n' "$*"; }
+fail() {
+	printf '  FAIL  %s\n' "$*"
+	failures=$((failures + 1))
+}
+
+echo "== build"
+scripts/image.sh --iidfile "$work/iid"
+id=$(cat "$work/iid")
+id=${id#sha256:}
+inspect() { buildah inspect --type image --format "$1" "$id"; }
+
+echo "== image configuration ($IMAGE, ${id:0:12})"
+# Size: what `buildah images` (like `docker images`) reports, e.g. "18.2 MB" (decimal units).
+size_h=$(buildah images --noheading --format '{{.Size}}' "$id" | head -n1)
+size_mb=$(awk -v s="$size_h" 'BEGIN {
+	n = s + 0; u = s; sub(/^[0-9.]+ */, "", u); u = toupper(u)
+	f["B"] = 1e-6; f["KB"] = 1e-3; f["MB"] = 1; f["GB"] = 1e3
+	if (!(u in f)) { print "?"; exit }
+	printf "%.1f", n * f[u]
+}')
+if [ "$size_mb" != "?" ] && awk -v m="$size_mb" -v max="$MAX_MB" 'BEGIN { exit !(m < max) }'; then
+	pass "size $size_mb MB (< $MAX_MB MB)"
+else
+	fail "size $size_h (limit $MAX_MB MB)"
+fi
+
+user=$(inspect '{{.Docker.Config.User}}')
+uid=${user%%:*}
+gid=${user#*:}
+[ "$gid" != "$user" ] || gid=
+if [[ $uid =~ ^[0-9]+$ ]] && [ "$uid" != 0 ] && [[ -z $gid || $gid =~ ^[0-9]+$ ]]; then
+	pass "user $user (numeric, not root)"
+else
+	fail "user '$user': want a numeric non-root uid[:gid]"
+fi
+gid=${gid:-0}
+
+entrypoint=$(inspect '{{printf "%q" .Docker.Config.Entrypoint}}')
+if [ "$entrypoint" = '["/ecr-updater"]' ]; then pass "entrypoint $entrypoint"; else fail "entrypoint $entrypoint, want [\"/ecr-updater\"]"; fi
+
+cmd=$(inspect '{{printf "%q" .Docker.Config.Cmd}}')
+if [ "$cmd" = '["run"]' ]; then pass "cmd $cmd"; else fail "cmd $cmd, want [\"run\"]"; fi
+
+healthcheck=$(inspect '{{with .Docker.Config.Healthcheck}}{{printf "%q" .Test}} interval={{.Interval}} timeout={{.Timeout}} start-period={{.StartPeriod}} retries={{.Retries}}{{end}}')
+if [ "$healthcheck" = '["CMD" "/ecr-updater" "healthcheck"] interval=30s timeout=5s start-period=1m0s retries=3' ]; then
+	pass "healthcheck $healthcheck"
+else
+	fail "healthcheck '$healthcheck': want CMD /ecr-updater healthcheck every 30s (timeout 5s, start period 60s, 3 retries)"
+fi
+
+# shellcheck disable=SC2016 # a Go template, not a shell expansion
+ports=$(inspect '{{range $p, $_ := .Docker.Config.ExposedPorts}}{{$p}} {{end}}')
+if [[ " $ports " == *" 8080/tcp "* ]]; then pass "exposes ${ports% }"; else fail "exposed ports '${ports% }', want 8080/tcp"; fi
+
+echo "== image filesystem"
+ctr=$(buildah from --pull=never --name "$name" "$id")
+mnt=$(buildah mount "$ctr")
+
+rootfs_bytes=$(du -sb "$mnt" | cut -f1)
+echo "  contents: $rootfs_bytes bytes, /ecr-updater $(stat -c %s "$mnt/ecr-updater") bytes"
+files=$(cd "$mnt" && find . -mindepth 1 | LC_ALL=C sort | sed 's|^\./|/|' | tr '\n' ' ')
+echo "  files: $files"
+if [ "$files" = "/ecr-updater /etc /etc/group /etc/passwd /etc/ssl /etc/ssl/certs /etc/ssl/certs/ca-certificates.crt " ]; then
+	pass "filesystem is the binary, the CA bundle, passwd and group"
+else
+	fail "unexpected filesystem: $files"
+fi
+ca=$mnt/etc/ssl/certs/ca-certificates.crt
+if [ -s "$ca" ] && [ "$(stat -c %a "$ca")" = 644 ]; then
+	pass "CA bundle /etc/ssl/certs/ca-certificates.crt ($(grep -c 'BEGIN CERTIFICATE' "$ca") certificates, $(stat -c %s "$ca") bytes)"
+else
+	fail "CA bundle /etc/ssl/certs/ca-certificates.crt missing, empty or not world-readable"
+fi
+if awk -F: -v u="$uid" -v g="$gid" '$3 == u && $4 == g { found = 1 } END { exit !found }' "$mnt/etc/passwd" 2>/dev/null &&
+	awk -F: -v g="$gid" '$3 == g { found = 1 } END { exit !found }' "$mnt/etc/group" 2>/dev/null; then
+	pass "/etc/passwd and /etc/group name user $uid:$gid: $(awk -F: -v u="$uid" '$3 == u { print $1 }' "$mnt/etc/passwd")"
+else
+	fail "/etc/passwd or /etc/group has no entry for $uid:$gid"
+fi
+
+# Run like the container would: only the image's environment, as the image's user.
+home=$(awk -F: -v u="$uid" '$3 == u { print $6 }' "$mnt/etc/passwd")
+env_args=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOSTNAME=ecr-updater-check HOME="${home:-/}")
+while IFS= read -r kv; do
+	[ -n "$kv" ] && env_args+=("$kv")
+done < <(inspect '{{range .Docker.Config.Env}}{{println .}}{{end}}')
+chroot_bin=$(command -v chroot) || die "chroot (coreutils) not found"
+in_image() {
+	timeout 120 env -i "${env_args[@]}" "$chroot_bin" --userspec="$uid:$gid" --groups="$gid" "$mnt" /ecr-updater "$@"
+}
+
+echo "== chroot --userspec=$uid:$gid <image> /ecr-updater version"
+rc=0
+version_out=$(in_image version 2>&1) || rc=$?
+printf '%s\n' "$version_out" | sed 's/^/  | /'
+if [ "$rc" = 0 ] && [[ $version_out == "ecr-updater $VERSION (commit $COMMIT, "* ]]; then
+	pass "version: exit 0, stamped with $VERSION and $COMMIT"
+else
+	fail "version: exit $rc, want output starting 'ecr-updater $VERSION (commit $COMMIT, '"
+fi
+
+echo "== chroot --userspec=$uid:$gid <image> /ecr-updater demo --passes 1 --token-ttl 10s"
+rc=0
+demo_out=$(in_image demo --passes 1 --token-ttl 10s 2>&1) || rc=$?
+printf '%s\n' "$demo_out" | sed 's/^/  | /'
+if [ "$rc" = 0 ]; then pass "demo: exit 0"; else fail "demo: exit $rc"; fi
+if grep -q 'Pass 1' <<<"$demo_out"; then pass "demo: prints 'Pass 1'"; else fail "demo: no 'Pass 1' in the output"; fi
+fresh=$(grep -c 'yes, fresh password' <<<"$demo_out" || true)
+if [ "$fresh" -gt 0 ]; then pass "demo: $fresh registries got a fresh password"; else fail "demo: no 'yes, fresh password' in the output"; fi
+
+echo "== summary"
+echo "  image $IMAGE (${id:0:12}): $size_h, user $user, entrypoint $entrypoint, cmd $cmd"
+echo "  took $((SECONDS - started))s"
+if [ "$failures" -gt 0 ]; then
+	echo "image-check: $failures check(s) FAILED"
+	exit 1
+fi
+echo "image-check: all checks passed"
