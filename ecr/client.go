@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -70,7 +71,10 @@ func New(ctx context.Context, c Config) (*Client, error) {
 		c.Now = time.Now
 	}
 	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3)),
+		// A pass makes one call per region, hours apart: idle connections are closed soon after.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3).WithTransportOptions(func(t *http.Transport) {
+			t.IdleConnTimeout = 10 * time.Second
+		})),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = c.MaxAttempts

@@ -177,6 +177,14 @@ func (s *Server) Close() {
 	}
 }
 
+// CloseIdleConnections closes the connections no request is using: between passes, hours apart, they only
+// hold memory (and Rancher would close them anyway).
+func (s *Server) CloseIdleConnections() {
+	if t, ok := s.http.Transport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
 // Endpoint is the parsed CATTLE_URL.
 func (s *Server) Endpoint() Endpoint { return s.endpoint }
 
@@ -207,6 +215,7 @@ func (s *Server) Environments(ctx context.Context) ([]Environment, error) {
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", s.endpoint, err)
 		}
+		keepOnly(c, client.PROJECT_TYPE)
 		s.mu.Lock()
 		s.account = c
 		s.mu.Unlock()
@@ -265,8 +274,26 @@ func (s *Server) Open(ctx context.Context, id string) (*Env, error) {
 		}
 		return nil, fmt.Errorf("environment %s: %w; %s", e, err, hint)
 	}
+	keepOnly(c, client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE)
 	e.c = c
 	return e, nil
+}
+
+// keepOnly drops every schema but those named: a Cattle server describes over a hundred resource types, and an
+// updater serving many environments keeps one client per environment for its whole life.
+func keepOnly(c *client.RancherClient, types ...string) {
+	impl, ok := c.RancherBaseClient.(*client.RancherBaseClientImpl)
+	if !ok {
+		return
+	}
+	kept := make(map[string]client.Schema, len(types))
+	for _, t := range types {
+		if schema, ok := impl.Types[t]; ok {
+			kept[t] = schema
+		}
+	}
+	impl.Types = kept
+	impl.Schemas = &client.Schemas{}
 }
 
 // writable checks that the schemas let the key list, create and update registries and their credentials.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"time"
 )
 
@@ -101,12 +102,17 @@ func (u *Updater) Run(ctx context.Context) error {
 		if errors.As(res.Err, &cfgErr) {
 			return cfgErr
 		}
+		last := res.summary()
 		if ctx.Err() != nil {
 			u.log.Info("stopped: the pass in flight has ended")
 			return nil
 		}
+		// The daemon idles for hours between passes: hand the pass's garbage back to the system now rather
+		// than keep it resident until the runtime's scavenger gets to it.
+		u.idle()
+		debug.FreeOSMemory()
 		now := u.clock.Now()
-		delay, why := s.next(now, res)
+		delay, why := s.next(now, last)
 		next := now.Add(delay)
 		u.health.scheduled(next)
 		u.cfg.Metrics.scheduled(next)

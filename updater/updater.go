@@ -122,6 +122,13 @@ func (u *Updater) Close() {
 	}
 }
 
+// idle drops what only a pass needs: the connections to Rancher.
+func (u *Updater) idle() {
+	if u.server != nil {
+		u.server.CloseIdleConnections()
+	}
+}
+
 // Health is the updater's health state, for the HTTP endpoints.
 func (u *Updater) Health() *Health { return u.health }
 
@@ -192,6 +199,16 @@ type Result struct {
 	Err error
 
 	failedRegistries int // in-scope registries not written (Failed also counts environments not read)
+}
+
+// summary is the part of a result the schedule needs: whether it succeeded and its tokens' times, without the
+// environments, plans and writes.
+func (r *Result) summary() *Result {
+	out := &Result{Err: r.Err, Failed: r.Failed, failedRegistries: r.failedRegistries, Tokens: make(map[string]ecr.Token, len(r.Tokens))}
+	for region, t := range r.Tokens {
+		out.Tokens[region] = ecr.Token{Region: region, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt}
+	}
+	return out
 }
 
 // OK reports whether every in-scope registry was written.
