@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary serve as the world process, as the bench binary does.
+func TestMain(m *testing.M) {
+	if os.Getenv(roleEnv) == "world" {
+		os.Exit(worldMain(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func TestMinimumOfIssue5(t *testing.T) {
+	sz := size{Envs: 50, Registries: 40}
+	if got := minimum(sz, true); got != 1153 {
+		t.Errorf("first pass minimum = %d, want 3 + 50*(1+2+20) = 1153", got)
+	}
+	if got := minimum(sz, false); got != 1101 {
+		t.Errorf("later pass minimum = %d, want 1 + 50*22 = 1101", got)
+	}
+	if got := sz.regionsInUse(); got != 3 {
+		t.Errorf("ECR calls per pass = %d, want 3", got)
+	}
+}
+
+// TestSmallWorld runs the whole bench, world process included, on a small world and checks every count.
+func TestSmallWorld(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o := options{size: size{Envs: 3, Registries: 9}, concurrency: 4, passes: 3, baseline: true}
+	rep, err := bench(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rep.print(&out)
+	for _, c := range rep.checks {
+		if !c.target && !c.ok {
+			t.Errorf("%s: %s", c.what, c.got)
+		}
+	}
+	// 4 ECR registries per environment (9 / 2), in 3 regions.
+	wants := []int{3 + 3*(3+4), 1 + 3*(2+4), 1 + 3*(2+4)}
+	for _, rf := range []*runFigures{rep.measured, rep.baseline} {
+		if len(rf.Passes) != len(wants) {
+			t.Fatalf("%s: %d passes, want %d", rf.Name, len(rf.Passes), len(wants))
+		}
+		for i, p := range rf.Passes {
+			if p.Rancher != wants[i] || p.ECR != 3 || p.Res.updated != 12 {
+				t.Errorf("%s pass %d: %d Rancher requests, %d ECR calls, %d updated; want %d, 3, 12", rf.Name, p.N,
+					p.Rancher, p.ECR, p.Res.updated, wants[i])
+			}
+		}
+	}
+	for _, want := range []string{"machine:", "minimum:  first pass 3 + 3 x (1 schemas + 2 lists + 4 writes) = 24 Rancher requests", "speed-up", "target: wall time of a pass"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestVerifyCatchesStaleCredentials checks that the world's verification fails when no pass has run.
+func TestVerifyCatchesStaleCredentials(t *testing.T) {
+	w := newWorld(size{Envs: 2, Registries: 4})
+	defer w.close()
+	if a := w.verify(); a.OK || len(a.Problems) == 0 {
+		t.Errorf("verify before any pass = %+v, want problems", a)
+	}
+	if w.info.ECRCreds != 4 || w.info.OtherCreds != 4 {
+		t.Errorf("world has %d ECR and %d other credentials, want 4 and 4", w.info.ECRCreds, w.info.OtherCreds)
+	}
+}

@@ -1,0 +1,18 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"time"
+)
+
+func procStatus() (map[string]int64, error) {
+	return nil, errors.New("no /proc/self/status on this system")
+}
+
+func maxRSS() int64 { return 0 }
+
+func cpuModel() string { return "unknown" }
+
+func cpuTime() time.Duration { return 0 }
