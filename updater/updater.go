@@ -459,7 +459,7 @@ func (u *Updater) tokens(ctx context.Context, regions []string) map[string]Token
 	forEach(len(regions), len(regions), func(i int) {
 		tok, err := u.ecr.Token(ctx, regions[i])
 		if err == nil {
-			u.cfg.Scrubber.Add(tok.Password, tok.Raw)
+			u.cfg.Scrubber.AddTransient(tok.Password, tok.Raw)
 		}
 		mu.Lock()
 		out[regions[i]] = TokenResult{Token: tok, Err: err}

@@ -42,65 +42,78 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // minScrubLen is the shortest value the Scrubber replaces: shorter strings would mangle ordinary words.
 const minScrubLen = 6
 
-// maxTracked bounds how many secrets a Scrubber remembers; the oldest ECR passwords are forgotten first.
-const maxTracked = 4096
+// maxTransient bounds how many transient secrets (ECR passwords and tokens) a Scrubber remembers; the oldest
+// are forgotten first. A pass adds two per region, so this covers weeks of passes, long after those passwords
+// expired, while keeping the cost of scrubbing a line small.
+const maxTransient = 256
 
 // Scrubber replaces known secret values in text. It is safe for concurrent use.
 type Scrubber struct {
-	mu      sync.RWMutex
-	order   []string
-	set     map[string]struct{}
-	byLen   []string // set sorted by decreasing length, so a secret that contains another is replaced whole
-	changed bool
+	mu        sync.RWMutex
+	permanent map[string]struct{}
+	transient []string // oldest first
+	byLen     []string // every secret, longest first, so a secret that contains another is replaced whole
 }
 
 // NewScrubber returns an empty Scrubber.
-func NewScrubber() *Scrubber { return &Scrubber{set: map[string]struct{}{}} }
+func NewScrubber() *Scrubber { return &Scrubber{permanent: map[string]struct{}{}} }
 
-// Add remembers secrets; empty and very short values are ignored.
-func (s *Scrubber) Add(secrets ...Secret) {
+// Add remembers secrets for the life of the Scrubber (keys read at start); empty and very short values are
+// ignored.
+func (s *Scrubber) Add(secrets ...Secret) { s.add(true, secrets) }
+
+// AddTransient remembers secrets that are replaced over time (ECR passwords); only the newest maxTransient are
+// kept.
+func (s *Scrubber) AddTransient(secrets ...Secret) { s.add(false, secrets) }
+
+func (s *Scrubber) add(permanent bool, secrets []Secret) {
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	changed := false
 	for _, sec := range secrets {
 		v := string(sec)
-		if len(v) < minScrubLen {
+		if len(v) < minScrubLen || s.known(v) {
 			continue
 		}
-		if _, ok := s.set[v]; ok {
-			continue
+		changed = true
+		if permanent {
+			s.permanent[v] = struct{}{}
+		} else {
+			s.transient = append(s.transient, v)
 		}
-		s.set[v] = struct{}{}
-		s.order = append(s.order, v)
-		s.changed = true
 	}
-	for len(s.order) > maxTracked {
-		delete(s.set, s.order[0])
-		s.order = s.order[1:]
+	if n := len(s.transient) - maxTransient; n > 0 {
+		s.transient = append(s.transient[:0:0], s.transient[n:]...)
 	}
+	if changed {
+		s.byLen = s.byLen[:0:0]
+		for v := range s.permanent {
+			s.byLen = append(s.byLen, v)
+		}
+		s.byLen = append(s.byLen, s.transient...)
+		sort.Slice(s.byLen, func(i, j int) bool { return len(s.byLen[i]) > len(s.byLen[j]) })
+	}
+}
+
+func (s *Scrubber) known(v string) bool {
+	if _, ok := s.permanent[v]; ok {
+		return true
+	}
+	for _, t := range s.transient {
+		if t == v {
+			return true
+		}
+	}
+	return false
 }
 
 // Scrub returns text with every known secret replaced by Marker.
 func (s *Scrubber) Scrub(text string) string {
 	if s == nil {
 		return text
-	}
-	s.mu.RLock()
-	changed := s.changed
-	s.mu.RUnlock()
-	if changed {
-		s.mu.Lock()
-		if s.changed {
-			s.byLen = make([]string, 0, len(s.set))
-			for v := range s.set {
-				s.byLen = append(s.byLen, v)
-			}
-			sort.Slice(s.byLen, func(i, j int) bool { return len(s.byLen[i]) > len(s.byLen[j]) })
-			s.changed = false
-		}
-		s.mu.Unlock()
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
