@@ -441,3 +441,30 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestAWSCABundle: an ECR endpoint with a private CA is trusted through AWS_CA_BUNDLE, as the SDK reads it,
+// and refused without it.
+func TestAWSCABundle(t *testing.T) {
+	es := ecrtest.New(ecrtest.Options{TLS: true})
+	defer es.Close()
+	es.AddKey(awsKeyID, awsSecret, account)
+	w := newE2E(t)
+	reg := w.rancher.AddRegistry(w.env, host("us-east-1"), "active")
+	cred := w.rancher.AddCredential(w.env, reg, "AWS", "stale", "active")
+	bundle := t.TempDir() + "/aws-ca.pem"
+	if err := os.WriteFile(bundle, es.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := w.env0()
+	env["AWS_ENDPOINT_URL_ECR"] = es.URL
+	if code, out := daemon(t, env, "once"); code != 1 || !strings.Contains(out, "certificate") {
+		t.Errorf("untrusted ECR certificate: exit %d:\n%s", code, out)
+	}
+	env["AWS_CA_BUNDLE"] = bundle
+	if code, out := daemon(t, env, "once"); code != 0 {
+		t.Fatalf("with AWS_CA_BUNDLE: exit %d:\n%s", code, out)
+	}
+	if c, _ := w.rancher.Credential(cred); c.Writes != 1 || c.SecretValue != es.Passwords()[len(es.Passwords())-1] {
+		t.Errorf("credential %+v", c)
+	}
+}
