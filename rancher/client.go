@@ -220,24 +220,9 @@ func (s *Server) Environments(ctx context.Context) ([]Environment, error) {
 		s.account = c
 		s.mu.Unlock()
 	}
-	var out []Environment
-	coll, err := call(ctx, s, "list environments", &s.requests, func() (*client.ProjectCollection, error) {
-		return c.Project.List(listOpts(s.opts.PageSize))
+	out, err := listAll(ctx, s, "list environments", &s.requests, func() (page[Environment], error) {
+		return follow(func() (*client.ProjectCollection, error) { return c.Project.List(listOpts(s.opts.PageSize)) }, projectPage)
 	})
-	for pages := 1; err == nil; pages++ {
-		for _, p := range coll.Data {
-			out = append(out, Environment{ID: p.Id, Name: p.Name, State: p.State})
-		}
-		if coll.Pagination == nil || coll.Pagination.Next == "" {
-			break
-		}
-		if pages >= maxPages {
-			err = errors.New("too many pages")
-			break
-		}
-		cur := coll
-		coll, err = call(ctx, s, "list environments", &s.requests, cur.Next)
-	}
 	if err != nil {
 		s.mu.Lock()
 		s.account = nil
@@ -416,24 +401,9 @@ type Credential struct {
 
 // Registries lists every registry of the environment that Rancher lists (all but removed and purged), page by page.
 func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
-	var out []Registry
-	coll, err := call(ctx, e.srv, "list registries", &e.requests, func() (*client.RegistryCollection, error) {
-		return e.c.Registry.List(listOpts(e.srv.opts.PageSize))
+	out, err := listAll(ctx, e.srv, "list registries", &e.requests, func() (page[Registry], error) {
+		return follow(func() (*client.RegistryCollection, error) { return e.c.Registry.List(listOpts(e.srv.opts.PageSize)) }, registryPage)
 	})
-	for pages := 1; err == nil; pages++ {
-		for _, r := range coll.Data {
-			out = append(out, Registry{ID: r.Id, EnvID: r.AccountId, ServerAddress: r.ServerAddress, State: r.State, Name: r.Name})
-		}
-		if coll.Pagination == nil || coll.Pagination.Next == "" {
-			break
-		}
-		if pages >= maxPages {
-			err = errors.New("too many pages")
-			break
-		}
-		cur := coll
-		coll, err = call(ctx, e.srv, "list registries", &e.requests, cur.Next)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("list registries of environment %s: %w", e, err)
 	}
@@ -449,24 +419,11 @@ func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
 
 // Credentials lists every registry credential of the environment, page by page: one list for all registries.
 func (e *Env) Credentials(ctx context.Context) ([]Credential, error) {
-	var out []Credential
-	coll, err := call(ctx, e.srv, "list credentials", &e.requests, func() (*client.RegistryCredentialCollection, error) {
-		return e.c.RegistryCredential.List(listOpts(e.srv.opts.PageSize))
+	out, err := listAll(ctx, e.srv, "list credentials", &e.requests, func() (page[Credential], error) {
+		return follow(func() (*client.RegistryCredentialCollection, error) {
+			return e.c.RegistryCredential.List(listOpts(e.srv.opts.PageSize))
+		}, credentialPage)
 	})
-	for pages := 1; err == nil; pages++ {
-		for _, c := range coll.Data {
-			out = append(out, credential(c))
-		}
-		if coll.Pagination == nil || coll.Pagination.Next == "" {
-			break
-		}
-		if pages >= maxPages {
-			err = errors.New("too many pages")
-			break
-		}
-		cur := coll
-		coll, err = call(ctx, e.srv, "list credentials", &e.requests, cur.Next)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("list registry credentials of environment %s: %w", e, err)
 	}
@@ -475,6 +432,70 @@ func (e *Env) Credentials(ctx context.Context) ([]Credential, error) {
 
 func credential(c client.RegistryCredential) Credential {
 	return Credential{ID: c.Id, EnvID: c.AccountId, RegistryID: c.RegistryId, PublicValue: c.PublicValue, State: c.State, self: c.Resource}
+}
+
+func registry(r client.Registry) Registry {
+	return Registry{ID: r.Id, EnvID: r.AccountId, ServerAddress: r.ServerAddress, State: r.State, Name: r.Name}
+}
+
+func environment(p client.Project) Environment {
+	return Environment{ID: p.Id, Name: p.Name, State: p.State}
+}
+
+// page is one page of a list: its items and, when Rancher links a next page, how to fetch it.
+type page[T any] struct {
+	items []T
+	next  func() (page[T], error)
+}
+
+// listAll fetches the first page and follows the "next" links (go-rancher does not), one counted request a
+// page.
+func listAll[T any](ctx context.Context, s *Server, op string, counter *atomic.Int64, first func() (page[T], error)) ([]T, error) {
+	p, err := call(ctx, s, op, counter, first)
+	var out []T
+	for pages := 1; err == nil; pages++ {
+		out = append(out, p.items...)
+		if p.next == nil {
+			return out, nil
+		}
+		if pages >= maxPages {
+			return nil, errors.New("too many pages")
+		}
+		p, err = call(ctx, s, op, counter, p.next)
+	}
+	return nil, err
+}
+
+// follow makes a page of what a go-rancher list or Next call returns.
+func follow[C, T any](get func() (*C, error), wrap func(*C) page[T]) (page[T], error) {
+	c, err := get()
+	if err != nil {
+		return page[T]{}, err
+	}
+	return wrap(c), nil
+}
+
+func newPage[C, T any](data []C, p *client.Pagination, conv func(C) T, next func() (page[T], error)) page[T] {
+	out := page[T]{items: make([]T, len(data))}
+	for i, d := range data {
+		out.items[i] = conv(d)
+	}
+	if p != nil && p.Next != "" {
+		out.next = next
+	}
+	return out
+}
+
+func registryPage(c *client.RegistryCollection) page[Registry] {
+	return newPage(c.Data, c.Pagination, registry, func() (page[Registry], error) { return follow(c.Next, registryPage) })
+}
+
+func credentialPage(c *client.RegistryCredentialCollection) page[Credential] {
+	return newPage(c.Data, c.Pagination, credential, func() (page[Credential], error) { return follow(c.Next, credentialPage) })
+}
+
+func projectPage(c *client.ProjectCollection) page[Environment] {
+	return newPage(c.Data, c.Pagination, environment, func() (page[Environment], error) { return follow(c.Next, projectPage) })
 }
 
 // UpdateCredential writes a new user and password into an existing credential, with a JSON map so that nothing
@@ -535,5 +556,5 @@ func (e *Env) CreateRegistry(ctx context.Context, serverAddress string) (Registr
 	if err != nil {
 		return Registry{}, fmt.Errorf("create registry %s in environment %s: %w", serverAddress, e, err)
 	}
-	return Registry{ID: resp.Id, EnvID: resp.AccountId, ServerAddress: resp.ServerAddress, State: resp.State, Name: resp.Name}, nil
+	return registry(*resp), nil
 }

@@ -38,6 +38,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecr-updater/ecr-updater/internal/standin"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
@@ -192,7 +194,7 @@ func New(opts Options) *Server {
 	}
 	scheme := "http"
 	if opts.TLS {
-		cert, caPEM, err := selfSignedCert()
+		cert, caPEM, err := standin.SelfSignedCert("ecrtest")
 		if err != nil {
 			ln.Close()
 			panic(fmt.Sprintf("ecrtest: make certificate: %v", err))

@@ -1,4 +1,6 @@
-package ecrtest
+// Package standin holds what the Rancher and ECR stand-ins (rancher/ranchertest, ecr/ecrtest) share: a
+// self-signed certificate for serving HTTPS on loopback.
+package standin
 
 import (
 	"crypto/ecdsa"
@@ -13,9 +15,9 @@ import (
 	"time"
 )
 
-// selfSignedCert makes a certificate for 127.0.0.1, ::1 and localhost that is
+// SelfSignedCert makes a certificate for 127.0.0.1, ::1 and localhost, named name, that is
 // its own CA, and returns it with its PEM.
-func selfSignedCert() (tls.Certificate, []byte, error) {
+func SelfSignedCert(name string) (tls.Certificate, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, nil, err
@@ -27,7 +29,7 @@ func selfSignedCert() (tls.Certificate, []byte, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{Organization: []string{"ecrtest"}, CommonName: "ecrtest"},
+		Subject:               pkix.Name{Organization: []string{name}, CommonName: name},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
