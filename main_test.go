@@ -8,18 +8,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
+	"github.com/ecr-updater/ecr-updater/internal/standin"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
 
@@ -241,7 +239,7 @@ func TestRunServesHealthAndStopsOnSIGTERM(t *testing.T) {
 	env := w.env0()
 	env["LISTEN_PORT"] = fmt.Sprint(port)
 	cmd := command(t, env, "run")
-	var out syncBuffer
+	var out standin.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -304,57 +302,31 @@ func TestProxies(t *testing.T) {
 	w := newE2E(t)
 	reg := w.rancher.AddRegistry(w.env, host("us-east-1"), "active")
 	cred := w.rancher.AddCredential(w.env, reg, "AWS", "stale", "active")
-	var seen sync.Map
-	var count atomic.Int64
-	forward := &http.Transport{}
-	defer forward.CloseIdleConnections()
-	targets := map[string]string{"rancher.proxied.test": hostPort(w.rancher.URL), "ecr.proxied.test": hostPort(w.ecr.URL)}
-	proxy := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		count.Add(1)
-		name, port, _ := net.SplitHostPort(r.URL.Host)
-		target, ok := targets[name]
-		if !ok || !strings.HasSuffix(target, ":"+port) {
-			http.Error(rw, "unknown host", http.StatusBadGateway)
-			return
-		}
-		seen.Store(name, true)
-		out := r.Clone(r.Context())
-		out.RequestURI = ""
-		out.URL.Host = target
-		resp, err := forward.RoundTrip(out)
-		if err != nil {
-			http.Error(rw, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			rw.Header()[k] = v
-		}
-		rw.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(rw, resp.Body)
-	}))
-	defer proxy.Close()
-	env := w.env0()
 	_, rport, _ := net.SplitHostPort(hostPort(w.rancher.URL))
 	_, eport, _ := net.SplitHostPort(hostPort(w.ecr.URL))
-	env["CATTLE_URL"] = "http://rancher.proxied.test:" + rport + "/v1"
-	env["AWS_ENDPOINT_URL_ECR"] = "http://ecr.proxied.test:" + eport
+	rancherName, ecrName := "rancher.proxied.test:"+rport, "ecr.proxied.test:"+eport
+	proxy := standin.NewProxy(map[string]string{rancherName: hostPort(w.rancher.URL), ecrName: hostPort(w.ecr.URL)})
+	defer proxy.Close()
+	env := w.env0()
+	env["CATTLE_URL"] = "http://" + rancherName + "/v1"
+	env["AWS_ENDPOINT_URL_ECR"] = "http://" + ecrName
 	env["HTTP_PROXY"] = proxy.URL
 	env["NO_PROXY"] = "169.254.169.254"
 	code, out := daemon(t, env, "once")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	for name := range targets {
-		if _, ok := seen.Load(name); !ok {
-			t.Errorf("no request to %s went through the proxy", name)
+	hosts := proxy.Hosts()
+	for _, name := range []string{rancherName, ecrName} {
+		if hosts[name] == 0 {
+			t.Errorf("no request to %s went through the proxy: %v", name, hosts)
 		}
 	}
 	if c, _ := w.rancher.Credential(cred); c.Writes != 1 {
 		t.Errorf("credential not written through the proxy: %+v", c)
 	}
-	if int(count.Load()) != w.rancher.RequestCount()+w.ecr.Calls() {
-		t.Errorf("proxy saw %d requests, the stand-ins %d + %d", count.Load(), w.rancher.RequestCount(), w.ecr.Calls())
+	if proxy.Requests() != w.rancher.RequestCount()+w.ecr.Calls() {
+		t.Errorf("proxy saw %d requests, the stand-ins %d + %d", proxy.Requests(), w.rancher.RequestCount(), w.ecr.Calls())
 	}
 }
 
@@ -423,48 +395,4 @@ func fetch(url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// TestAWSCABundle: an ECR endpoint with a private CA is trusted through AWS_CA_BUNDLE, as the SDK reads it,
-// and refused without it.
-func TestAWSCABundle(t *testing.T) {
-	es := ecrtest.New(ecrtest.Options{TLS: true})
-	defer es.Close()
-	es.AddKey(awsKeyID, awsSecret, account)
-	w := newE2E(t)
-	reg := w.rancher.AddRegistry(w.env, host("us-east-1"), "active")
-	cred := w.rancher.AddCredential(w.env, reg, "AWS", "stale", "active")
-	bundle := t.TempDir() + "/aws-ca.pem"
-	if err := os.WriteFile(bundle, es.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := w.env0()
-	env["AWS_ENDPOINT_URL_ECR"] = es.URL
-	if code, out := daemon(t, env, "once"); code != 1 || !strings.Contains(out, "certificate") {
-		t.Errorf("untrusted ECR certificate: exit %d:\n%s", code, out)
-	}
-	env["AWS_CA_BUNDLE"] = bundle
-	if code, out := daemon(t, env, "once"); code != 0 {
-		t.Fatalf("with AWS_CA_BUNDLE: exit %d:\n%s", code, out)
-	}
-	if c, _ := w.rancher.Credential(cred); c.Writes != 1 || c.SecretValue != es.Passwords()[len(es.Passwords())-1] {
-		t.Errorf("credential %+v", c)
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/standin"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
 
@@ -1340,61 +1341,20 @@ func TestRouteOfSharedHost(t *testing.T) {
 	}
 }
 
-// forwardProxy is a minimal HTTP forward proxy: it takes absolute-form requests and sends them on with a
-// transport of its own.
-type forwardProxy struct {
-	count atomic.Int64
-	mu    sync.Mutex
-	hosts map[string]int
-	url   *url.URL
-}
-
-func newForwardProxy(t *testing.T) *forwardProxy {
-	t.Helper()
-	p := &forwardProxy{hosts: map[string]int{}}
-	forward := &http.Transport{} // not http.DefaultTransport: that is the router under test
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !r.URL.IsAbs() {
-			http.Error(w, "not a proxy request", http.StatusBadRequest)
-			return
-		}
-		p.count.Add(1)
-		p.mu.Lock()
-		p.hosts[r.URL.Host]++
-		p.mu.Unlock()
-		out := r.Clone(r.Context())
-		out.RequestURI = ""
-		out.Header.Del("Proxy-Connection")
-		resp, err := forward.RoundTrip(out)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
-	}))
-	t.Cleanup(hs.Close)
-	t.Cleanup(forward.CloseIdleConnections)
-	p.url, _ = url.Parse(hs.URL)
-	return p
-}
-
 // TestProxy: with Options.Proxy, every request (Dial's and go-rancher's) goes through the proxy.
 func TestProxy(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, ranchertest.Options{})
 	srv := w.srv
-	p := newForwardProxy(t)
+	p := standin.NewProxy(nil)
+	t.Cleanup(p.Close)
+	proxyURL, _ := url.Parse(p.URL)
 	var asked atomic.Int64
 	o := w.opts("/v2-beta/projects/"+w.envA, userKey, userSecret)
 	o.PageSize = 1
 	o.Proxy = func(r *http.Request) (*url.URL, error) {
 		asked.Add(1)
-		return p.url, nil
+		return proxyURL, nil
 	}
 	srv.AddRegistry(w.envA, ecrHost2, "")
 	s := dial(t, o)
@@ -1425,14 +1385,12 @@ func TestProxy(t *testing.T) {
 	if total < 10 {
 		t.Errorf("only %d requests", total)
 	}
-	wantCount(t, "requests through the proxy", p.count.Load(), total)
+	wantCount(t, "requests through the proxy", int64(p.Requests()), total)
 	wantCount(t, "Server.Requests", s.Requests(), total)
 	u, _ := url.Parse(srv.URL)
-	p.mu.Lock()
-	if len(p.hosts) != 1 || p.hosts[u.Host] != int(total) {
-		t.Errorf("proxied hosts %v, want only %s", p.hosts, u.Host)
+	if hosts := p.Hosts(); len(hosts) != 1 || hosts[u.Host] != int(total) {
+		t.Errorf("proxied hosts %v, want only %s", hosts, u.Host)
 	}
-	p.mu.Unlock()
 	if asked.Load() == 0 {
 		t.Error("Options.Proxy was never asked")
 	}

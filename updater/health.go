@@ -37,22 +37,18 @@ func NewHealth(clock Clock) *Health {
 	return &Health{clock: clock}
 }
 
-func (h *Health) passDone(end time.Time, ok bool, errText string) {
+// passDone records a pass that ended at end and when the next one is due, in one step, so that /healthz never
+// shows a pass without its successor.
+func (h *Health) passDone(end time.Time, ok bool, errText string, next time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.passes++
-	h.lastPass, h.lastOK = end, ok
+	h.lastPass, h.lastOK, h.next = end, ok, next
 	if ok {
 		h.lastSuccess, h.lastErr = end, ""
 	} else {
 		h.lastErr = errText
 	}
-}
-
-func (h *Health) scheduled(next time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.next = next
 }
 
 // HealthStatus is the body of /healthz and /readyz.

@@ -137,8 +137,6 @@ func (u *Updater) report(res *Result) {
 	if res.DryRun {
 		fields["dry_run"] = true
 	}
-	end := res.Start.Add(res.Duration)
-	errText := u.cfg.Scrubber.Scrub(res.firstError())
 	switch {
 	case res.Err != nil:
 		log.WithFields(fields).Error("pass failed: " + res.Err.Error())
@@ -147,8 +145,7 @@ func (u *Updater) report(res *Result) {
 	default:
 		log.WithFields(fields).Info("pass done")
 	}
-	u.health.passDone(end, res.OK(), errText)
-	u.cfg.Metrics.passDone(res, end)
+	u.cfg.Metrics.passDone(res, res.Start.Add(res.Duration))
 	if u.cfg.OnPass != nil {
 		u.cfg.OnPass(res)
 	}

@@ -102,6 +102,7 @@ func (u *Updater) Run(ctx context.Context) error {
 		if errors.As(res.Err, &cfgErr) {
 			return cfgErr
 		}
+		end, ok, errText := res.Start.Add(res.Duration), res.OK(), u.cfg.Scrubber.Scrub(res.firstError())
 		last := res.summary()
 		if ctx.Err() != nil {
 			u.log.Info("stopped: the pass in flight has ended")
@@ -114,7 +115,7 @@ func (u *Updater) Run(ctx context.Context) error {
 		now := u.clock.Now()
 		delay, why := s.next(now, last)
 		next := now.Add(delay)
-		u.health.scheduled(next)
+		u.health.passDone(end, ok, errText, next)
 		u.cfg.Metrics.scheduled(next)
 		u.log.WithFields(map[string]any{
 			"next_pass": next.UTC().Format(time.RFC3339),

@@ -443,19 +443,18 @@ func TestHealthStatus(t *testing.T) {
 	if code := get(t, srv.URL+"/healthz"); code != 503 {
 		t.Errorf("/healthz before any pass: %d", code)
 	}
-	h.passDone(clock.Now(), true, "")
-	h.scheduled(clock.Now().Add(time.Hour))
+	h.passDone(clock.Now(), true, "", clock.Now().Add(time.Hour))
 	if code := get(t, srv.URL+"/healthz"); code != 200 {
 		t.Errorf("/healthz after success: %d", code)
 	}
-	h.passDone(clock.Now(), false, "rancher answered 500")
+	h.passDone(clock.Now(), false, "rancher answered 500", clock.Now().Add(time.Minute))
 	if ok, s := h.Status(); ok || s.Status != "failing" || s.LastError != "rancher answered 500" || s.LastSuccess == "" || s.NextPass == "" {
 		t.Errorf("after failure: %v %+v", ok, s)
 	}
 	if code := get(t, srv.URL+"/readyz"); code != 200 {
 		t.Errorf("/readyz after one success: %d", code)
 	}
-	h.passDone(clock.Now(), true, "")
+	h.passDone(clock.Now(), true, "", clock.Now().Add(time.Hour))
 	clock.advanceTo(clock.Now().Add(time.Hour + Overdue + time.Second))
 	if ok, s := h.Status(); ok || s.Status != "overdue" {
 		t.Errorf("overdue loop: %v %+v", ok, s)
@@ -463,7 +462,7 @@ func TestHealthStatus(t *testing.T) {
 	if err := Probe(context.Background(), srv.URL+"/healthz"); err == nil || !strings.Contains(err.Error(), "overdue") {
 		t.Errorf("Probe: %v", err)
 	}
-	h.scheduled(clock.Now().Add(time.Minute))
+	h.passDone(clock.Now(), true, "", clock.Now().Add(time.Minute))
 	if err := Probe(context.Background(), srv.URL+"/healthz"); err != nil {
 		t.Errorf("Probe: %v", err)
 	}

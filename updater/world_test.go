@@ -1,10 +1,8 @@
 package updater
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/standin"
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
@@ -24,7 +23,7 @@ type world struct {
 	rancher *ranchertest.Server
 	ecr     *ecrtest.Server
 	env     string // the first environment
-	log     *syncBuffer
+	log     *standin.Buffer
 }
 
 const (
@@ -33,27 +32,9 @@ const (
 	awsKey, awsSecret   = "AKIATEST000000000001", "aws-secret-0123456789abcdef"
 )
 
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func newWorld(t *testing.T, ro ranchertest.Options, eo ecrtest.Options) *world {
 	t.Helper()
-	w := &world{t: t, rancher: ranchertest.New(ro), ecr: ecrtest.New(eo), log: &syncBuffer{}}
+	w := &world{t: t, rancher: ranchertest.New(ro), ecr: ecrtest.New(eo), log: &standin.Buffer{}}
 	t.Cleanup(w.rancher.Close)
 	t.Cleanup(w.ecr.Close)
 	w.ecr.AddKey(awsKey, awsSecret, acct)

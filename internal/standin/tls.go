@@ -1,5 +1,5 @@
-// Package standin holds what the Rancher and ECR stand-ins (rancher/ranchertest, ecr/ecrtest) share: a
-// self-signed certificate for serving HTTPS on loopback.
+// Package standin holds the small stand-ins and helpers the tests share besides the Rancher and ECR stand-ins: a
+// self-signed certificate for serving HTTPS on loopback (used by both), a forward proxy, a concurrent buffer.
 package standin
 
 import (
