@@ -59,7 +59,8 @@ image:
 		VERSION=$(VERSION) COMMIT=$(COMMIT) IMAGE=$(IMAGE) GO=$(GO) scripts/image.sh; \
 	fi
 
-## image-check: build the image with buildah and check size, user, health check and a demo pass run from it
+## image-check: build the image with buildah and check size, user and health check; run version, a demo pass
+## and a once pass against stand-ins from it under chroot
 image-check:
 	VERSION=$(VERSION) COMMIT=$(COMMIT) GO=$(GO) scripts/image-check.sh
 

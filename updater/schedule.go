@@ -102,21 +102,19 @@ func (u *Updater) Run(ctx context.Context) error {
 		if errors.As(res.Err, &cfgErr) {
 			return cfgErr
 		}
-		end, ok, errText := res.Start.Add(res.Duration), res.OK(), u.cfg.Scrubber.Scrub(res.firstError())
-		last := res.summary()
 		if ctx.Err() != nil {
 			u.log.Info("stopped: the pass in flight has ended")
 			return nil
 		}
-		// The daemon idles for hours between passes: hand the pass's garbage back to the system now rather
-		// than keep it resident until the runtime's scavenger gets to it.
+		now := u.clock.Now()
+		delay, why := s.next(now, res)
+		next := now.Add(delay)
+		u.health.passDone(res.Start.Add(res.Duration), res.OK(), u.cfg.Scrubber.Scrub(res.firstError()), next)
+		u.cfg.Metrics.scheduled(next)
+		// The result is not used past this point. The daemon idles for hours between passes: hand the pass's
+		// garbage back to the system now rather than keep it resident until the runtime's scavenger gets to it.
 		u.idle()
 		debug.FreeOSMemory()
-		now := u.clock.Now()
-		delay, why := s.next(now, last)
-		next := now.Add(delay)
-		u.health.passDone(end, ok, errText, next)
-		u.cfg.Metrics.scheduled(next)
 		u.log.WithFields(map[string]any{
 			"next_pass": next.UTC().Format(time.RFC3339),
 			"in":        delay.Round(time.Millisecond).String(),

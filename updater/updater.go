@@ -201,16 +201,6 @@ type Result struct {
 	failedRegistries int // in-scope registries not written (Failed also counts environments not read)
 }
 
-// summary is the part of a result the schedule needs: whether it succeeded and its tokens' times, without the
-// environments, plans and writes.
-func (r *Result) summary() *Result {
-	out := &Result{Err: r.Err, Failed: r.Failed, failedRegistries: r.failedRegistries, Tokens: make(map[string]ecr.Token, len(r.Tokens))}
-	for region, t := range r.Tokens {
-		out.Tokens[region] = ecr.Token{Region: region, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt}
-	}
-	return out
-}
-
 // OK reports whether every in-scope registry was written.
 func (r *Result) OK() bool { return r.Err == nil && r.Failed == 0 }
 
