@@ -22,12 +22,16 @@ type Health struct {
 	mu          sync.Mutex
 	clock       Clock
 	passes      int
-	lastOK      bool
+	status      string // of the last pass: StatusOK, StatusDegraded or StatusFailing
+	problems    []Problem
 	lastPass    time.Time
 	lastSuccess time.Time
 	lastErr     string
 	next        time.Time
 }
+
+// maxHealthProblems bounds the problems /healthz lists; ProblemsTotal counts them all.
+const maxHealthProblems = 50
 
 // NewHealth returns the health of an updater that has not run a pass yet.
 func NewHealth(clock Clock) *Health {
@@ -37,18 +41,18 @@ func NewHealth(clock Clock) *Health {
 	return &Health{clock: clock}
 }
 
-// passDone records a pass that ended at end and when the next one is due, in one step, so that /healthz never
-// shows a pass without its successor.
-func (h *Health) passDone(end time.Time, ok bool, errText string, next time.Time) {
+// passDone records a pass that ended at end, the status and problems it leaves, and when the next one is due, in
+// one step, so that /healthz never shows a pass without its successor. A degraded pass counts as a success: the
+// updater did its job for everything but the problems it lists.
+func (h *Health) passDone(end time.Time, status string, problems []Problem, errText string, next time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.passes++
-	h.lastPass, h.lastOK, h.next = end, ok, next
-	if ok {
-		h.lastSuccess, h.lastErr = end, ""
-	} else {
-		h.lastErr = errText
+	h.lastPass, h.status, h.problems, h.next = end, status, problems, next
+	if status != StatusFailing {
+		h.lastSuccess = end
 	}
+	h.lastErr = errText
 }
 
 // HealthStatus is the body of /healthz and /readyz.
@@ -59,6 +63,9 @@ type HealthStatus struct {
 	LastSuccess string `json:"last_success,omitempty"`
 	LastError   string `json:"last_error,omitempty"`
 	NextPass    string `json:"next_pass,omitempty"`
+	// Problems are what cannot be refreshed (at most maxHealthProblems of them; ProblemsTotal counts all).
+	Problems      []Problem `json:"problems,omitempty"`
+	ProblemsTotal int       `json:"problems_total,omitempty"`
 }
 
 func stamp(t time.Time) string {
@@ -68,22 +75,24 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// Status says whether the updater is healthy: the last pass succeeded and the next one is not overdue.
+// Status says whether the updater is doing its job: the last pass left it ok or degraded (some registries
+// cannot be refreshed, the rest is fresh) and the next pass is not overdue.
 func (h *Health) Status() (healthy bool, s HealthStatus) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s = HealthStatus{Passes: h.passes, LastPass: stamp(h.lastPass), LastSuccess: stamp(h.lastSuccess),
-		LastError: h.lastErr, NextPass: stamp(h.next)}
+		LastError: h.lastErr, NextPass: stamp(h.next), ProblemsTotal: len(h.problems)}
+	s.Problems = h.problems[:min(len(h.problems), maxHealthProblems)]
 	switch {
 	case h.passes == 0:
 		s.Status = "starting"
-	case !h.lastOK:
-		s.Status = "failing"
+	case h.status == StatusFailing:
+		s.Status = StatusFailing
 	case !h.next.IsZero() && h.clock.Now().After(h.next.Add(Overdue)):
 		s.Status = "overdue"
 		s.LastError = fmt.Sprintf("the pass due at %s has not finished", stamp(h.next))
 	default:
-		s.Status = "ok"
+		s.Status = h.status
 		return true, s
 	}
 	return false, s

@@ -24,6 +24,7 @@ type Metrics struct {
 	lastPass          *prometheus.GaugeVec
 	requestDuration   *prometheus.HistogramVec
 	requestErrors     *prometheus.CounterVec
+	problems          *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them, with the Go and process collectors and build information,
@@ -32,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer, version, revision string) *Metrics {
 	m := &Metrics{
 		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: MetricsPrefix, Name: "passes_total",
-			Help: "Passes run, by result: success (every in-scope registry written) or failure.",
+			Help: "Passes run, by result: success (every in-scope registry written), degraded (some could not be refreshed) or failure.",
 		}, []string{"result"}),
 		passDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: MetricsPrefix, Name: "pass_duration_seconds",
@@ -76,6 +77,10 @@ func NewMetrics(reg prometheus.Registerer, version, revision string) *Metrics {
 			Namespace: MetricsPrefix, Name: "request_errors_total",
 			Help: "Failed requests to Rancher and ECR, by target and operation.",
 		}, []string{"target", "operation"}),
+		problems: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: MetricsPrefix, Name: "registry_failing",
+			Help: "1 for each registry (or environment) that cannot be refreshed, by environment, registry id and reason: token, write or read.",
+		}, []string{"env", "registry", "reason"}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: MetricsPrefix, Name: "build_info",
@@ -83,14 +88,14 @@ func NewMetrics(reg prometheus.Registerer, version, revision string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
 	})
 	build.Set(1)
-	for _, result := range []string{"success", "failure"} {
+	for _, result := range []string{"success", "degraded", "failure"} {
 		m.passes.WithLabelValues(result)
 	}
 	for _, action := range []string{"updated", "created"} {
 		m.written.WithLabelValues(action)
 	}
 	reg.MustRegister(m.passes, m.passDuration, m.written, m.writeFailures, m.registriesCreated, m.lastSuccess,
-		m.nextPass, m.tokenExpiry, m.lastPass, m.requestDuration, m.requestErrors, build,
+		m.nextPass, m.tokenExpiry, m.lastPass, m.requestDuration, m.requestErrors, m.problems, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -119,11 +124,20 @@ func (m *Metrics) passDone(res *Result, end time.Time) {
 		return
 	}
 	m.passDuration.Observe(res.Duration.Seconds())
-	if res.OK() {
+	switch {
+	case res.OK():
 		m.passes.WithLabelValues("success").Inc()
-		m.lastSuccess.Set(float64(end.UnixMilli()) / 1000)
-	} else {
+	case res.Status == StatusFailing:
 		m.passes.WithLabelValues("failure").Inc()
+	default:
+		m.passes.WithLabelValues("degraded").Inc()
+	}
+	if res.Status != StatusFailing {
+		m.lastSuccess.Set(float64(end.UnixMilli()) / 1000)
+	}
+	m.problems.Reset()
+	for _, p := range res.Problems {
+		m.problems.WithLabelValues(p.Env, p.Registry, p.Reason).Set(1)
 	}
 	m.written.WithLabelValues("updated").Add(float64(res.Updated))
 	m.written.WithLabelValues("created").Add(float64(res.Created))
@@ -131,6 +145,9 @@ func (m *Metrics) passDone(res *Result, end time.Time) {
 	m.registriesCreated.Add(float64(res.RegistriesCreated))
 	for region, t := range res.Tokens {
 		m.tokenExpiry.WithLabelValues(region).Set(float64(t.ExpiresAt.UnixMilli()) / 1000)
+	}
+	if !res.Full {
+		return // a retry or a small pass reads only part of the world
 	}
 	m.lastPass.WithLabelValues("seen").Set(float64(res.Seen))
 	m.lastPass.WithLabelValues("in_scope").Set(float64(res.InScope))

@@ -38,11 +38,17 @@ func has(list []string, s string) bool {
 	return false
 }
 
-// Snapshot is what a pass read of one environment.
+// Snapshot is what a pass read of one environment, and what it knows already.
 type Snapshot struct {
 	Env         string
 	Registries  []rancher.Registry
 	Credentials []rancher.Credential
+	// Fresh are the ids of credentials that hold a fresh password already (written earlier in this cycle): a
+	// retry or a small pass leaves them alone. Empty in a scheduled pass, which writes every credential.
+	Fresh map[string]bool
+	// Only, when not nil, narrows the writes to these registries (by id): a small pass triggered by changes to
+	// them. AUTO_CREATE and registries without an active credential are planned as usual.
+	Only map[string]bool
 }
 
 // TokenResult is the outcome of fetching one region's token.
@@ -81,7 +87,9 @@ type Skip struct {
 // Failure is an in-scope registry that cannot be written this pass.
 type Failure struct {
 	RegistryID, ServerAddress string
-	Err                       error
+	// Region is set when the failure is the region's missing token.
+	Region string
+	Err    error
 }
 
 // EnvPlan is the plan for one environment.
@@ -95,6 +103,8 @@ type EnvPlan struct {
 	// Unmatchable are in-scope registries whose serverAddress has a scheme, path or trailing slash: refreshed,
 	// but Rancher never matches an image to them.
 	Unmatchable []Skip
+	// Fresh counts the active credentials left alone because they hold a fresh password already.
+	Fresh int
 }
 
 // verdict is what the rules make of one registry.
@@ -166,14 +176,17 @@ var pendingStates = map[string]bool{
 //     one created, unless one is on its way to active. Removed, removing and inactive credentials are untouched.
 //  4. AUTO_CREATE: the registry of the caller's own account in HomeRegion (or of each account in Accounts) is
 //     created when no registry of the environment has that host.
+//  5. A credential in snap.Fresh is not written again, nor is one outside snap.Only.
+//  6. A registry or credential listed twice (overlapping pages) counts once: never two writes for one
+//     credential, never two creates for one registry.
 func Plan(r Rules, snap Snapshot, tokens map[string]TokenResult) EnvPlan {
-	p := EnvPlan{Env: snap.Env, Seen: len(snap.Registries)}
+	regs := dedupe(snap.Registries, func(r rancher.Registry) string { return r.ID })
+	p := EnvPlan{Env: snap.Env, Seen: len(regs)}
 
 	creds := map[string][]rancher.Credential{}
-	for _, c := range snap.Credentials {
+	for _, c := range dedupe(snap.Credentials, func(c rancher.Credential) string { return c.ID }) {
 		creds[c.RegistryID] = append(creds[c.RegistryID], c)
 	}
-	regs := append([]rancher.Registry(nil), snap.Registries...)
 	sort.SliceStable(regs, func(i, j int) bool { return idLess(regs[i].ID, regs[j].ID) })
 
 	hosts := map[string]bool{} // hosts of every listed registry, for AUTO_CREATE
@@ -194,32 +207,43 @@ func Plan(r Rules, snap Snapshot, tokens map[string]TokenResult) EnvPlan {
 			p.Unmatchable = append(p.Unmatchable, Skip{RegistryID: reg.ID, ServerAddress: reg.ServerAddress,
 				Reason: fmt.Sprintf("Rancher matches images only to a bare host; set the serverAddress to %s", host.Host)})
 		}
-		tok, ok := tokens[host.Region]
-		if !ok || tok.Err != nil {
-			// The token's own error is reported once, for its region.
-			p.Failures = append(p.Failures, Failure{RegistryID: reg.ID, ServerAddress: reg.ServerAddress,
-				Err: fmt.Errorf("no valid ECR token for region %s", host.Region)})
-			continue
-		}
 		list := creds[reg.ID]
 		sort.SliceStable(list, func(i, j int) bool { return idLess(list[i].ID, list[j].ID) })
+		var due []rancher.Credential
 		active, pending := 0, ""
 		for _, c := range list {
 			switch {
 			case c.State == rancher.StateActive:
 				active++
-				p.Actions = append(p.Actions, Action{Op: OpUpdate, Env: snap.Env, RegistryID: reg.ID,
-					ServerAddress: reg.ServerAddress, Credential: c, Token: tok.Token})
+				if snap.Fresh[c.ID] || (snap.Only != nil && !snap.Only[reg.ID]) {
+					p.Fresh++
+				} else {
+					due = append(due, c)
+				}
 			case pendingStates[c.State] && pending == "":
 				pending = c.ID + " is " + c.State
 			}
 		}
-		switch {
-		case active > 0:
-		case pending != "":
+		if active > 0 && len(due) == 0 {
+			continue // nothing to write, so no token needed
+		}
+		if active == 0 && pending != "" {
 			p.Skipped = append(p.Skipped, Skip{RegistryID: reg.ID, ServerAddress: reg.ServerAddress,
 				Reason: "credential " + pending + "; left for the next pass"})
-		default:
+			continue
+		}
+		tok, ok := tokens[host.Region]
+		if !ok || tok.Err != nil {
+			// The token's own error is reported once, for its region.
+			p.Failures = append(p.Failures, Failure{RegistryID: reg.ID, ServerAddress: reg.ServerAddress, Region: host.Region,
+				Err: fmt.Errorf("no valid ECR token for region %s", host.Region)})
+			continue
+		}
+		for _, c := range due {
+			p.Actions = append(p.Actions, Action{Op: OpUpdate, Env: snap.Env, RegistryID: reg.ID,
+				ServerAddress: reg.ServerAddress, Credential: c, Token: tok.Token})
+		}
+		if active == 0 {
 			p.Actions = append(p.Actions, Action{Op: OpCreateCredential, Env: snap.Env, RegistryID: reg.ID,
 				ServerAddress: reg.ServerAddress, Token: tok.Token})
 		}
@@ -244,7 +268,7 @@ func (p *EnvPlan) autoCreate(r Rules, hosts map[string]bool, tokens map[string]T
 		err = fmt.Errorf("ECR sent no proxyEndpoint in %s, so the registry host to create is unknown", r.HomeRegion)
 	}
 	if err != nil {
-		p.Failures = append(p.Failures, Failure{ServerAddress: "(AUTO_CREATE in " + r.HomeRegion + ")", Err: err})
+		p.Failures = append(p.Failures, Failure{ServerAddress: "(AUTO_CREATE in " + r.HomeRegion + ")", Region: r.HomeRegion, Err: err})
 		return
 	}
 	want := []ecr.Registry{tok.Token.Registry}
@@ -261,6 +285,19 @@ func (p *EnvPlan) autoCreate(r Rules, hosts map[string]bool, tokens map[string]T
 		hosts[reg.Host] = true
 		p.Actions = append(p.Actions, Action{Op: OpCreateRegistry, Env: p.Env, ServerAddress: reg.Host, Token: tok.Token})
 	}
+}
+
+// dedupe returns list without the later repeats of an id (a list whose pages overlapped), in its order.
+func dedupe[T any](list []T, id func(T) string) []T {
+	seen := make(map[string]bool, len(list))
+	out := make([]T, 0, len(list))
+	for _, v := range list {
+		if k := id(v); !seen[k] {
+			seen[k] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // idLess orders Cattle ids ("1sp9" < "1sp10") by length, then text.

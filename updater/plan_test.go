@@ -49,15 +49,15 @@ func cred(id, regID, state string) rancher.Credential {
 
 // brief is a plan reduced to what the table compares.
 type brief struct {
-	Seen, InScope int
-	Actions       []string // "op registry credential region"
-	Skipped       []string // "registry: reason prefix"
-	Failures      []string // "registry"
-	Unmatchable   []string
+	Seen, InScope, Fresh int
+	Actions              []string // "op registry credential region"
+	Skipped              []string // "registry: reason prefix"
+	Failures             []string // "registry"
+	Unmatchable          []string
 }
 
 func summarise(p EnvPlan) brief {
-	b := brief{Seen: p.Seen, InScope: p.InScope}
+	b := brief{Seen: p.Seen, InScope: p.InScope, Fresh: p.Fresh}
 	for _, a := range p.Actions {
 		id := a.RegistryID
 		if a.Op == OpCreateRegistry {
@@ -92,6 +92,8 @@ func TestPlan(t *testing.T) {
 		regs   []rancher.Registry
 		creds  []rancher.Credential
 		tokens map[string]TokenResult
+		fresh  []string // credentials written already this cycle
+		only   []string // registries a small pass is narrowed to
 		want   brief
 	}{
 		{
@@ -227,10 +229,47 @@ func TestPlan(t *testing.T) {
 			tokens: failed,
 			want:   brief{Failures: []string{"(AUTO_CREATE in us-west-2)"}},
 		},
+		{
+			name: "a registry and a credential listed twice (overlapping pages) are written once",
+			regs: []rancher.Registry{reg("1sp1", east, "active"), reg("1sp2", west, "active"), reg("1sp1", east, "active"),
+				reg("1sp2", west, "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c1", "1sp1", "active")},
+			tokens: tokens("us-east-1", "us-west-2"),
+			want:   brief{Seen: 2, InScope: 2, Actions: []string{"update 1sp1 1c1 us-east-1", "create credential 1sp2  us-west-2"}},
+		},
+		{
+			name:   "a retry leaves fresh credentials alone and needs no token for them",
+			regs:   []rancher.Registry{reg("1sp1", east, "active"), reg("1sp2", west, "active"), reg("1sp3", eu, "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c2", "1sp2", "active"), cred("1c3", "1sp3", "active")},
+			tokens: tokens("us-west-2"),
+			fresh:  []string{"1c1", "1c3"},
+			want:   brief{Seen: 3, InScope: 3, Fresh: 2, Actions: []string{"update 1sp2 1c2 us-west-2"}},
+		},
+		{
+			name:   "a small pass writes only the registries it was asked for, and creates what is missing",
+			regs:   []rancher.Registry{reg("1sp1", east, "active"), reg("1sp2", west, "active"), reg("1sp3", eu, "active")},
+			creds:  []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c2", "1sp2", "active")},
+			tokens: tokens("us-east-1", "eu-west-1"),
+			only:   []string{"1sp1"},
+			want:   brief{Seen: 3, InScope: 3, Fresh: 1, Actions: []string{"update 1sp1 1c1 us-east-1", "create credential 1sp3  eu-west-1"}},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := summarise(Plan(tc.rules, Snapshot{Env: "1a5", Registries: tc.regs, Credentials: tc.creds}, tc.tokens))
+			snap := Snapshot{Env: "1a5", Registries: tc.regs, Credentials: tc.creds}
+			if tc.fresh != nil {
+				snap.Fresh = map[string]bool{}
+				for _, id := range tc.fresh {
+					snap.Fresh[id] = true
+				}
+			}
+			if tc.only != nil {
+				snap.Only = map[string]bool{}
+				for _, id := range tc.only {
+					snap.Only[id] = true
+				}
+			}
+			got := summarise(Plan(tc.rules, snap, tc.tokens))
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("plan\n got %+v\nwant %+v", got, tc.want)
 			}

@@ -74,12 +74,17 @@ func (u *Updater) report(res *Result) {
 	res.tally()
 	log := u.log
 	for _, region := range sortedRegions(res.TokenErrors) {
-		log.WithField("region", region).Error(res.TokenErrors[region].Error())
+		log.WithField("region", region).Warn("no ECR token for this region; its registries are retried: " + res.TokenErrors[region].Error())
 	}
 	for _, region := range sortedRegions(res.Tokens) {
 		t := res.Tokens[region]
-		log.WithFields(logrus.Fields{"region": region, "expires": stamp(t.ExpiresAt),
-			"lifetime": t.Lifetime().Round(time.Second).String()}).Debug("ECR token received")
+		tl := log.WithFields(logrus.Fields{"region": region, "expires": stamp(t.ExpiresAt),
+			"lifetime": t.Lifetime().Round(time.Second).String()})
+		if t.Lifetime() < ShortLifetime {
+			tl.Warn(fmt.Sprintf("ECR token lives less than %s (ECR issues 12-hour tokens): passes come every %s at most", ShortLifetime, MinSpacing))
+		} else {
+			tl.Debug("ECR token received")
+		}
 	}
 	for _, e := range res.Envs {
 		el := log.WithField("env", e.label())
@@ -98,7 +103,7 @@ func (u *Updater) report(res *Result) {
 			el.WithFields(logrus.Fields{"registry": s.RegistryID, "server_address": s.ServerAddress}).Warn("registry refreshed, but " + s.Reason)
 		}
 		for _, f := range e.Plan.Failures {
-			el.WithFields(logrus.Fields{"registry": f.RegistryID, "server_address": f.ServerAddress}).Error("registry not refreshed: " + f.Err.Error())
+			el.WithFields(logrus.Fields{"registry": f.RegistryID, "server_address": f.ServerAddress}).Warn("registry not refreshed: " + f.Err.Error())
 		}
 		for _, w := range e.Writes {
 			wl := el.WithFields(logrus.Fields{"registry": w.RegistryID, "server_address": w.ServerAddress,
@@ -119,10 +124,10 @@ func (u *Updater) report(res *Result) {
 			case OutcomeExists:
 				wl.Info("registry exists already; AUTO_CREATE leaves it")
 			case OutcomeFailed:
-				wl.Error(w.Err.Error())
+				wl.Warn("registry not refreshed: " + w.Err.Error())
 			}
 		}
-		if e.Plan.InScope == 0 && len(e.Plan.Actions) == 0 && len(e.Plan.Failures) == 0 {
+		if res.Full && e.Plan.InScope == 0 && len(e.Plan.Actions) == 0 && len(e.Plan.Failures) == 0 {
 			el.WithField("registries", e.Plan.Seen).Warn("no ECR registry found in this environment: add one under Infrastructure -> Registries " +
 				"with the bare host <account>.dkr.ecr.<region>.amazonaws.com, or set AUTO_CREATE=true; AWS_ECR_REGISTRY_IDS and ECR_REGIONS narrow the scope")
 		}
@@ -132,7 +137,10 @@ func (u *Updater) report(res *Result) {
 		"environments": len(res.Envs), "seen": res.Seen, "in_scope": res.InScope, "updated": res.Updated,
 		"created": res.Created, "skipped": res.Skipped, "failed": res.Failed,
 		"duration": res.Duration.Round(time.Millisecond).String(), "rancher_requests": res.RancherRequests,
-		"ecr_calls": res.ECRCalls,
+		"ecr_calls": res.ECRCalls, "kind": res.Kind,
+	}
+	if len(res.Problems) > 0 {
+		fields["problems"] = len(res.Problems)
 	}
 	if res.DryRun {
 		fields["dry_run"] = true
@@ -140,8 +148,10 @@ func (u *Updater) report(res *Result) {
 	switch {
 	case res.Err != nil:
 		log.WithFields(fields).Error("pass failed: " + res.Err.Error())
-	case !res.OK():
-		log.WithFields(fields).Error("pass done with failures")
+	case res.Status == StatusFailing:
+		log.WithFields(fields).Error("pass failed: nothing in scope could be refreshed")
+	case !res.OK() || len(res.Problems) > 0:
+		log.WithFields(fields).Warn("pass done; some registries cannot be refreshed (see /healthz)")
 	default:
 		log.WithFields(fields).Info("pass done")
 	}

@@ -26,18 +26,25 @@ func (RealClock) Now() time.Time { return time.Now() }
 func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 const (
-	// MinBackoff and MaxBackoff bound the wait before retrying a failed pass.
+	// MinBackoff and MaxBackoff bound the wait before retrying what failed.
 	MinBackoff = 5 * time.Second
 	MaxBackoff = 2 * time.Minute
+	// MinSpacing is the least time between the starts of two passes, whatever the token lifetime.
+	MinSpacing = 5 * time.Second
+	// ShortLifetime is the token lifetime below which a warning is logged: ECR issues 12-hour tokens.
+	ShortLifetime = 10 * time.Minute
 	// maxMargin bounds how long before the credentials expire a retry is forced.
 	maxMargin = 5 * time.Minute
 )
 
-// schedule decides when the next pass is due. It is pure apart from its own state and the jitter source.
+// schedule decides when the next pass is due and what it covers. It is pure apart from its own state and the
+// jitter source.
 type schedule struct {
 	interval time.Duration
 	jitter   func() float64
 	failures int
+	// fullDue is when the next scheduled pass (every credential) is due; zero: at once.
+	fullDue time.Time
 	// expiry is when the oldest credentials in place stop working (from the last pass that wrote them all),
 	// and lifetime how long they were valid for.
 	expiry   time.Time
@@ -51,31 +58,47 @@ func newSchedule(interval time.Duration, jitter func() float64) *schedule {
 	return &schedule{interval: interval, jitter: jitter}
 }
 
-// next returns how long to wait after a pass that ended at now, and why.
-func (s *schedule) next(now time.Time, res *Result) (time.Duration, string) {
-	if res.OK() {
+// next returns how long to wait after a pass that ended at now, whether the next pass is a scheduled one (every
+// credential) or a retry of what failed, and why.
+//
+// A scheduled pass that got as far as writing sets the next one at the earlier of UPDATE_INTERVAL and half the
+// shortest token lifetime after its start. Anything left failing (a problem, or a pass that failed whole) is
+// retried with jittered exponential backoff, never later than a margin before the credentials in place expire;
+// the retry is a scheduled pass when one is owed by then. No pass starts less than MinSpacing after the last.
+func (s *schedule) next(now time.Time, res *Result) (time.Duration, bool, string) {
+	if res.Full && res.Err == nil {
+		period, why := s.interval, "UPDATE_INTERVAL"
+		if life := res.ShortestLifetime(); life > 0 && life/2 < period {
+			period, why = life/2, fmt.Sprintf("half the shortest token lifetime (%s)", life.Round(time.Second))
+		}
+		s.fullDue = res.Start.Add(period)
+		if res.OK() {
+			s.expiry, s.lifetime = res.EarliestExpiry(), res.ShortestLifetime()
+		} else if s.expiry.IsZero() {
+			// Nothing has been written in full yet: the tokens this pass did write are the best bound there is.
+			s.expiry, s.lifetime = res.EarliestExpiry(), res.ShortestLifetime()
+		}
+		if len(res.Problems) == 0 {
+			s.failures = 0
+			return s.spaced(now, res, s.fullDue, true, why)
+		}
+	} else if res.Err == nil && len(res.Problems) == 0 {
 		s.failures = 0
-		if e := res.EarliestExpiry(); !e.IsZero() {
-			s.expiry, s.lifetime = e, res.ShortestLifetime()
-		}
-		life := res.ShortestLifetime()
-		if life > 0 && life/2 < s.interval {
-			return life / 2, fmt.Sprintf("half the shortest token lifetime (%s)", life.Round(time.Second))
-		}
-		return s.interval, "UPDATE_INTERVAL"
+		return s.spaced(now, res, s.fullDue, true, "UPDATE_INTERVAL")
 	}
+
 	s.failures++
-	if s.expiry.IsZero() {
-		// Nothing has been written in full yet: the tokens this pass did write are the best bound there is.
-		s.expiry, s.lifetime = res.EarliestExpiry(), res.ShortestLifetime()
-	}
 	backoff := MinBackoff << min(s.failures-1, 16)
 	if backoff > MaxBackoff || backoff <= 0 {
 		backoff = MaxBackoff
 	}
 	// Equal jitter: somewhere in [backoff/2, backoff).
 	backoff = backoff/2 + time.Duration(s.jitter()*float64(backoff/2))
-	why := fmt.Sprintf("retry %d after a failed pass", s.failures)
+	what := fmt.Sprintf("%d problems", len(res.Problems))
+	if res.Err != nil {
+		what = "a failed pass"
+	}
+	why := fmt.Sprintf("retry %d after %s", s.failures, what)
 	if !s.expiry.IsZero() {
 		deadline := s.expiry.Add(-s.margin())
 		if left := deadline.Sub(now); left < backoff {
@@ -83,7 +106,21 @@ func (s *schedule) next(now time.Time, res *Result) (time.Duration, string) {
 			why += fmt.Sprintf(", before the credentials expire at %s", s.expiry.UTC().Format(time.RFC3339))
 		}
 	}
-	return backoff, why
+	at := now.Add(backoff)
+	full := !s.fullDue.After(at)
+	if full && res.Err == nil && s.fullDue.After(now) {
+		at, why = s.fullDue, "the scheduled pass is due before the retry"
+	}
+	return s.spaced(now, res, at, full, why)
+}
+
+// spaced keeps at least MinSpacing between the start of the last pass and the next.
+func (s *schedule) spaced(now time.Time, res *Result, at time.Time, full bool, why string) (time.Duration, bool, string) {
+	if floor := res.Start.Add(MinSpacing); at.Before(floor) {
+		at = floor
+		why += fmt.Sprintf(" (passes start at least %s apart)", MinSpacing)
+	}
+	return max(at.Sub(now), 0), full, why
 }
 
 // margin is how long before expiry a retry must come: a tenth of the token lifetime, from 1 s to 5 min.
@@ -91,13 +128,14 @@ func (s *schedule) margin() time.Duration {
 	return min(max(s.lifetime/10, time.Second), maxMargin)
 }
 
-// Run runs a pass at once and then as the schedule says, until ctx is done; then it stops starting new work,
-// gives in-flight writes Config.Grace to finish, and returns nil. A failing pass never ends it; only a
-// *ConfigError (a configuration that no retry can fix) does.
+// Run runs a scheduled pass at once and then passes as the schedule says, until ctx is done; then it stops
+// starting new work, gives in-flight writes Config.Grace to finish, and returns nil. A failing pass never ends
+// it; only a *ConfigError (a configuration that no retry can fix) does.
 func (u *Updater) Run(ctx context.Context) error {
 	s := newSchedule(u.cfg.Interval, u.cfg.Jitter)
+	sc := scope{full: true}
 	for {
-		res := u.runPass(ctx)
+		res := u.runPass(ctx, sc)
 		var cfgErr *ConfigError
 		if errors.As(res.Err, &cfgErr) {
 			return cfgErr
@@ -107,10 +145,14 @@ func (u *Updater) Run(ctx context.Context) error {
 			return nil
 		}
 		now := u.clock.Now()
-		delay, why := s.next(now, res)
+		delay, full, why := s.next(now, res)
 		next := now.Add(delay)
-		u.health.passDone(res.Start.Add(res.Duration), res.OK(), u.cfg.Scrubber.Scrub(res.firstError()), next)
+		u.health.passDone(res.Start.Add(res.Duration), res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.firstError()), next)
 		u.cfg.Metrics.scheduled(next)
+		sc = scope{full: true}
+		if !full {
+			sc = u.retryScope()
+		}
 		// The result is not used past this point. The daemon idles for hours between passes: hand the pass's
 		// garbage back to the system now rather than keep it resident until the runtime's scavenger gets to it.
 		u.idle()
@@ -118,6 +160,7 @@ func (u *Updater) Run(ctx context.Context) error {
 		u.log.WithFields(map[string]any{
 			"next_pass": next.UTC().Format(time.RFC3339),
 			"in":        delay.Round(time.Millisecond).String(),
+			"kind":      sc.name(),
 			"reason":    why,
 		}).Info("next pass scheduled")
 		select {
@@ -131,7 +174,7 @@ func (u *Updater) Run(ctx context.Context) error {
 
 // runPass runs one pass that starts no new work once ctx is done and cancels what is still in flight Grace
 // later.
-func (u *Updater) runPass(ctx context.Context) *Result {
+func (u *Updater) runPass(ctx context.Context, sc scope) *Result {
 	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel() // also ends the watcher below
 	stop := context.AfterFunc(ctx, func() {
@@ -143,5 +186,5 @@ func (u *Updater) runPass(ctx context.Context) *Result {
 		}
 	})
 	defer stop()
-	return u.pass(ctx, hard)
+	return u.pass(ctx, hard, sc)
 }

@@ -81,7 +81,7 @@ func (c *fakeClock) advanceTo(at time.Time) {
 func fixedJitter() float64 { return 0.5 }
 
 func okResult(lifetime time.Duration, issued time.Time) *Result {
-	return &Result{Tokens: map[string]ecr.Token{"us-east-1": {IssuedAt: issued, ExpiresAt: issued.Add(lifetime)}}}
+	return &Result{Full: true, Start: issued, Tokens: map[string]ecr.Token{"us-east-1": {IssuedAt: issued, ExpiresAt: issued.Add(lifetime)}}}
 }
 
 func TestScheduleNext(t *testing.T) {
@@ -89,16 +89,16 @@ func TestScheduleNext(t *testing.T) {
 	failed := &Result{Err: errors.New("rancher down")}
 
 	s := newSchedule(6*time.Hour, fixedJitter)
-	if d, why := s.next(t0, okResult(12*time.Hour, t0)); d != 6*time.Hour || why != "half the shortest token lifetime (12h0m0s)" && why != "UPDATE_INTERVAL" {
+	if d, _, why := s.next(t0, okResult(12*time.Hour, t0)); d != 6*time.Hour || why != "half the shortest token lifetime (12h0m0s)" && why != "UPDATE_INTERVAL" {
 		t.Errorf("12 h tokens, 6 h interval: %s (%s)", d, why)
 	}
-	if d, _ := newSchedule(time.Hour, fixedJitter).next(t0, okResult(12*time.Hour, t0)); d != time.Hour {
+	if d, _, _ := newSchedule(time.Hour, fixedJitter).next(t0, okResult(12*time.Hour, t0)); d != time.Hour {
 		t.Errorf("the interval wins when shorter: %s", d)
 	}
-	if d, why := newSchedule(6*time.Hour, fixedJitter).next(t0, okResult(20*time.Second, t0)); d != 10*time.Second || !strings.Contains(why, "half") {
+	if d, _, why := newSchedule(6*time.Hour, fixedJitter).next(t0, okResult(20*time.Second, t0)); d != 10*time.Second || !strings.Contains(why, "half") {
 		t.Errorf("20 s tokens: %s (%s)", d, why)
 	}
-	if d, why := newSchedule(6*time.Hour, fixedJitter).next(t0, &Result{}); d != 6*time.Hour || why != "UPDATE_INTERVAL" {
+	if d, _, why := newSchedule(6*time.Hour, fixedJitter).next(t0, &Result{Full: true, Start: t0}); d != 6*time.Hour || why != "UPDATE_INTERVAL" {
 		t.Errorf("no tokens: %s (%s)", d, why)
 	}
 
@@ -106,7 +106,7 @@ func TestScheduleNext(t *testing.T) {
 	s = newSchedule(6*time.Hour, fixedJitter)
 	var got []time.Duration
 	for i := 0; i < 9; i++ {
-		d, _ := s.next(t0, failed)
+		d, _, _ := s.next(t0, failed)
 		got = append(got, d)
 	}
 	want := []time.Duration{3750 * time.Millisecond, 7500 * time.Millisecond, 15 * time.Second, 30 * time.Second, time.Minute,
@@ -119,14 +119,14 @@ func TestScheduleNext(t *testing.T) {
 	for _, j := range []float64{0, 0.999999} {
 		s := newSchedule(6*time.Hour, func() float64 { return j })
 		for i := 0; i < 20; i++ {
-			if d, _ := s.next(t0, failed); d < MinBackoff/2 || d > MaxBackoff {
+			if d, _, _ := s.next(t0, failed); d < MinBackoff/2 || d > MaxBackoff {
 				t.Errorf("jitter %v retry %d: %s outside [%s, %s]", j, i, d, MinBackoff/2, MaxBackoff)
 			}
 		}
 	}
 	// A success resets the backoff.
 	s.next(t0, okResult(12*time.Hour, t0))
-	if d, _ := s.next(t0, failed); d >= MinBackoff {
+	if d, _, _ := s.next(t0, failed); d >= MinBackoff {
 		t.Errorf("after a success the first retry is %s", d)
 	}
 
@@ -137,12 +137,12 @@ func TestScheduleNext(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		s.next(late, failed)
 	}
-	d, why := s.next(late, failed) // the backoff would be 90 s
+	d, _, why := s.next(late, failed) // the backoff would be 90 s
 	if d != time.Minute || !strings.Contains(why, "before the credentials expire") {
 		t.Errorf("retry near expiry: %s (%s), want 1m0s", d, why)
 	}
 	// Past the deadline: retry soon, not never.
-	if d, _ := s.next(t0.Add(13*time.Hour), failed); d != time.Second {
+	if d, _, _ := s.next(t0.Add(13*time.Hour), failed); d != time.Second {
 		t.Errorf("retry after expiry: %s", d)
 	}
 	// Short tokens: a failed pass retries before they expire.
@@ -150,7 +150,7 @@ func TestScheduleNext(t *testing.T) {
 	s.next(t0, okResult(20*time.Second, t0))
 	for i := 0; i < 3; i++ {
 		at := t0.Add(10 * time.Second)
-		if d, _ := s.next(at, failed); at.Add(d).After(t0.Add(20 * time.Second)) {
+		if d, _, _ := s.next(at, failed); at.Add(d).After(t0.Add(20 * time.Second)) {
 			t.Errorf("retry %d at +%s lets 20 s credentials expire", i, at.Add(d).Sub(t0))
 		}
 	}
@@ -443,18 +443,27 @@ func TestHealthStatus(t *testing.T) {
 	if code := get(t, srv.URL+"/healthz"); code != 503 {
 		t.Errorf("/healthz before any pass: %d", code)
 	}
-	h.passDone(clock.Now(), true, "", clock.Now().Add(time.Hour))
+	h.passDone(clock.Now(), StatusOK, nil, "", clock.Now().Add(time.Hour))
 	if code := get(t, srv.URL+"/healthz"); code != 200 {
 		t.Errorf("/healthz after success: %d", code)
 	}
-	h.passDone(clock.Now(), false, "rancher answered 500", clock.Now().Add(time.Minute))
+	h.passDone(clock.Now(), StatusFailing, nil, "rancher answered 500", clock.Now().Add(time.Minute))
 	if ok, s := h.Status(); ok || s.Status != "failing" || s.LastError != "rancher answered 500" || s.LastSuccess == "" || s.NextPass == "" {
 		t.Errorf("after failure: %v %+v", ok, s)
 	}
 	if code := get(t, srv.URL+"/readyz"); code != 200 {
 		t.Errorf("/readyz after one success: %d", code)
 	}
-	h.passDone(clock.Now(), true, "", clock.Now().Add(time.Hour))
+	// A registry that cannot be refreshed does not fail the updater: 200, status degraded, the problem listed.
+	problem := Problem{Env: "1a5", Registry: "1sp3", ServerAddress: host(acct, "ap-east-1"), Region: "ap-east-1", Reason: ReasonToken, Error: "AccessDeniedException"}
+	h.passDone(clock.Now(), StatusDegraded, []Problem{problem}, "1 failures", clock.Now().Add(time.Minute))
+	if code := get(t, srv.URL+"/healthz"); code != 200 {
+		t.Errorf("/healthz degraded: %d", code)
+	}
+	if ok, s := h.Status(); !ok || s.Status != StatusDegraded || s.ProblemsTotal != 1 || len(s.Problems) != 1 || s.Problems[0] != problem {
+		t.Errorf("degraded: %v %+v", ok, s)
+	}
+	h.passDone(clock.Now(), StatusOK, nil, "", clock.Now().Add(time.Hour))
 	clock.advanceTo(clock.Now().Add(time.Hour + Overdue + time.Second))
 	if ok, s := h.Status(); ok || s.Status != "overdue" {
 		t.Errorf("overdue loop: %v %+v", ok, s)
@@ -462,7 +471,7 @@ func TestHealthStatus(t *testing.T) {
 	if err := Probe(context.Background(), srv.URL+"/healthz"); err == nil || !strings.Contains(err.Error(), "overdue") {
 		t.Errorf("Probe: %v", err)
 	}
-	h.passDone(clock.Now(), true, "", clock.Now().Add(time.Minute))
+	h.passDone(clock.Now(), StatusOK, nil, "", clock.Now().Add(time.Minute))
 	if err := Probe(context.Background(), srv.URL+"/healthz"); err != nil {
 		t.Errorf("Probe: %v", err)
 	}

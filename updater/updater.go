@@ -69,6 +69,13 @@ type Updater struct {
 	server *rancher.Server
 	envsMu sync.Mutex // guards envs across the goroutines of a pass
 	envs   map[string]*rancher.Env
+
+	// What the updater remembers between passes (only the pass in flight touches it).
+	tokensMu    sync.Mutex
+	tokenCache  map[string]ecr.Token       // the last valid token of each region
+	fresh       map[string]map[string]bool // by environment key: credentials written since the last scheduled pass
+	state       map[string]*envState       // by environment key: what the last read of it found
+	lastTargets []*EnvResult               // the environments of the last scheduled pass that got that far
 }
 
 // New checks the configuration and prepares the clients; it makes no network call.
@@ -104,13 +111,16 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		return nil, err
 	}
 	return &Updater{
-		cfg:    cfg,
-		log:    cfg.Log,
-		ecr:    client,
-		clock:  cfg.Clock,
-		sem:    make(chan struct{}, cfg.Concurrency),
-		health: NewHealth(cfg.Clock),
-		envs:   map[string]*rancher.Env{},
+		cfg:        cfg,
+		log:        cfg.Log,
+		ecr:        client,
+		clock:      cfg.Clock,
+		sem:        make(chan struct{}, cfg.Concurrency),
+		health:     NewHealth(cfg.Clock),
+		envs:       map[string]*rancher.Env{},
+		tokenCache: map[string]ecr.Token{},
+		fresh:      map[string]map[string]bool{},
+		state:      map[string]*envState{},
 	}, nil
 }
 
@@ -163,6 +173,9 @@ type Write struct {
 // EnvResult is what a pass did in one environment.
 type EnvResult struct {
 	ID, Name string
+	// key is the environment as asked for (an id, or "" for the key's own environment): the key of its client
+	// and of what the updater remembers of it.
+	key string
 	// Err is a failure to connect or read; nothing was written.
 	Err error
 	// Inactive is set when the environment was skipped because it is not active.
@@ -197,6 +210,14 @@ type Result struct {
 	ECRCalls                                                                          int
 	// Err is a failure that stopped the whole pass (Rancher unreachable, no environment list).
 	Err error
+	// Kind is PassScheduled, PassRetry or the kind of a small pass; Full is true for a scheduled pass.
+	Kind string
+	Full bool
+	// Status is what the pass leaves the updater in: StatusOK, StatusDegraded or StatusFailing.
+	Status string
+	// Problems are every registry (or environment, or region) that cannot be refreshed, as of the end of the pass:
+	// found by this pass, or by an earlier one in an environment this pass did not read.
+	Problems []Problem
 
 	failedRegistries int // in-scope registries not written (Failed also counts environments not read)
 }
@@ -226,48 +247,100 @@ func (r *Result) EarliestExpiry() time.Time {
 	return e
 }
 
-// Pass runs one pass and reports it.
-func (u *Updater) Pass(ctx context.Context) *Result { return u.pass(ctx, ctx) }
+// Pass runs one scheduled pass (every environment, fresh tokens, every credential) and reports it.
+func (u *Updater) Pass(ctx context.Context) *Result { return u.pass(ctx, ctx, scope{full: true}) }
 
-// pass runs one pass: stop ends the starting of new work, requests are cancelled only by hard.
-func (u *Updater) pass(stop, hard context.Context) *Result {
-	res := &Result{Start: u.clock.Now(), DryRun: u.cfg.DryRun, Tokens: map[string]ecr.Token{}, TokenErrors: map[string]error{}}
+// scope is what a pass covers. A scheduled pass covers everything; a retry re-reads only the environments that
+// had a problem, fetches only the tokens it has no fresh copy of, and writes only what is not fresh yet; a small
+// pass (a change Rancher reported) does the same for one environment and the registries named.
+type scope struct {
+	full bool
+	// envs are the keys of the environments to read when not full.
+	envs map[string]bool
+	// only narrows the writes of an environment (by key) to these registries; nil: every registry not fresh.
+	only map[string]map[string]bool
+	kind string
+}
+
+func (sc scope) name() string {
+	switch {
+	case sc.kind != "":
+		return sc.kind
+	case sc.full:
+		return PassScheduled
+	}
+	return PassRetry
+}
+
+// Kinds of pass, as Result.Kind says.
+const (
+	PassScheduled = "scheduled"
+	PassRetry     = "retry"
+)
+
+// envPass is one environment in one pass: what was asked for, the client, what was read.
+type envPass struct {
+	res   *EnvResult
+	key   string // the cache key of the environment client: its id as asked for
+	env   *rancher.Env
+	snap  Snapshot
+	start int64 // the environment's request count before the pass
+}
+
+// readStageTimeouts bounds the stages that read from Rancher, in RANCHER_TIMEOUTs: connecting and listing the
+// environments, and reading one environment. A list that pages slowly cannot hold a pass longer than that.
+const readStageTimeouts = 10
+
+// passBudget is the deadline of a whole pass over n environments, derived from the settings: the read stages,
+// the token fetches, and the writes of ceil(n/concurrency) rounds of environments.
+func (u *Updater) passBudget(n int) time.Duration {
+	rounds := (max(n, 1) + u.cfg.Concurrency - 1) / u.cfg.Concurrency
+	return 2*u.ecrTimeout() + u.rancherTimeout()*time.Duration(readStageTimeouts+30*rounds)
+}
+
+func (u *Updater) rancherTimeout() time.Duration {
+	if u.cfg.Rancher.Timeout > 0 {
+		return u.cfg.Rancher.Timeout
+	}
+	return rancher.DefaultTimeout
+}
+
+func (u *Updater) ecrTimeout() time.Duration {
+	if u.cfg.ECR.Timeout > 0 {
+		return u.cfg.ECR.Timeout
+	}
+	return ecr.DefaultTimeout
+}
+
+// pass runs one pass: stop ends the starting of new work, requests are cancelled only by hard (or by the pass's
+// own deadline).
+func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
+	res := &Result{Start: u.clock.Now(), DryRun: u.cfg.DryRun, Kind: sc.name(), Full: sc.full,
+		Tokens: map[string]ecr.Token{}, TokenErrors: map[string]error{}}
 	var before int64
 	defer func() {
 		if u.server != nil {
 			res.RancherRequests = u.server.Requests() - before
 		}
 		res.Duration = u.clock.Now().Sub(res.Start)
+		u.remember(res, sc)
 		u.report(res)
 	}()
 
-	if u.server == nil {
-		srv, err := rancher.Dial(hard, u.cfg.Rancher)
-		if err != nil {
-			res.Err = err
-			return res
-		}
-		u.server = srv
-	} else {
-		before = u.server.Requests()
-	}
-	targets, err := u.targets(hard)
+	targets, err := u.connect(hard, sc, &before)
 	if err != nil {
 		res.Err = err
 		return res
 	}
 	res.Envs = targets
+	hard, cancel := context.WithTimeout(hard, u.passBudget(len(targets)))
+	defer cancel()
 
 	// Read every environment.
-	envs := make([]*rancher.Env, len(targets))
-	snaps := make([]Snapshot, len(targets))
-	startRequests := make([]int64, len(targets))
-	keys := make([]string, len(targets)) // the cache key of each environment client: its id as asked for
-	for i, t := range targets {
-		keys[i] = t.ID
-	}
+	envs := make([]*envPass, len(targets))
 	forEach(len(targets), u.cfg.Concurrency, func(i int) {
 		t := targets[i]
+		ep := &envPass{res: t, key: t.key}
 		if t.Err != nil || t.Inactive != "" {
 			return
 		}
@@ -275,57 +348,81 @@ func (u *Updater) pass(stop, hard context.Context) *Result {
 			t.Err = fmt.Errorf("read environment %s: stopped: %w", t.label(), err)
 			return
 		}
-		env, snap, start, err := u.read(hard, t.ID)
-		if err != nil {
+		ctx, cancel := context.WithTimeout(hard, readStageTimeouts*u.rancherTimeout())
+		defer cancel()
+		if err := u.read(ctx, ep); err != nil {
 			t.Err = err
 			return
 		}
-		envs[i], snaps[i], startRequests[i] = env, snap, start
 		if t.ID == "" {
-			t.ID = env.ID()
+			t.ID = ep.env.ID()
 		}
+		if !sc.full {
+			ep.snap.Fresh = u.fresh[ep.key]
+			ep.snap.Only = sc.only[ep.key]
+		}
+		envs[i] = ep
 	})
 
-	// One token per region in use.
+	// One token per region in use; a retry or small pass reuses the tokens that are still fresh.
 	var read []Snapshot
-	for i, t := range targets {
-		if t.Err == nil && t.Inactive == "" {
-			read = append(read, snaps[i])
+	for _, ep := range envs {
+		if ep != nil {
+			read = append(read, ep.snap)
 		}
 	}
-	tokens := u.tokens(hard, Regions(u.cfg.Rules, read))
-	res.ECRCalls = len(tokens)
-	for region, t := range tokens {
-		if t.Err != nil {
-			res.TokenErrors[region] = t.Err
-		} else {
-			res.Tokens[region] = t.Token
-		}
-	}
+	tokens := u.tokens(hard, Regions(u.cfg.Rules, read), sc.full, res)
 
 	// Plan and apply, environment by environment.
-	forEach(len(targets), u.cfg.Concurrency, func(i int) {
-		t := targets[i]
-		if t.Err != nil || t.Inactive != "" {
+	forEach(len(envs), u.cfg.Concurrency, func(i int) {
+		ep := envs[i]
+		if ep == nil {
 			return
 		}
-		t.Plan = Plan(u.cfg.Rules, snaps[i], tokens)
-		t.Writes = u.apply(stop, hard, envs[i], t.Plan.Actions)
+		t := ep.res
+		t.Plan = Plan(u.cfg.Rules, ep.snap, tokens)
+		t.Writes = u.apply(stop, hard, ep.env, t.Plan.Actions)
 		for _, w := range t.Writes {
 			if w.Err != nil && !rancher.IsNotFound(w.Err) {
-				u.forget(keys[i], envs[i])
+				u.forget(ep.key, ep.env)
 				break
 			}
 		}
-		t.Requests = envs[i].Requests() - startRequests[i]
+		t.Requests = ep.env.Requests() - ep.start
 	})
 	return res
+}
+
+// connect dials Rancher once (again after a failure) and resolves the environments of the pass. It is bounded
+// by the read stage's deadline.
+func (u *Updater) connect(hard context.Context, sc scope, before *int64) ([]*EnvResult, error) {
+	ctx, cancel := context.WithTimeout(hard, readStageTimeouts*u.rancherTimeout())
+	defer cancel()
+	if u.server == nil {
+		srv, err := rancher.Dial(ctx, u.cfg.Rancher)
+		if err != nil {
+			return nil, err
+		}
+		u.server = srv
+	} else {
+		*before = u.server.Requests()
+	}
+	if sc.full || u.lastTargets == nil {
+		return u.targets(ctx)
+	}
+	var out []*EnvResult
+	for _, t := range u.lastTargets {
+		if sc.envs[t.key] {
+			out = append(out, &EnvResult{ID: t.ID, Name: t.Name, key: t.key})
+		}
+	}
+	return out, nil
 }
 
 // targets resolves RANCHER_ENVIRONMENTS into the environments of this pass.
 func (u *Updater) targets(ctx context.Context) ([]*EnvResult, error) {
 	if len(u.cfg.Environments) == 0 {
-		return []*EnvResult{{ID: ""}}, nil
+		return []*EnvResult{{ID: "", key: ""}}, nil
 	}
 	all, err := u.server.Environments(ctx)
 	if err != nil {
@@ -338,7 +435,7 @@ func (u *Updater) targets(ctx context.Context) ([]*EnvResult, error) {
 			return
 		}
 		seen[e.ID] = true
-		t := &EnvResult{ID: e.ID, Name: e.Name}
+		t := &EnvResult{ID: e.ID, Name: e.Name, key: e.ID}
 		if e.State != rancher.StateActive {
 			t.Inactive = "environment is " + e.State
 		}
@@ -368,32 +465,30 @@ func (u *Updater) targets(ctx context.Context) ([]*EnvResult, error) {
 			if kind := u.server.KeyKind(); kind != "" && !u.server.IsAccountKey() {
 				return nil, &ConfigError{Msg: fmt.Sprintf("RANCHER_ENVIRONMENTS names %q, but CATTLE_ACCESS_KEY is an Environment API key (kind %q), which sees only its own environment; use an Account API key to reach other environments", sel, kind)}
 			}
-			out = append(out, &EnvResult{ID: sel, Err: fmt.Errorf("environment %q: no such environment visible to this API key", sel)})
+			out = append(out, &EnvResult{ID: sel, key: sel, Err: fmt.Errorf("environment %q: no such environment visible to this API key", sel)})
 		default:
 			ids := make([]string, len(match))
 			for i, e := range match {
 				ids[i] = e.ID
 			}
-			out = append(out, &EnvResult{ID: sel, Err: fmt.Errorf("environment %q: the name matches %s; use an id", sel, strings.Join(ids, ", "))})
+			out = append(out, &EnvResult{ID: sel, key: sel, Err: fmt.Errorf("environment %q: the name matches %s; use an id", sel, strings.Join(ids, ", "))})
 		}
 	}
 	return out, nil
 }
 
-// read connects to an environment (once, kept until it fails) and lists its registries and credentials. It
-// returns the environment's request count before the pass.
-func (u *Updater) read(ctx context.Context, id string) (*rancher.Env, Snapshot, int64, error) {
-	env := u.cached(id)
-	var start int64
+// read connects to an environment (once, kept until it fails) and lists its registries and credentials into ep.
+func (u *Updater) read(ctx context.Context, ep *envPass) error {
+	env := u.cached(ep.key)
 	if env != nil {
-		start = env.Requests()
+		ep.start = env.Requests()
 	} else {
 		var err error
 		u.sem <- struct{}{}
-		env, err = u.server.Open(ctx, id)
+		env, err = u.server.Open(ctx, ep.key)
 		<-u.sem
 		if err != nil {
-			return nil, Snapshot{}, 0, err
+			return err
 		}
 	}
 	var regs []rancher.Registry
@@ -415,11 +510,12 @@ func (u *Updater) read(ctx context.Context, id string) (*rancher.Env, Snapshot, 
 	}()
 	wg.Wait()
 	if err := errors.Join(regErr, credErr); err != nil {
-		u.forget(id, env)
-		return nil, Snapshot{}, 0, err
+		u.forget(ep.key, env)
+		return err
 	}
-	u.keep(id, env)
-	return env, Snapshot{Env: env.ID(), Registries: regs, Credentials: creds}, start, nil
+	u.keep(ep.key, env)
+	ep.env, ep.snap = env, Snapshot{Env: env.ID(), Registries: regs, Credentials: creds}
+	return nil
 }
 
 func (u *Updater) cached(id string) *rancher.Env {
@@ -442,19 +538,47 @@ func (u *Updater) forget(id string, env *rancher.Env) {
 	}
 }
 
-// tokens fetches one token per region, concurrently, and teaches the scrubber each password at once.
-func (u *Updater) tokens(ctx context.Context, regions []string) map[string]TokenResult {
+// maxTokenFetches bounds the token fetches in flight: ECR throttles per account and region, and a Rancher that
+// names many regions must not make the updater open many connections at once.
+const maxTokenFetches = 4
+
+// tokens returns one token per region: fetched anew in a scheduled pass, otherwise the token of an earlier pass
+// while it is fresh (more than half its lifetime left) and fetched only when there is none. Fetched tokens and
+// failures are recorded in res, and the scrubber learns each password at once.
+func (u *Updater) tokens(ctx context.Context, regions []string, refresh bool, res *Result) map[string]TokenResult {
 	out := make(map[string]TokenResult, len(regions))
+	var fetch []string
+	now := u.clock.Now()
+	u.tokensMu.Lock()
+	for _, region := range regions {
+		if t, ok := u.tokenCache[region]; ok && !refresh && t.ExpiresAt.Sub(now) > t.Lifetime()/2 {
+			out[region] = TokenResult{Token: t}
+		} else {
+			fetch = append(fetch, region)
+		}
+	}
+	u.tokensMu.Unlock()
 	var mu sync.Mutex
-	forEach(len(regions), len(regions), func(i int) {
-		tok, err := u.ecr.Token(ctx, regions[i])
+	forEach(len(fetch), maxTokenFetches, func(i int) {
+		tok, err := u.ecr.Token(ctx, fetch[i])
 		if err == nil {
 			u.cfg.Scrubber.AddTransient(tok.Password, tok.Raw)
 		}
 		mu.Lock()
-		out[regions[i]] = TokenResult{Token: tok, Err: err}
+		out[fetch[i]] = TokenResult{Token: tok, Err: err}
 		mu.Unlock()
 	})
+	res.ECRCalls = len(fetch)
+	u.tokensMu.Lock()
+	defer u.tokensMu.Unlock()
+	for _, region := range fetch {
+		if t := out[region]; t.Err != nil {
+			res.TokenErrors[region] = t.Err
+		} else {
+			res.Tokens[region] = t.Token
+			u.tokenCache[region] = t.Token
+		}
+	}
 	return out
 }
 

@@ -1,0 +1,223 @@
+package updater
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
+	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
+)
+
+// healthz reads /healthz of a running loop.
+func healthz(t *testing.T, h *Health) (int, HealthStatus) {
+	t.Helper()
+	srv := httptest.NewServer(Handler(h, nil))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s HealthStatus
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, s
+}
+
+// credentialWrites counts the writes of one credential the Rancher stand-in has seen.
+func (w *world) credentialWrites(id string) int { return w.cred(id).Writes }
+
+// TestDeniedRegionIsIsolated: a registry in a region the IAM policy denies does not fail the updater. /healthz
+// stays 200 (degraded) and lists it, the metric names it, and the retries ask only for that region's token and
+// write nothing else: the healthy credential is written once, by the scheduled pass.
+func TestDeniedRegionIsIsolated(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	good := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	denied := w.registry(w.env, ecrHost(acct, "ap-east-1"), "active")
+	deniedReg := w.cred(denied).RegistryID
+	w.ecr.AddFault(ecrtest.Fault{Region: "ap-east-1", Code: "AccessDeniedException"})
+	cfg := w.config()
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = NewMetrics(reg, "test", "test")
+	l := w.startLoop(t, cfg)
+	metrics := Handler(l.u.Health(), reg)
+
+	wake := l.clock.next(t)
+	res := l.last()
+	if res.Status != StatusDegraded || res.OK() {
+		t.Fatalf("first pass: status %q, ok %v; want degraded", res.Status, res.OK())
+	}
+	w.wantFresh(good, "us-east-1")
+	w.wantUntouched(denied)
+	code, hs := healthz(t, l.u.Health())
+	if code != 200 || hs.Status != StatusDegraded || hs.ProblemsTotal != 1 || hs.Problems[0].Registry != deniedReg ||
+		hs.Problems[0].Reason != ReasonToken || !strings.Contains(hs.Problems[0].Error, "AccessDenied") {
+		t.Fatalf("/healthz %d %+v", code, hs)
+	}
+	if got := gaugeValue(t, metrics, "ecr_updater_registry_failing", map[string]string{"env": w.env, "registry": deniedReg, "reason": ReasonToken}); got != 1 {
+		t.Errorf("ecr_updater_registry_failing for %s: %v", deniedReg, got)
+	}
+
+	// Ten retries (about a quarter of an hour): only the denied region's token, no write at all.
+	w.ecr.ResetCalls()
+	retries := 0
+	for retries < 10 {
+		l.clock.advanceTo(wake)
+		wake = l.clock.next(t)
+		res := l.last()
+		if res.Kind != PassRetry {
+			t.Fatalf("pass %d is %s, want a retry", len(l.passes), res.Kind)
+		}
+		retries++
+		if res.Status != StatusDegraded {
+			t.Fatalf("retry %d: status %s", retries, res.Status)
+		}
+	}
+	if n, east := w.ecr.CallsIn("ap-east-1"), w.ecr.CallsIn("us-east-1"); n != retries || east != 0 {
+		t.Errorf("%d retries asked ap-east-1 %d times and us-east-1 %d times; want %d and 0", retries, n, east, retries)
+	}
+	if n := w.credentialWrites(good); n != 1 {
+		t.Errorf("the healthy credential was written %d times during the retries, want once", n)
+	}
+	if code, _ := healthz(t, l.u.Health()); code != 200 {
+		t.Errorf("/healthz %d after %d retries", code, retries)
+	}
+
+	// The region is allowed again: the next retry writes it, and only it.
+	w.ecr.ClearFaults()
+	l.clock.advanceTo(wake)
+	l.clock.next(t)
+	res = l.last()
+	if res.Status != StatusOK || len(res.Problems) != 0 || res.Updated != 1 {
+		t.Fatalf("after the fix: status %s, problems %v, updated %d", res.Status, res.Problems, res.Updated)
+	}
+	w.wantFresh(denied, "ap-east-1")
+	if n := w.credentialWrites(good); n != 1 {
+		t.Errorf("the healthy credential was written %d times", n)
+	}
+	if code, hs := healthz(t, l.u.Health()); code != 200 || hs.Status != StatusOK || hs.ProblemsTotal != 0 {
+		t.Errorf("/healthz after the fix: %d %+v", code, hs)
+	}
+	if got := gaugeValue(t, metrics, "ecr_updater_registry_failing", map[string]string{"env": w.env, "registry": deniedReg, "reason": ReasonToken}); got != 0 {
+		t.Errorf("ecr_updater_registry_failing still %v after the fix", got)
+	}
+}
+
+// TestFailingWriteIsIsolated: one credential whose write keeps failing is retried alone; the others are written
+// on their schedule only, and /healthz stays 200.
+func TestFailingWriteIsIsolated(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	var creds []string
+	for i := 0; i < 4; i++ {
+		creds = append(creds, w.registry(w.env, ecrHost([]string{acct, other, "111111111111", "222222222222"}[i], "us-east-1"), "active"))
+	}
+	bad := creds[2]
+	w.rancher.AddFault(ranchertest.Fault{Method: "PUT", PathContains: "/" + bad, Status: 500})
+	l := w.startLoop(t, w.config())
+
+	wake := l.clock.next(t)
+	if res := l.last(); res.Status != StatusDegraded || len(res.Problems) != 1 || res.Problems[0].Reason != ReasonWrite {
+		t.Fatalf("first pass: %s %+v", res.Status, res.Problems)
+	}
+	for i := 0; i < 4; i++ {
+		l.clock.advanceTo(wake)
+		wake = l.clock.next(t)
+		res := l.last()
+		if res.Kind != PassRetry || res.ECRCalls != 0 || res.Status != StatusDegraded {
+			t.Fatalf("retry %d: kind %s, %d ECR calls, status %s", i+1, res.Kind, res.ECRCalls, res.Status)
+		}
+	}
+	for _, c := range creds {
+		if n := w.credentialWrites(c); c != bad && n != 1 {
+			t.Errorf("credential %s written %d times, want once", c, n)
+		}
+	}
+	// The scheduled pass and four retries, all answered 500.
+	if n := w.putsTo(bad); n != 5 {
+		t.Errorf("the failing credential was tried %d times, want 5", n)
+	}
+	if code, _ := healthz(t, l.u.Health()); code != 200 {
+		t.Errorf("/healthz %d", code)
+	}
+}
+
+// putsTo counts the PUT requests to one credential.
+func (w *world) putsTo(id string) int {
+	n := 0
+	for _, r := range w.rancher.Requests() {
+		if r.Method == "PUT" && strings.HasSuffix(strings.TrimSuffix(r.Path, "/"), "/"+id) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestEveryRegistryFailingIsUnhealthy: when nothing in scope can be refreshed, /healthz says so (503).
+func TestEveryRegistryFailingIsUnhealthy(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	w.registry(w.env, ecrHost(acct, "eu-west-1"), "active")
+	w.ecr.AddFault(ecrtest.Fault{Code: "AccessDeniedException"})
+	l := w.startLoop(t, w.config())
+	l.clock.next(t)
+	if res := l.last(); res.Status != StatusFailing || len(res.Problems) != 2 {
+		t.Fatalf("status %s, problems %+v", res.Status, res.Problems)
+	}
+	if code, hs := healthz(t, l.u.Health()); code != 503 || hs.Status != StatusFailing {
+		t.Errorf("/healthz %d %+v", code, hs)
+	}
+}
+
+// TestPassesStartAtLeastFiveSecondsApart: 50 ms tokens cannot make the updater spin; it warns about them.
+func TestPassesStartAtLeastFiveSecondsApart(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{TokenTTL: 50 * time.Millisecond})
+	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	l := w.startLoop(t, w.config())
+	var starts []time.Time
+	for i := 0; i < 6; i++ {
+		wake := l.clock.next(t)
+		starts = append(starts, l.last().Start)
+		l.clock.advanceTo(wake)
+	}
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < MinSpacing {
+			t.Errorf("passes %d and %d started %s apart", i, i+1, gap)
+		}
+	}
+	if !strings.Contains(w.log.String(), "ECR token lives less than 10m0s") {
+		t.Error("no warning about 50 ms tokens")
+	}
+}
+
+// gaugeValue scrapes /metrics and returns the value of the sample of name whose labels include labels, 0 when
+// there is none.
+func gaugeValue(t *testing.T, h http.Handler, name string, labels map[string]string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+next:
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		for k, v := range labels {
+			if !strings.Contains(line, k+"="+strconv.Quote(v)) {
+				continue next
+			}
+		}
+		f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		return f
+	}
+	return 0
+}
