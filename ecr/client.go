@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/ecr-updater/ecr-updater/internal/redact"
 )
 
 // Observer is told about every GetAuthorizationToken call: its duration and its error (nil on success).
@@ -44,12 +46,15 @@ type Config struct {
 	MaxAttempts int
 	// Now is the clock that dates token arrivals (and so token lifetimes); nil means time.Now.
 	Now func() time.Time
+	// Scrubber, when set, learns every AWS secret the credentials provider hands out, as it hands it out.
+	Scrubber *redact.Scrubber
 }
 
 // Client fetches authorization tokens, one region at a time.
 type Client struct {
 	cfg     aws.Config
 	conf    Config
+	creds   *learning
 	mu      sync.Mutex
 	regions map[string]*ecr.Client
 }
@@ -106,7 +111,11 @@ func New(ctx context.Context, c Config) (*Client, error) {
 			o.RoleSessionName = "ecr-updater"
 		}))
 	}
-	return &Client{cfg: cfg, conf: c, regions: map[string]*ecr.Client{}}, nil
+	creds := &learning{inner: cfg.Credentials, scrubber: c.Scrubber, tokenFile: os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE")}
+	if creds.inner != nil {
+		cfg.Credentials = creds
+	}
+	return &Client{cfg: cfg, conf: c, creds: creds, regions: map[string]*ecr.Client{}}, nil
 }
 
 func (c *Client) regionClient(region string) *ecr.Client {

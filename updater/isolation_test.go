@@ -221,3 +221,15 @@ next:
 	}
 	return 0
 }
+
+// TestCredentialSourceLoggedOnce: after the first token, the updater says once where its AWS credentials came from.
+func TestCredentialSourceLoggedOnce(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	u := w.updater(w.config())
+	u.Pass(t.Context())
+	u.Pass(t.Context())
+	if n := strings.Count(w.log.String(), `msg="AWS credentials found" source="static credentials"`); n != 1 {
+		t.Errorf("credential source logged %d times:\n%s", n, w.log.String())
+	}
+}

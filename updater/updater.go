@@ -71,11 +71,12 @@ type Updater struct {
 	envs   map[string]*rancher.Env
 
 	// What the updater remembers between passes (only the pass in flight touches it).
-	tokensMu    sync.Mutex
-	tokenCache  map[string]ecr.Token       // the last valid token of each region
-	fresh       map[string]map[string]bool // by environment key: credentials written since the last scheduled pass
-	state       map[string]*envState       // by environment key: what the last read of it found
-	lastTargets []*EnvResult               // the environments of the last scheduled pass that got that far
+	tokensMu     sync.Mutex
+	tokenCache   map[string]ecr.Token       // the last valid token of each region
+	fresh        map[string]map[string]bool // by environment key: credentials written since the last scheduled pass
+	state        map[string]*envState       // by environment key: what the last read of it found
+	lastTargets  []*EnvResult               // the environments of the last scheduled pass that got that far
+	sourceLogged bool                       // the AWS credential source has been logged
 }
 
 // New checks the configuration and prepares the clients; it makes no network call.
@@ -106,6 +107,7 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	if cfg.ECR.Now == nil {
 		cfg.ECR.Now = cfg.Clock.Now
 	}
+	cfg.ECR.Scrubber = cfg.Scrubber
 	client, err := ecr.New(ctx, cfg.ECR)
 	if err != nil {
 		return nil, err
@@ -569,6 +571,15 @@ func (u *Updater) tokens(ctx context.Context, regions []string, refresh bool, re
 		mu.Unlock()
 	})
 	res.ECRCalls = len(fetch)
+	if len(res.Tokens) == 0 && len(fetch) > 0 && !u.sourceLogged {
+		for _, region := range fetch {
+			if out[region].Err == nil {
+				u.sourceLogged = true
+				u.log.WithField("source", u.ecr.CredentialSource()).Info("AWS credentials found")
+				break
+			}
+		}
+	}
 	u.tokensMu.Lock()
 	defer u.tokensMu.Unlock()
 	for _, region := range fetch {

@@ -8,6 +8,8 @@
 package redact
 
 import (
+	"bytes"
+	"encoding/json"
 	"sort"
 	"strings"
 	"sync"
@@ -74,15 +76,16 @@ func (s *Scrubber) add(permanent bool, secrets []Secret) {
 	defer s.mu.Unlock()
 	changed := false
 	for _, sec := range secrets {
-		v := string(sec)
-		if len(v) < minScrubLen || s.known(v) {
-			continue
-		}
-		changed = true
-		if permanent {
-			s.permanent[v] = struct{}{}
-		} else {
-			s.transient = append(s.transient, v)
+		for _, v := range forms(string(sec)) {
+			if len(v) < minScrubLen || s.known(v) {
+				continue
+			}
+			changed = true
+			if permanent {
+				s.permanent[v] = struct{}{}
+			} else {
+				s.transient = append(s.transient, v)
+			}
 		}
 	}
 	if n := len(s.transient) - maxTransient; n > 0 {
@@ -96,6 +99,26 @@ func (s *Scrubber) add(permanent bool, secrets []Secret) {
 		s.byLen = append(s.byLen, s.transient...)
 		sort.Slice(s.byLen, func(i, j int) bool { return len(s.byLen[i]) > len(s.byLen[j]) })
 	}
+}
+
+// forms are the ways a secret can appear in output: as itself, and as it stands inside a JSON string (encoding/json
+// escapes quotes, backslashes and control characters, and by default <, > and & as \u003c, \u003e, \u0026).
+func forms(v string) []string {
+	out := []string{v}
+	for _, html := range []bool{true, false} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(v) != nil {
+			continue
+		}
+		e := strings.TrimSuffix(b.String(), "\n")
+		e = e[1 : len(e)-1]
+		if e != v && e != out[len(out)-1] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (s *Scrubber) known(v string) bool {

@@ -92,3 +92,22 @@ func TestFormatter(t *testing.T) {
 		t.Errorf("log: %s", buf.String())
 	}
 }
+
+// TestScrubberJSONEscapedForms: a secret with characters JSON escapes is scrubbed where a JSON log line, a JSON
+// error body or /healthz carries it escaped.
+func TestScrubberJSONEscapedForms(t *testing.T) {
+	s := NewScrubber()
+	secret := `pa<ss>&"wo\rd/` + "\t" + `é`
+	s.AddTransient(Secret(secret))
+	html, _ := json.Marshal(secret) // <, > and & as \u003c, \u003e, \u0026
+	var plain strings.Builder
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(secret)
+	for _, text := range []string{secret, string(html), plain.String()} {
+		line := `{"msg":"rancher answered 422: ` + text + `"}`
+		if got := s.Scrub(line); strings.Contains(got, "ss") || !strings.Contains(got, Marker) {
+			t.Errorf("%s\nscrubbed to %s", line, got)
+		}
+	}
+}
