@@ -2,6 +2,7 @@ package updater
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -232,4 +233,31 @@ func TestCredentialSourceLoggedOnce(t *testing.T) {
 	if n := strings.Count(w.log.String(), `msg="AWS credentials found" source="static credentials"`); n != 1 {
 		t.Errorf("credential source logged %d times:\n%s", n, w.log.String())
 	}
+}
+
+// TestSlowPagesCannotHoldAPass: a Rancher that answers every page just inside RANCHER_TIMEOUT cannot hold a pass
+// for longer than the read stage's deadline (10 RANCHER_TIMEOUTs); the environment is a failed read, with a clear
+// error, and nothing is written.
+func TestSlowPagesCannotHoldAPass(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{MaxPageSize: 1}, ecrtest.Options{})
+	for i := 0; i < 200; i++ {
+		w.registry(w.env, fmt.Sprintf("%012d.dkr.ecr.us-east-1.amazonaws.com", 100000000000+i), "active")
+	}
+	cfg := w.config()
+	cfg.Rancher.Timeout = 100 * time.Millisecond
+	w.rancher.AddFault(ranchertest.Fault{Method: "GET", PathContains: "/registr", Delay: 80 * time.Millisecond})
+	start := time.Now()
+	res := w.pass(cfg)
+	took := time.Since(start)
+	// 200 pages of 80 ms would take 16 s; the read stage ends at 1 s.
+	if took > 3*time.Second {
+		t.Errorf("the pass took %s", took)
+	}
+	if res.OK() || len(res.Envs) != 1 || res.Envs[0].Err == nil || !strings.Contains(res.Envs[0].Err.Error(), "took longer than 1s") {
+		t.Fatalf("pass: ok %v, envs %+v", res.OK(), res.Envs)
+	}
+	if n := w.writes(); n != 0 {
+		t.Errorf("%d writes", n)
+	}
+	t.Logf("pass ended after %s: %v", took.Round(time.Millisecond), res.Envs[0].Err)
 }

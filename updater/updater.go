@@ -350,9 +350,13 @@ func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
 			t.Err = fmt.Errorf("read environment %s: stopped: %w", t.label(), err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(hard, readStageTimeouts*u.rancherTimeout())
+		limit := readStageTimeouts * u.rancherTimeout()
+		ctx, cancel := context.WithTimeout(hard, limit)
 		defer cancel()
 		if err := u.read(ctx, ep); err != nil {
+			if ctx.Err() != nil && hard.Err() == nil {
+				err = fmt.Errorf("reading the environment took longer than %s (%d Rancher request timeouts), given up: %w", limit, readStageTimeouts, err)
+			}
 			t.Err = err
 			return
 		}
