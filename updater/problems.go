@@ -58,8 +58,16 @@ func (u *Updater) remember(res *Result, sc scope) {
 			delete(u.state, e.key)
 			continue
 		}
-		st := &envState{}
+		st, old := &envState{}, u.state[e.key]
 		u.state[e.key] = st
+		if only := sc.only[e.key]; only != nil && old != nil && e.Err == nil {
+			// A small pass planned only some registries: the problems of the others stand.
+			for _, p := range old.problems {
+				if p.Registry != "" && !only[p.Registry] {
+					st.problems = append(st.problems, p)
+				}
+			}
+		}
 		if e.Err != nil {
 			st.problems = []Problem{{Env: e.label(), Reason: ReasonRead, Error: u.scrub(e.Err)}}
 			continue

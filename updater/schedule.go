@@ -163,11 +163,9 @@ func (u *Updater) Run(ctx context.Context) error {
 			"kind":      sc.name(),
 			"reason":    why,
 		}).Info("next pass scheduled")
-		select {
-		case <-ctx.Done():
+		if !u.smallPasses(ctx, u.clock.After(delay)) {
 			u.log.Info("stopped")
 			return nil
-		case <-u.clock.After(delay):
 		}
 	}
 }

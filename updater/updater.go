@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -77,6 +78,8 @@ type Updater struct {
 	state        map[string]*envState       // by environment key: what the last read of it found
 	lastTargets  []*EnvResult               // the environments of the last scheduled pass that got that far
 	sourceLogged bool                       // the AWS credential source has been logged
+
+	changes *changes // reported by Rancher's event streams, for small passes
 }
 
 // New checks the configuration and prepares the clients; it makes no network call.
@@ -123,6 +126,7 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		tokenCache: map[string]ecr.Token{},
 		fresh:      map[string]map[string]bool{},
 		state:      map[string]*envState{},
+		changes:    newChanges(),
 	}, nil
 }
 
@@ -261,7 +265,9 @@ type scope struct {
 	envs map[string]bool
 	// only narrows the writes of an environment (by key) to these registries; nil: every registry not fresh.
 	only map[string]map[string]bool
-	kind string
+	// force are credentials (by environment key) written even when they are fresh: Rancher said they changed.
+	force map[string]map[string]bool
+	kind  string
 }
 
 func (sc scope) name() string {
@@ -365,6 +371,12 @@ func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
 		}
 		if !sc.full {
 			ep.snap.Fresh = u.fresh[ep.key]
+			if force := sc.force[ep.key]; len(force) > 0 {
+				ep.snap.Fresh = maps.Clone(ep.snap.Fresh)
+				for id := range force {
+					delete(ep.snap.Fresh, id)
+				}
+			}
 			ep.snap.Only = sc.only[ep.key]
 		}
 		envs[i] = ep
@@ -388,6 +400,7 @@ func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
 		t := ep.res
 		t.Plan = Plan(u.cfg.Rules, ep.snap, tokens)
 		t.Writes = u.apply(stop, hard, ep.env, t.Plan.Actions)
+		u.noteEchoes(ep.key, t.Writes)
 		for _, w := range t.Writes {
 			if w.Err != nil && !rancher.IsNotFound(w.Err) {
 				u.forget(ep.key, ep.env)
@@ -541,6 +554,24 @@ func (u *Updater) forget(id string, env *rancher.Env) {
 	defer u.envsMu.Unlock()
 	if u.envs[id] == env {
 		delete(u.envs, id)
+	}
+}
+
+// noteEchoes remembers the resources a pass wrote, so that Rancher's report of those writes is not taken for a
+// change.
+func (u *Updater) noteEchoes(key string, writes []Write) {
+	var ids []string
+	for _, w := range writes {
+		if w.Outcome == OutcomeWouldUpdate || w.Outcome == OutcomeWouldCreate {
+			continue
+		}
+		ids = append(ids, w.CredentialID)
+		if w.RegistryCreated {
+			ids = append(ids, w.RegistryID)
+		}
+	}
+	if len(ids) > 0 {
+		u.changes.wrote(key, u.clock.Now(), ids...)
 	}
 }
 
