@@ -3,6 +3,9 @@ package updater
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"sort"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
@@ -23,19 +26,10 @@ type Rules struct {
 }
 
 func (r Rules) accountInScope(account string) bool {
-	return len(r.Accounts) == 0 || has(r.Accounts, account)
+	return len(r.Accounts) == 0 || slices.Contains(r.Accounts, account)
 }
 func (r Rules) regionInScope(region string) bool {
-	return len(r.Regions) == 0 || has(r.Regions, region)
-}
-
-func has(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+	return len(r.Regions) == 0 || slices.Contains(r.Regions, region)
 }
 
 // Snapshot is what a pass read of one environment, and what it knows already.
@@ -49,6 +43,9 @@ type Snapshot struct {
 	// Only, when not nil, narrows the writes to these registries (by id): a small pass triggered by changes to
 	// them. AUTO_CREATE and registries without an active credential are planned as usual.
 	Only map[string]bool
+
+	classes []classified // set by Classify
+	rules   *Rules       // the rules classes were made with
 }
 
 // TokenResult is the outcome of fetching one region's token.
@@ -138,6 +135,36 @@ func classify(r Rules, reg rancher.Registry) (ecr.Registry, verdict, string) {
 	return host, inScope, ""
 }
 
+// classified is a registry with what the rules make of it: the registries of a snapshot, once each, without
+// repeats, in id order.
+type classified struct {
+	rancher.Registry
+	host    ecr.Registry // Host is "" when the address is not an ECR host
+	verdict verdict
+	reason  string
+}
+
+// Classify applies rule 1 to every registry of the snapshot, once: Regions and Plan then use the result. Plan and
+// Regions classify by themselves a snapshot that was not classified, so calling it only saves work.
+func (s *Snapshot) Classify(r Rules) {
+	regs := dedupe(s.Registries, func(r rancher.Registry) string { return r.ID })
+	sort.SliceStable(regs, func(i, j int) bool { return idLess(regs[i].ID, regs[j].ID) })
+	s.classes = make([]classified, len(regs))
+	for i, reg := range regs {
+		host, v, reason := classify(r, reg)
+		s.classes[i] = classified{Registry: reg, host: host, verdict: v, reason: reason}
+	}
+	s.rules = &r
+}
+
+// classified returns the classification of the snapshot's registries under r.
+func (s Snapshot) classified(r Rules) []classified {
+	if s.rules == nil || !reflect.DeepEqual(*s.rules, r) {
+		s.Classify(r)
+	}
+	return s.classes
+}
+
 // Regions lists, sorted, the regions whose tokens a pass needs: those of every in-scope registry, and
 // HomeRegion when AUTO_CREATE is on.
 func Regions(r Rules, snaps []Snapshot) []string {
@@ -146,18 +173,13 @@ func Regions(r Rules, snaps []Snapshot) []string {
 		set[r.HomeRegion] = true
 	}
 	for _, s := range snaps {
-		for _, reg := range s.Registries {
-			if host, v, _ := classify(r, reg); v == inScope {
-				set[host.Region] = true
+		for _, c := range s.classified(r) {
+			if c.verdict == inScope {
+				set[c.host.Region] = true
 			}
 		}
 	}
-	out := make([]string, 0, len(set))
-	for region := range set {
-		out = append(out, region)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // pendingStates are credential states on their way to active: a new credential beside one of them would be a
@@ -180,26 +202,25 @@ var pendingStates = map[string]bool{
 //  6. A registry or credential listed twice (overlapping pages) counts once: never two writes for one
 //     credential, never two creates for one registry.
 func Plan(r Rules, snap Snapshot, tokens map[string]TokenResult) EnvPlan {
-	regs := dedupe(snap.Registries, func(r rancher.Registry) string { return r.ID })
+	regs := snap.classified(r)
 	p := EnvPlan{Env: snap.Env, Seen: len(regs)}
 
 	creds := map[string][]rancher.Credential{}
 	for _, c := range dedupe(snap.Credentials, func(c rancher.Credential) string { return c.ID }) {
 		creds[c.RegistryID] = append(creds[c.RegistryID], c)
 	}
-	sort.SliceStable(regs, func(i, j int) bool { return idLess(regs[i].ID, regs[j].ID) })
 
-	hosts := map[string]bool{} // hosts of every listed registry, for AUTO_CREATE
+	hosts := map[string]bool{} // ECR hosts of every listed registry, for AUTO_CREATE
 	for _, reg := range regs {
-		if h, err := ecr.NormaliseHost(reg.ServerAddress); err == nil {
-			hosts[h] = true
+		if reg.host.Host != "" {
+			hosts[reg.host.Host] = true
 		}
-		host, v, reason := classify(r, reg)
-		switch v {
+		host := reg.host
+		switch reg.verdict {
 		case notECR, outOfScope:
 			continue
 		case unparsable, notActive:
-			p.Skipped = append(p.Skipped, Skip{RegistryID: reg.ID, ServerAddress: reg.ServerAddress, Reason: reason})
+			p.Skipped = append(p.Skipped, Skip{RegistryID: reg.ID, ServerAddress: reg.ServerAddress, Reason: reg.reason})
 			continue
 		}
 		p.InScope++

@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -369,6 +369,7 @@ func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
 		if t.ID == "" {
 			t.ID = ep.env.ID()
 		}
+		ep.snap.Classify(u.cfg.Rules)
 		if !sc.full {
 			ep.snap.Fresh = u.fresh[ep.key]
 			if force := sc.force[ep.key]; len(force) > 0 {
@@ -712,11 +713,4 @@ func forEach(n, limit int, fn func(i int)) {
 }
 
 // sortedRegions returns the keys of a token map, sorted.
-func sortedRegions[T any](m map[string]T) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedRegions[T any](m map[string]T) []string { return slices.Sorted(maps.Keys(m)) }
