@@ -104,7 +104,24 @@ func truncate(s string) string {
 	return s[:i] + "..."
 }
 
-var bodyField = regexp.MustCompile(`(?:^|, )(code|message|fieldName)=([^,]*)`)
+// pairKey finds where a pair of go-rancher's "k=v, k=v" error text starts: at the start or after ", ", a JSON
+// field name and "=".
+var pairKey = regexp.MustCompile(`(?:^|, )([A-Za-z][A-Za-z0-9_]*)=`)
+
+// pairsOf reads go-rancher's rebuilt error body. A value runs to the next ", name=" (so a message that holds
+// ", " is kept whole, unless it holds ", name=" too).
+func pairsOf(body string) map[string]string {
+	out := map[string]string{}
+	locs := pairKey.FindAllStringSubmatchIndex(body, -1)
+	for i, l := range locs {
+		end := len(body)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		out[body[l[2]:l[3]]] = body[l[1]:end]
+	}
+	return out
+}
 
 // fromClient converts an error of go-rancher into an *Error.
 func fromClient(err error) error {
@@ -114,18 +131,11 @@ func fromClient(err error) error {
 	var api *client.ApiError
 	if errors.As(err, &api) {
 		e := &Error{Status: api.StatusCode, Hint: hintFor(api.StatusCode)}
-		// go-rancher rebuilds the JSON error body as "k=v, k=v" pairs.
-		for _, m := range bodyField.FindAllStringSubmatch(api.Body, -1) {
-			switch m[1] {
-			case "code":
-				e.Code = m[2]
-			case "message":
-				e.Message = m[2]
-			case "fieldName":
-				if e.Message == "" {
-					e.Message = "field " + m[2]
-				}
-			}
+		// go-rancher rebuilds the JSON error body as "k=v, k=v" pairs; a value may hold ", " itself.
+		pairs := pairsOf(api.Body)
+		e.Code, e.Message = pairs["code"], pairs["message"]
+		if f := pairs["fieldName"]; e.Message == "" && f != "" {
+			e.Message = "field " + f
 		}
 		return e
 	}
