@@ -232,7 +232,7 @@ func (s *Server) Close() {
 // CloseIdleConnections closes the connections no request is using: between passes, hours apart, they only
 // hold memory (and Rancher would close them anyway).
 func (s *Server) CloseIdleConnections() {
-	if t, ok := s.http.Transport.(*http.Transport); ok {
+	if t, ok := s.http.Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
 }

@@ -454,3 +454,28 @@ func TestEndlessList(t *testing.T) {
 		t.Errorf("read %d pages, want %d", got, maxPages)
 	}
 }
+
+// TestCloseIdleConnections: between passes, the server's idle connections are closed (the route's guard passes it
+// on to the transport).
+func TestCloseIdleConnections(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, ranchertest.Options{})
+	s := dial(t, w.opts("/v2-beta/projects/"+w.envA, envKeyA, envSecretA))
+	e := open(t, s, "")
+	var mu sync.Mutex
+	var addrs []string
+	w.srv.OnRequest(func(r *http.Request) {
+		mu.Lock()
+		addrs = append(addrs, r.RemoteAddr)
+		mu.Unlock()
+	})
+	registries(t, e)
+	registries(t, e)
+	s.CloseIdleConnections()
+	registries(t, e)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(addrs) != 3 || addrs[0] != addrs[1] || addrs[1] == addrs[2] {
+		t.Errorf("client addresses %v: want one connection kept alive, then a new one after CloseIdleConnections", addrs)
+	}
+}
