@@ -152,29 +152,29 @@ func (s *Server) probe(ctx context.Context, target string) (err error) {
 		err = scrub(err, s.opts.SecretKey.Reveal())
 		s.observe("connect", start, err)
 	}()
-	req, body, err := s.get(ctx, target)
+	resp, body, err := s.get(ctx, target)
 	if err != nil {
 		return err
 	}
-	if req.StatusCode != http.StatusOK {
-		e := fromResponse(req.StatusCode, body)
-		if req.StatusCode == http.StatusNotFound {
+	if resp.StatusCode != http.StatusOK {
+		e := fromResponse(resp.StatusCode, body)
+		if resp.StatusCode == http.StatusNotFound {
 			e.Hint = "no such environment, or CATTLE_URL is not a Rancher 1.6 server"
 		}
 		return e
 	}
-	schemas := req.Header.Get("X-API-Schemas")
+	schemas := resp.Header.Get("X-API-Schemas")
 	if schemas == "" {
-		return &Error{Status: req.StatusCode, Hint: "the answer has no X-API-Schemas header: CATTLE_URL is not a Rancher 1.6 API"}
+		return &Error{Status: resp.StatusCode, Hint: "the answer has no X-API-Schemas header: CATTLE_URL is not a Rancher 1.6 API"}
 	}
 	if s.schemas, err = s.origin.pin(schemas); err != nil {
 		return &Error{Err: fmt.Errorf("X-API-Schemas: %w", err)}
 	}
 	if !json.Valid(body) {
-		return &Error{Status: req.StatusCode, Hint: "the answer is not JSON: CATTLE_URL is not a Rancher 1.6 API, or a proxy answered"}
+		return &Error{Status: resp.StatusCode, Hint: "the answer is not JSON: CATTLE_URL is not a Rancher 1.6 API, or a proxy answered"}
 	}
-	s.kind = req.Header.Get("X-API-Account-Kind")
-	s.accountID = req.Header.Get("X-API-Account-Id")
+	s.kind = resp.Header.Get("X-API-Account-Kind")
+	s.accountID = resp.Header.Get("X-API-Account-Id")
 	return nil
 }
 
