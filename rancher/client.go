@@ -8,9 +8,16 @@
 // schemas the registry types are read-only, go-rancher's "registryCredential is not updatable"); go-rancher does
 // not follow pagination (we loop on Next) and sends "links":null when updating with its structs (we send maps);
 // registryCredential.secretValue is never returned by a GET.
+//
+// Every answer is untrusted: every link Rancher sends is pinned to the CATTLE_URL origin (origin.go), redirects
+// are never followed and bodies are bounded (transport.go), lists are bounded and checked to be collections of the
+// type asked for, and error texts are scrubbed of the secrets the request carried before they are cut short.
+// The package fetches and decodes the schemas document itself, so that go-rancher never follows X-API-Schemas;
+// go-rancher's base client then makes the list and write requests.
 package rancher
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,8 +66,10 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// DefaultPageSize is asked for when listing: Cattle's documented maximum (its code caps at 3000).
 	DefaultPageSize = 1000
-	// maxPages stops a server whose "next" links never end.
-	maxPages = 10000
+	// maxPages bounds the pages of one list: 1,000 pages of 1,000 is more than any Rancher 1.6 holds.
+	maxPages = 1000
+	// maxItems bounds the items of one list.
+	maxItems = 200_000
 )
 
 // StateActive is the state of a registry or credential in use; Rancher uses no other for pulling images.
@@ -76,18 +85,19 @@ const (
 // Server is a connection to one Rancher server with one API key.
 type Server struct {
 	endpoint Endpoint
+	origin   origin
 	opts     Options
 	http     *http.Client
 	release  func()
 
 	kind      string // X-API-Account-Kind of the key
 	accountID string // X-API-Account-Id of the key
-	schemas   string // X-API-Schemas advertised at the base URL
+	schemas   string // X-API-Schemas advertised at the base URL, pinned to the origin
 
 	requests atomic.Int64
 
 	mu      sync.Mutex
-	account *client.RancherClient // unscoped, for listing environments
+	account *client.RancherBaseClientImpl // unscoped, for listing environments
 }
 
 // Dial checks the URL and the key with one GET of the API base (or of the environment the URL names) and
@@ -106,16 +116,22 @@ func Dial(ctx context.Context, o Options) (*Server, error) {
 	if o.PageSize <= 0 {
 		o.PageSize = DefaultPageSize
 	}
-	u, _ := url.Parse(ep.Origin)
-	t, release, err := installRouter().register(u.Scheme, u.Host, o)
+	org, err := newOrigin(ep)
+	if err != nil {
+		return nil, fmt.Errorf("CATTLE_URL: %w", err)
+	}
+	t, release, err := installRouter().register(org.scheme, org.host, o)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
 		endpoint: ep,
+		origin:   org,
 		opts:     o,
-		http:     &http.Client{Transport: t, Timeout: o.Timeout},
-		release:  release,
+		http: &http.Client{Transport: t, Timeout: o.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // the route refuses redirects already; never follow one
+		}},
+		release: release,
 	}
 	probe := ep.Base()
 	if ep.Project != "" {
@@ -132,19 +148,14 @@ func Dial(ctx context.Context, o Options) (*Server, error) {
 func (s *Server) probe(ctx context.Context, target string) (err error) {
 	s.requests.Add(1)
 	start := time.Now()
-	defer func() { s.observe("connect", start, err) }()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	defer func() {
+		err = scrub(err, s.opts.SecretKey.Reveal())
+		s.observe("connect", start, err)
+	}()
+	resp, body, err := s.get(ctx, target)
 	if err != nil {
 		return err
 	}
-	req.SetBasicAuth(s.opts.AccessKey, s.opts.SecretKey.Reveal())
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return &Error{Err: err}
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		e := fromResponse(resp.StatusCode, body)
 		if resp.StatusCode == http.StatusNotFound {
@@ -152,9 +163,12 @@ func (s *Server) probe(ctx context.Context, target string) (err error) {
 		}
 		return e
 	}
-	s.schemas = resp.Header.Get("X-API-Schemas")
-	if s.schemas == "" {
+	schemas := resp.Header.Get("X-API-Schemas")
+	if schemas == "" {
 		return &Error{Status: resp.StatusCode, Hint: "the answer has no X-API-Schemas header: CATTLE_URL is not a Rancher 1.6 API"}
+	}
+	if s.schemas, err = s.origin.pin(schemas); err != nil {
+		return &Error{Err: fmt.Errorf("X-API-Schemas: %w", err)}
 	}
 	if !json.Valid(body) {
 		return &Error{Status: resp.StatusCode, Hint: "the answer is not JSON: CATTLE_URL is not a Rancher 1.6 API, or a proxy answered"}
@@ -162,6 +176,44 @@ func (s *Server) probe(ctx context.Context, target string) (err error) {
 	s.kind = resp.Header.Get("X-API-Account-Kind")
 	s.accountID = resp.Header.Get("X-API-Account-Id")
 	return nil
+}
+
+// get GETs target (a URL on the origin) with the key and reads the whole answer (bounded by the route).
+func (s *Server) get(ctx context.Context, target string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, nil, &Error{Err: err}
+	}
+	req.SetBasicAuth(s.opts.AccessKey, s.opts.SecretKey.Reveal())
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return nil, nil, fromClient(err)
+	}
+	defer resp.Body.Close()
+	body, err := readAll(resp.Body)
+	if err != nil {
+		return nil, nil, fromClient(err)
+	}
+	return resp, body, nil
+}
+
+// readAll reads r (bounded by the route) in blocks, joined once at the end: unlike io.ReadAll, it leaves no trail
+// of ever larger buffers behind, and a body cut at the bound costs only the blocks read.
+func readAll(r io.Reader) ([]byte, error) {
+	const block = 256 << 10
+	var blocks [][]byte
+	for {
+		b := make([]byte, block)
+		n, err := io.ReadFull(r, b)
+		blocks = append(blocks, b[:n])
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			return bytes.Join(blocks, nil), nil
+		case err != nil:
+			return nil, err
+		}
+	}
 }
 
 func (s *Server) observe(op string, start time.Time, err error) {
@@ -180,7 +232,7 @@ func (s *Server) Close() {
 // CloseIdleConnections closes the connections no request is using: between passes, hours apart, they only
 // hold memory (and Rancher would close them anyway).
 func (s *Server) CloseIdleConnections() {
-	if t, ok := s.http.Transport.(*http.Transport); ok {
+	if t, ok := s.http.Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
 }
@@ -211,18 +263,15 @@ func (s *Server) Environments(ctx context.Context) ([]Environment, error) {
 	s.mu.Unlock()
 	if c == nil {
 		var err error
-		c, err = s.connect(ctx, s.schemas, &s.requests)
+		c, err = s.connect(ctx, s.schemas, &s.requests, client.PROJECT_TYPE)
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", s.endpoint, err)
 		}
-		keepOnly(c, client.PROJECT_TYPE)
 		s.mu.Lock()
 		s.account = c
 		s.mu.Unlock()
 	}
-	out, err := listAll(ctx, s, "list environments", &s.requests, func() (page[Environment], error) {
-		return follow(func() (*client.ProjectCollection, error) { return c.Project.List(listOpts(s.opts.PageSize)) }, projectPage)
-	})
+	out, err := listAll(ctx, s, "list environments", &s.requests, c, client.PROJECT_TYPE, projectPage)
 	if err != nil {
 		s.mu.Lock()
 		s.account = nil
@@ -248,42 +297,23 @@ func (s *Server) Open(ctx context.Context, id string) (*Env, error) {
 		id = s.accountID
 	}
 	e := &Env{id: id, srv: s}
-	c, err := s.connect(ctx, schemas, &e.requests)
+	c, err := s.connect(ctx, schemas, &e.requests, client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE)
 	if err != nil {
 		return nil, fmt.Errorf("connect to environment %s: %w", e, err)
 	}
-	if err := writable(c); err != nil {
+	if err := writable(c.Types); err != nil {
 		hint := "use an Environment API key, the agent labels, or an Environment API Endpoint (/v2-beta/projects/<id>) as CATTLE_URL"
 		if s.IsAccountKey() {
 			hint = "CATTLE_ACCESS_KEY is an Account API key and CATTLE_URL names no environment: give the Environment API Endpoint (/v2-beta/projects/<id>) as CATTLE_URL, or set RANCHER_ENVIRONMENTS"
 		}
 		return nil, fmt.Errorf("environment %s: %w; %s", e, err, hint)
 	}
-	keepOnly(c, client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE)
 	e.c = c
 	return e, nil
 }
 
-// keepOnly drops every schema but those named: a Cattle server describes over a hundred resource types, and an
-// updater serving many environments keeps one client per environment for its whole life.
-func keepOnly(c *client.RancherClient, types ...string) {
-	impl, ok := c.RancherBaseClient.(*client.RancherBaseClientImpl)
-	if !ok {
-		return
-	}
-	kept := make(map[string]client.Schema, len(types))
-	for _, t := range types {
-		if schema, ok := impl.Types[t]; ok {
-			kept[t] = schema
-		}
-	}
-	impl.Types = kept
-	impl.Schemas = &client.Schemas{}
-}
-
 // writable checks that the schemas let the key list, create and update registries and their credentials.
-func writable(c *client.RancherClient) error {
-	types := c.GetTypes()
+func writable(types map[string]client.Schema) error {
 	for _, t := range []string{client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE} {
 		schema, ok := types[t]
 		if !ok {
@@ -308,23 +338,44 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// connect builds a go-rancher client at a schemas URL. Because the URL is the one the server advertises in
-// X-API-Schemas, go-rancher makes exactly one request.
-func (s *Server) connect(ctx context.Context, schemas string, counter *atomic.Int64) (*client.RancherClient, error) {
-	return call(ctx, s, "connect", counter, func() (*client.RancherClient, error) {
-		return client.NewRancherClient(&client.ClientOpts{
-			Url:       schemas,
-			AccessKey: s.opts.AccessKey,
-			SecretKey: s.opts.SecretKey.Reveal(),
-			Timeout:   s.opts.Timeout,
-		})
+// connect builds a go-rancher base client from the schemas document at schemasURL (a URL on the origin), with one
+// request. It fetches and decodes the document itself (go-rancher would follow the document's X-API-Schemas
+// header wherever it points, and read any size of body), keeps only the schemas of the types named (a Cattle
+// server describes over a hundred, and an updater serving many environments keeps one client per environment
+// for its whole life), and pins their links to the origin.
+func (s *Server) connect(ctx context.Context, schemasURL string, counter *atomic.Int64, types ...string) (*client.RancherBaseClientImpl, error) {
+	return call(ctx, s, "connect", counter, func() (*client.RancherBaseClientImpl, error) {
+		resp, body, err := s.get(ctx, schemasURL)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fromResponse(resp.StatusCode, body)
+		}
+		kept, err := decodeSchemas(body, s.origin, types...)
+		if err != nil {
+			return nil, err
+		}
+		return &client.RancherBaseClientImpl{
+			Opts: &client.ClientOpts{
+				Url:       schemasURL,
+				AccessKey: s.opts.AccessKey,
+				SecretKey: s.opts.SecretKey.Reveal(),
+				Timeout:   s.opts.Timeout,
+			},
+			Schemas: &client.Schemas{},
+			Types:   kept,
+		}, nil
 	})
 }
 
 // call runs one go-rancher request, which has no context of its own: it returns when the request ends or when ctx
 // is done, whichever comes first (an abandoned request still ends within Options.Timeout, and its result is
 // dropped). It counts the request on counter and on the server, and reports it to the observer.
-func call[T any](ctx context.Context, s *Server, op string, counter *atomic.Int64, f func() (T, error)) (T, error) {
+//
+// The error is scrubbed of the Rancher secret key and of the secrets given (what the request carried) before
+// anything cuts it short.
+func call[T any](ctx context.Context, s *Server, op string, counter *atomic.Int64, f func() (T, error), secrets ...string) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err
@@ -346,7 +397,7 @@ func call[T any](ctx context.Context, s *Server, op string, counter *atomic.Int6
 	var r result
 	select {
 	case r = <-done:
-		r.err = fromClient(r.err)
+		r.err = scrub(fromClient(r.err), append(secrets, s.opts.SecretKey.Reveal())...)
 	case <-ctx.Done():
 		r = result{zero, ctx.Err()}
 	}
@@ -364,7 +415,7 @@ func listOpts(pageSize int) *client.ListOpts {
 // Env is a client scoped to one environment. It is safe for concurrent use.
 type Env struct {
 	srv      *Server
-	c        *client.RancherClient
+	c        *client.RancherBaseClientImpl
 	requests atomic.Int64
 	mu       sync.Mutex
 	id       string
@@ -396,14 +447,12 @@ type Registry struct {
 // Credential is a registry credential as Rancher lists it (the secret is never listed).
 type Credential struct {
 	ID, EnvID, RegistryID, PublicValue, State string
-	self                                      client.Resource
+	self                                      string // links.self as Rancher sent it; pinned before use
 }
 
 // Registries lists every registry of the environment that Rancher lists (all but removed and purged), page by page.
 func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
-	out, err := listAll(ctx, e.srv, "list registries", &e.requests, func() (page[Registry], error) {
-		return follow(func() (*client.RegistryCollection, error) { return e.c.Registry.List(listOpts(e.srv.opts.PageSize)) }, registryPage)
-	})
+	out, err := listAll(ctx, e.srv, "list registries", &e.requests, e.c, client.REGISTRY_TYPE, registryPage)
 	if err != nil {
 		return nil, fmt.Errorf("list registries of environment %s: %w", e, err)
 	}
@@ -419,11 +468,7 @@ func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
 
 // Credentials lists every registry credential of the environment, page by page: one list for all registries.
 func (e *Env) Credentials(ctx context.Context) ([]Credential, error) {
-	out, err := listAll(ctx, e.srv, "list credentials", &e.requests, func() (page[Credential], error) {
-		return follow(func() (*client.RegistryCredentialCollection, error) {
-			return e.c.RegistryCredential.List(listOpts(e.srv.opts.PageSize))
-		}, credentialPage)
-	})
+	out, err := listAll(ctx, e.srv, "list credentials", &e.requests, e.c, client.REGISTRY_CREDENTIAL_TYPE, credentialPage)
 	if err != nil {
 		return nil, fmt.Errorf("list registry credentials of environment %s: %w", e, err)
 	}
@@ -431,7 +476,7 @@ func (e *Env) Credentials(ctx context.Context) ([]Credential, error) {
 }
 
 func credential(c client.RegistryCredential) Credential {
-	return Credential{ID: c.Id, EnvID: c.AccountId, RegistryID: c.RegistryId, PublicValue: c.PublicValue, State: c.State, self: c.Resource}
+	return Credential{ID: c.Id, EnvID: c.AccountId, RegistryID: c.RegistryId, PublicValue: c.PublicValue, State: c.State, self: c.Links[client.SELF]}
 }
 
 func registry(r client.Registry) Registry {
@@ -442,60 +487,73 @@ func environment(p client.Project) Environment {
 	return Environment{ID: p.Id, Name: p.Name, State: p.State}
 }
 
-// page is one page of a list: its items and, when Rancher links a next page, how to fetch it.
+// page is one page of a list: its items and the next link Rancher sent ("" for the last page).
 type page[T any] struct {
 	items []T
-	next  func() (page[T], error)
+	next  string
 }
 
-// listAll fetches the first page and follows the "next" links (go-rancher does not), one counted request a
-// page.
-func listAll[T any](ctx context.Context, s *Server, op string, counter *atomic.Int64, first func() (page[T], error)) ([]T, error) {
-	p, err := call(ctx, s, op, counter, first)
+// listAll lists a collection: the first page through the schema's collection link, then the "next" links (go-rancher
+// does not follow them), each pinned to the origin, one counted request a page. A next link already followed (a
+// loop), more than maxPages pages or more than maxItems items is an error, as is a page that is not a collection
+// of the type asked for.
+func listAll[C, T any](ctx context.Context, s *Server, op string, counter *atomic.Int64, c *client.RancherBaseClientImpl,
+	schemaType string, decode func(*C) (page[T], error)) ([]T, error) {
+	p, err := call(ctx, s, op, counter, func() (page[T], error) {
+		var coll C
+		if err := c.List(schemaType, listOpts(s.opts.PageSize), &coll); err != nil {
+			return page[T]{}, err
+		}
+		return decode(&coll)
+	})
 	var out []T
+	var seen map[string]bool
 	for pages := 1; err == nil; pages++ {
+		if len(out)+len(p.items) > maxItems {
+			return nil, fmt.Errorf("rancher listed more than %d items", maxItems)
+		}
 		out = append(out, p.items...)
-		if p.next == nil {
+		if p.next == "" {
 			return out, nil
 		}
 		if pages >= maxPages {
-			return nil, errors.New("too many pages")
+			return nil, fmt.Errorf("rancher's list goes on past %d pages", maxPages)
 		}
-		p, err = call(ctx, s, op, counter, p.next)
+		next, perr := s.origin.pin(p.next)
+		if perr != nil {
+			return nil, fmt.Errorf("next link of page %d: %w", pages, perr)
+		}
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		if seen[next] {
+			return nil, fmt.Errorf("the next link of page %d leads back to a page already read (a loop)", pages)
+		}
+		seen[next] = true
+		p, err = call(ctx, s, op, counter, func() (page[T], error) {
+			var coll C
+			res := client.Resource{Links: map[string]string{"next": next}}
+			if err := c.GetLink(res, "next", &coll); err != nil {
+				return page[T]{}, err
+			}
+			return decode(&coll)
+		})
 	}
 	return nil, err
 }
 
-// follow makes a page of what a go-rancher list or Next call returns.
-func follow[C, T any](get func() (*C, error), wrap func(*C) page[T]) (page[T], error) {
-	c, err := get()
-	if err != nil {
-		return page[T]{}, err
-	}
-	return wrap(c), nil
+func registryPage(c *client.RegistryCollection) (page[Registry], error) {
+	return newPage(&c.Collection, client.REGISTRY_TYPE, c.Data, func(r client.Registry) (string, Registry) { return r.Type, registry(r) })
 }
 
-func newPage[C, T any](data []C, p *client.Pagination, conv func(C) T, next func() (page[T], error)) page[T] {
-	out := page[T]{items: make([]T, len(data))}
-	for i, d := range data {
-		out.items[i] = conv(d)
-	}
-	if p != nil && p.Next != "" {
-		out.next = next
-	}
-	return out
+func credentialPage(c *client.RegistryCredentialCollection) (page[Credential], error) {
+	return newPage(&c.Collection, client.REGISTRY_CREDENTIAL_TYPE, c.Data, func(r client.RegistryCredential) (string, Credential) {
+		return r.Type, credential(r)
+	})
 }
 
-func registryPage(c *client.RegistryCollection) page[Registry] {
-	return newPage(c.Data, c.Pagination, registry, func() (page[Registry], error) { return follow(c.Next, registryPage) })
-}
-
-func credentialPage(c *client.RegistryCredentialCollection) page[Credential] {
-	return newPage(c.Data, c.Pagination, credential, func() (page[Credential], error) { return follow(c.Next, credentialPage) })
-}
-
-func projectPage(c *client.ProjectCollection) page[Environment] {
-	return newPage(c.Data, c.Pagination, environment, func() (page[Environment], error) { return follow(c.Next, projectPage) })
+func projectPage(c *client.ProjectCollection) (page[Environment], error) {
+	return newPage(&c.Collection, client.PROJECT_TYPE, c.Data, func(p client.Project) (string, Environment) { return p.Type, environment(p) })
 }
 
 // UpdateCredential writes a new user and password into an existing credential, with a JSON map so that nothing
@@ -504,15 +562,22 @@ func (e *Env) UpdateCredential(ctx context.Context, c Credential, user string, p
 	if password.Empty() {
 		return fmt.Errorf("update credential %s of registry %s: refusing to write an empty password", c.ID, c.RegistryID)
 	}
-	self := c.self
+	self, err := e.srv.origin.pin(c.self)
+	if err != nil {
+		return fmt.Errorf("update credential %s of registry %s in environment %s: self link: %w", c.ID, c.RegistryID, e, err)
+	}
 	resp, err := call(ctx, e.srv, "update credential", &e.requests, func() (*client.RegistryCredential, error) {
-		return e.c.RegistryCredential.Update(&client.RegistryCredential{Resource: self}, map[string]interface{}{
-			"publicValue": user,
-			"secretValue": password.Reveal(),
-		})
-	})
-	if err == nil && resp.Id != "" && resp.Id != c.ID {
-		err = fmt.Errorf("rancher answered with credential %s", resp.Id)
+		var resp client.RegistryCredential
+		err := e.c.Update(client.REGISTRY_CREDENTIAL_TYPE, &client.Resource{Links: map[string]string{client.SELF: self}},
+			map[string]interface{}{
+				"publicValue": user,
+				"secretValue": password.Reveal(),
+			}, &resp)
+		resp.SecretValue = ""
+		return &resp, err
+	}, password.Reveal())
+	if err == nil {
+		err = written(resp.Type, resp.Id, client.REGISTRY_CREDENTIAL_TYPE, c.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("update credential %s of registry %s in environment %s: %w", c.ID, c.RegistryID, e, err)
@@ -534,7 +599,10 @@ func (e *Env) CreateCredential(ctx context.Context, registryID, user string, pas
 		}, &resp)
 		resp.SecretValue = ""
 		return &resp, err
-	})
+	}, password.Reveal())
+	if err == nil {
+		err = written(resp.Type, resp.Id, client.REGISTRY_CREDENTIAL_TYPE, "")
+	}
 	if err != nil {
 		return Credential{}, fmt.Errorf("create credential of registry %s in environment %s: %w", registryID, e, err)
 	}
@@ -552,6 +620,9 @@ func (e *Env) CreateRegistry(ctx context.Context, serverAddress string) (Registr
 	var re *Error
 	if errors.As(err, &re) && re.Status == http.StatusBadRequest && re.Code == "ServerAddressUsed" {
 		err = fmt.Errorf("%w: %w", ErrRegistryExists, err)
+	}
+	if err == nil {
+		err = written(resp.Type, resp.Id, client.REGISTRY_TYPE, "")
 	}
 	if err != nil {
 		return Registry{}, fmt.Errorf("create registry %s in environment %s: %w", serverAddress, e, err)

@@ -6,18 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	client "github.com/rancher/go-rancher/v2"
+
+	"github.com/ecr-updater/ecr-updater/internal/redact"
 )
 
 // ErrRegistryExists is returned (wrapped) by CreateRegistry when Rancher already has a registry with that
 // server address in the environment (Cattle's 400 ServerAddressUsed).
 var ErrRegistryExists = errors.New("a registry with this server address exists")
 
-// Error is a failed Rancher request, explained. It never holds a request body.
+// Error is a failed Rancher request, explained. It never holds a request or response body, and the code that made
+// the request scrubs the secrets it sent (the Rancher secret key, the password) out of it before it is returned.
+// Its text is cut short when printed.
 type Error struct {
 	// Status is the HTTP status, 0 when no HTTP answer arrived.
 	Status int
@@ -35,9 +41,9 @@ func (e *Error) Error() string {
 	case e.Status != 0:
 		fmt.Fprintf(&b, "rancher answered %d %s", e.Status, http.StatusText(e.Status))
 		if e.Code != "" {
-			fmt.Fprintf(&b, " (%s", e.Code)
+			fmt.Fprintf(&b, " (%s", truncate(e.Code))
 			if e.Message != "" && e.Message != e.Code && e.Message != http.StatusText(e.Status) {
-				fmt.Fprintf(&b, ": %s", e.Message)
+				fmt.Fprintf(&b, ": %s", truncate(e.Message))
 			}
 			b.WriteString(")")
 		}
@@ -98,7 +104,24 @@ func truncate(s string) string {
 	return s[:i] + "..."
 }
 
-var bodyField = regexp.MustCompile(`(?:^|, )(code|message|fieldName)=([^,]*)`)
+// pairKey finds where a pair of go-rancher's "k=v, k=v" error text starts: at the start or after ", ", a JSON
+// field name and "=".
+var pairKey = regexp.MustCompile(`(?:^|, )([A-Za-z][A-Za-z0-9_]*)=`)
+
+// pairsOf reads go-rancher's rebuilt error body. A value runs to the next ", name=" (so a message that holds
+// ", " is kept whole, unless it holds ", name=" too).
+func pairsOf(body string) map[string]string {
+	out := map[string]string{}
+	locs := pairKey.FindAllStringSubmatchIndex(body, -1)
+	for i, l := range locs {
+		end := len(body)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		out[body[l[2]:l[3]]] = body[l[1]:end]
+	}
+	return out
+}
 
 // fromClient converts an error of go-rancher into an *Error.
 func fromClient(err error) error {
@@ -108,26 +131,94 @@ func fromClient(err error) error {
 	var api *client.ApiError
 	if errors.As(err, &api) {
 		e := &Error{Status: api.StatusCode, Hint: hintFor(api.StatusCode)}
-		// go-rancher rebuilds the JSON error body as "k=v, k=v" pairs.
-		for _, m := range bodyField.FindAllStringSubmatch(api.Body, -1) {
-			switch m[1] {
-			case "code":
-				e.Code = m[2]
-			case "message":
-				e.Message = truncate(m[2])
-			case "fieldName":
-				if e.Message == "" {
-					e.Message = "field " + m[2]
-				}
-			}
+		// go-rancher rebuilds the JSON error body as "k=v, k=v" pairs; a value may hold ", " itself.
+		pairs := pairsOf(api.Body)
+		e.Code, e.Message = pairs["code"], pairs["message"]
+		if f := pairs["fieldName"]; e.Message == "" && f != "" {
+			e.Message = "field " + f
 		}
 		return e
+	}
+	var re *redirectError
+	if errors.As(err, &re) {
+		return &Error{Status: re.status, Hint: re.hint()}
+	}
+	if e, ok := err.(*Error); ok {
+		return e // made by this package already
+	}
+	if strings.HasPrefix(err.Error(), "Failed to parse") {
+		// go-rancher puts the whole body in this error: keep only what the JSON decoder found wrong.
+		err = errors.New("rancher's answer is not JSON of the expected shape: " + jsonErrorText(err))
 	}
 	e := &Error{Err: err}
 	if errors.Is(err, context.DeadlineExceeded) {
 		e.Hint = "no answer within RANCHER_TIMEOUT"
 	}
 	return e
+}
+
+// scrub removes secrets from the text of err (an *Error as fromClient makes, or any error): every form in which
+// an answer could echo them (plain, JSON-escaped, URL-escaped) becomes redact.Marker. It runs on the whole text,
+// before anything cuts it short, so that no part of a secret survives a cut. An error whose text carried a
+// secret is replaced by one that holds only the scrubbed text.
+func scrub(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	forms := secretForms(secrets)
+	if len(forms) == 0 {
+		return err
+	}
+	e, ok := err.(*Error)
+	if !ok {
+		if t := scrubText(err.Error(), forms); t != err.Error() {
+			return errors.New(t)
+		}
+		return err
+	}
+	out := *e
+	out.Code = scrubText(e.Code, forms)
+	out.Message = scrubText(e.Message, forms)
+	out.Hint = scrubText(e.Hint, forms)
+	if e.Err != nil {
+		if t := scrubText(e.Err.Error(), forms); t != e.Err.Error() {
+			out.Err = errors.New(t)
+		}
+	}
+	return &out
+}
+
+// minSecretLen is the shortest secret scrubbed: shorter values would mangle ordinary words.
+const minSecretLen = 4
+
+// secretForms lists the forms of the secrets worth looking for, longest first.
+func secretForms(secrets []string) []string {
+	var forms []string
+	for _, s := range secrets {
+		if len(s) < minSecretLen {
+			continue
+		}
+		forms = append(forms, s, url.QueryEscape(s), url.PathEscape(s))
+		for _, html := range []bool{true, false} {
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(html)
+			_ = enc.Encode(s)
+			j := strings.TrimSuffix(strings.TrimPrefix(b.String(), `"`), "\"\n")
+			forms = append(forms, j, strings.ReplaceAll(j, "/", `\/`))
+		}
+	}
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	return slices.Compact(forms)
+}
+
+func scrubText(text string, forms []string) string {
+	for _, f := range forms {
+		if f != "" && strings.Contains(text, f) {
+			text = strings.ReplaceAll(text, f, redact.Marker)
+		}
+	}
+	return text
 }
 
 // fromResponse reads a Cattle error body of a non-200 answer.
@@ -138,7 +229,7 @@ func fromResponse(status int, body []byte) *Error {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(body, &v) == nil {
-		e.Code, e.Message = v.Code, truncate(v.Message)
+		e.Code, e.Message = v.Code, v.Message
 	}
 	return e
 }

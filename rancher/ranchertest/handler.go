@@ -40,6 +40,8 @@ type call struct {
 	scoped  bool
 	scopeID string
 
+	loopNext bool // answer a list with a next link to its own URL
+
 	noChallenge bool
 	unauth      bool
 	deny        int // 403 or 404 for a scope the key may not use
@@ -119,9 +121,40 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			panic(http.ErrAbortHandler)
+		case f.Redirect != 0:
+			to := f.RedirectTo
+			if to == "" {
+				to = s.scheme + "://" + s.addr
+			}
+			w.Header().Set("Location", strings.TrimRight(to, "/")+r.URL.RequestURI())
+			status = f.Redirect
+			writeBody(w, status, nil)
+			return
+		case f.HugeBody > 0:
+			status = http.StatusOK
+			streamHuge(w, f.HugeBody)
+			return
+		case f.Body != "":
+			status = http.StatusOK
+			if f.Status != 0 {
+				status = f.Status
+			}
+			writeBody(w, status, []byte(f.Body))
+			return
+		case f.Echo:
+			status = http.StatusUnprocessableEntity
+			if f.Status != 0 {
+				status = f.Status
+			}
+			status = s.fail(w, &c, status, "InvalidFormat", "invalid input: "+string(body), "")
+			return
 		case f.Garbage:
 			status = http.StatusOK
 			writeBody(w, status, []byte(garbageBody))
+			return
+		case f.LoopNext:
+			c.loopNext = true
+			status = s.dispatch(w, r, &c, body)
 			return
 		case f.Status != 0:
 			status = s.fail(w, &c, f.Status, "", "", "")
@@ -142,6 +175,9 @@ func (s *Server) resolve(c *call, r *http.Request, lowerPath, access, secret str
 		host = s.addr
 	}
 	c.origin = s.scheme + "://" + host
+	if lb := s.linkBase.Load(); lb != nil && *lb != "" {
+		c.origin = *lb
+	}
 	c.path = r.URL.EscapedPath()
 	c.rawQuery = r.URL.RawQuery
 	c.noChallenge = strings.EqualFold(r.Header.Get("X-API-No-Challenge"), "true")
@@ -227,6 +263,26 @@ func (c *call) setHeaders(h http.Header) {
 	} else {
 		h["X-API-Account-Kind"] = hdrUser
 	}
+}
+
+// hugeItem is what a HugeBody answer repeats.
+const hugeItem = `{"id":"1sp1","type":"registry","kind":"registry","state":"active","serverAddress":"huge.example.com"},`
+
+// streamHuge writes a 200 list of registries n bytes long (about), chunk by chunk, until done or the client left.
+func streamHuge(w http.ResponseWriter, n int64) {
+	const head, tail = `{"type":"collection","resourceType":"registry","data":[`, `{}]}`
+	chunk := []byte(strings.Repeat(hugeItem, (64<<10)/len(hugeItem)))
+	w.Header()["Content-Type"] = hdrJSON
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(w, head); err != nil {
+		return
+	}
+	for left := n - int64(len(head)+len(tail)); left > 0; left -= int64(len(chunk)) {
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+	}
+	_, _ = io.WriteString(w, tail)
 }
 
 func writeBody(w http.ResponseWriter, status int, b []byte) {
@@ -384,6 +440,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, c *call, def *coll
 		}
 		q.Set("limit", strconv.Itoa(p.limit))
 		next = c.origin + c.path + "?" + q.Encode()
+	}
+	if c.loopNext {
+		next = c.origin + c.path
+		if c.rawQuery != "" {
+			next += "?" + c.rawQuery
+		}
 	}
 	e := getEnc(s.opts.EscapeSlashes)
 	writeCollection(e, c, def.resourceType, def.filters, &p, page, next)

@@ -8,6 +8,12 @@
 // Cattle's error bodies and headers, request records for exact request-count assertions, and fault injection
 // (error statuses, delays, hangs, dropped connections, garbage bodies, a port that refuses connections).
 //
+// It also misbehaves on demand, as a hostile or misconfigured Rancher would: SetLinkBase renders every link and
+// X-API-Schemas with another origin (what Cattle's api.host setting does); faults answer with redirects (to any
+// origin), with a next link that loops to its own page, with a huge streamed body, with any body (non-collection
+// 200s), or with an error that echoes the request body. Elsewhere is a second listener that records whatever
+// reaches it, to assert that nothing was sent to the wrong origin.
+//
 // Facts emulated (from the Cattle, go-rancher, agent and UI sources):
 //   - Every request needs HTTP basic auth with an API key; otherwise 401, with a WWW-Authenticate challenge unless
 //     the request carries "X-API-No-Challenge: true".
@@ -94,8 +100,9 @@ type Server struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 
-	latency atomic.Int64
-	hook    atomic.Pointer[func(*http.Request)]
+	latency  atomic.Int64
+	hook     atomic.Pointer[func(*http.Request)]
+	linkBase atomic.Pointer[string]
 
 	recMu    sync.Mutex
 	records  []Request
@@ -194,6 +201,14 @@ func (s *Server) CAPEM() []byte {
 		return nil
 	}
 	return bytes.Clone(s.caPEM)
+}
+
+// SetLinkBase makes every link and X-API-Schemas header name origin (scheme://host[:port], no path) instead of the
+// origin the request came to, as Cattle does when its api.host setting (or a proxy's headers) names another host or
+// scheme. "" restores links to the request's own origin.
+func (s *Server) SetLinkBase(origin string) {
+	origin = strings.TrimRight(origin, "/")
+	s.linkBase.Store(&origin)
 }
 
 // SetLatency sets the delay added before answering every request.
@@ -373,17 +388,34 @@ func (s *Server) finish(gen uint64, seq, status int) {
 }
 
 // Fault makes matching requests fail. Faults are checked in the order added; the first match applies (and counts
-// against its Times). After Delay, the first of Hang, Drop, Garbage, Status that is set applies; a Fault with only
-// Delay answers normally. Faults apply before authentication, to every request.
+// against its Times). After Delay, the first of Hang, Drop, Redirect, HugeBody, Body, Echo, Garbage, Status that is
+// set applies; a Fault with only Delay (or LoopNext) answers normally. Faults apply before authentication, to
+// every request.
 type Fault struct {
 	Method       string        // "" any method
 	PathContains string        // "" any path; else substring of the URL path, case-insensitive
-	Status       int           // answer with this status and a Cattle error body
+	Status       int           // answer with this status and a Cattle error body (with Body or Echo: their status)
 	Delay        time.Duration // wait before answering normally (or before the fault)
 	Hang         bool          // never answer: block until the client gives up (its connection closes) or Close()
 	Drop         bool          // close the TCP connection without an answer
 	Garbage      bool          // 200 with a body that is not JSON (and the normal headers)
 	Times        int           // number of matching requests it applies to; 0 means until ClearFaults
+
+	// Redirect answers with this 3xx status and a Location of RedirectTo (scheme://host[:port]) followed by the
+	// request's path and query; RedirectTo "" redirects to the server's own origin.
+	Redirect   int
+	RedirectTo string
+	// HugeBody answers 200 with a JSON collection of registries this many bytes long, streamed without a
+	// Content-Length and never held in memory; the server stops writing when the client goes away.
+	HugeBody int64
+	// Body answers with this body (status 200 unless Status is set) and the normal headers: {}, null, an error
+	// object, a collection of another type...
+	Body string
+	// Echo answers with a Cattle error (status 422 unless Status is set) whose message is the request body, as
+	// servers that echo invalid input do.
+	Echo bool
+	// LoopNext answers a list normally, but its pagination.next link is the request's own URL: a loop.
+	LoopNext bool
 }
 
 type faultEntry struct {
