@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,7 +24,7 @@ import (
 // tests below run the real program, in its own process, with its own environment.
 func TestMain(m *testing.M) {
 	if args, ok := os.LookupEnv("ECR_UPDATER_TEST_ARGS"); ok {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		ctx, stop := signalContext(context.Background())
 		code := run(ctx, append([]string{"ecr-updater"}, strings.Fields(args)...), os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
