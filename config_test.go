@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -402,5 +403,37 @@ func TestParsers(t *testing.T) {
 	}
 	if got := list(" a, ,b ,"); len(got) != 2 || got[0] != "a" || got[1] != "b" {
 		t.Errorf("list: %q", got)
+	}
+}
+
+// TestComposePassesEveryVariable: docker-compose.yml passes every variable a flag reads, and the README's
+// configuration table documents it.
+func TestComposePassesEveryVariable(t *testing.T) {
+	compose, err := os.ReadFile("docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range flags() {
+		for _, v := range f.(interface{ GetEnvVars() []string }).GetEnvVars() {
+			n++
+			line := "      " + v + ": ${" + v + "}\n"
+			if v == "LISTEN_PORT" {
+				line = "      LISTEN_PORT: '" + strconv.Itoa(defaultListenPort) + "'\n"
+			}
+			if !strings.Contains(string(compose), line) {
+				t.Errorf("docker-compose.yml lacks %q", line)
+			}
+			if !strings.Contains(string(readme), "| `"+v+"`") && !strings.Contains(string(readme), "`"+v+"`)") {
+				t.Errorf("README's configuration table lacks %s", v)
+			}
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d variables found in the flags", n)
 	}
 }
