@@ -56,6 +56,7 @@ func TestBadConfiguration(t *testing.T) {
 			"did you mean http://rancher.example.com:8080/v1"},
 		{"CATTLE_URL IP without scheme", "CATTLE_URL", map[string]string{"CATTLE_URL": "10.0.0.1:8080/v2-beta"}, "did you mean http://10.0.0.1:8080/v2-beta"},
 		{"CATTLE_URL other scheme", "CATTLE_URL", map[string]string{"CATTLE_URL": "ftp://rancher/v1"}, "http or https"},
+		{"CATTLE_URL with a broken scheme", "CATTLE_URL", map[string]string{"CATTLE_URL": "http:/rancher/v1"}, "no host"},
 		{"CATTLE_URL with keys", "CATTLE_URL", map[string]string{"CATTLE_URL": "http://ak:sk-in-url@rancher:8080/v1"}, ""},
 		{"CATTLE_URL other path", "CATTLE_URL", map[string]string{"CATTLE_URL": "http://rancher:8080/v3"}, ""},
 		{"missing access key", "CATTLE_ACCESS_KEY", map[string]string{"CATTLE_ACCESS_KEY": ""}, "CATTLE_ACCESS_KEY is not set"},
@@ -148,6 +149,10 @@ func TestVersionAndHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"ecr-updater", "version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "ecr-updater ") {
 		t.Errorf("version: exit %d, %q %q", code, stdout.String(), stderr.String())
+	}
+	var flagOut bytes.Buffer
+	if code := run(context.Background(), []string{"ecr-updater", "--version"}, &flagOut, &stderr); code != 0 || flagOut.String() != stdout.String() {
+		t.Errorf("--version: exit %d, %q; want the output of version, %q", code, flagOut.String(), stdout.String())
 	}
 	stdout.Reset()
 	if code := run(context.Background(), []string{"ecr-updater", "--help"}, &stdout, &stderr); code != 0 {

@@ -485,7 +485,7 @@ func loadRancher(c *cli.Command, secret redact.Secret) (rancher.Options, rancher
 
 // parseCattleURL parses CATTLE_URL, with a hint for a URL without a scheme.
 func parseCattleURL(raw string) (rancher.Endpoint, error) {
-	if !strings.Contains(raw, "://") {
+	if lower := strings.ToLower(raw); !strings.Contains(raw, "://") && !strings.HasPrefix(lower, "http:") && !strings.HasPrefix(lower, "https:") {
 		return rancher.Endpoint{}, fmt.Errorf("CATTLE_URL: %q has no scheme: did you mean http://%s (or https://)?", raw, strings.TrimLeft(raw, "/"))
 	}
 	ep, err := rancher.ParseURL(raw)
@@ -655,14 +655,14 @@ func (s *settings) logStart(command string) {
 	s.log.WithFields(logrus.Fields{
 		"command": command, "version": version, "commit": commit,
 		"cattle_url": u.Rancher.URL, "cattle_access_key": u.Rancher.AccessKey, "cattle_secret_key": secret(u.Rancher.SecretKey.Reveal()),
-		"rancher_environments": strings.Join(u.Environments, ","), "rancher_timeout": u.Rancher.Timeout.String(),
+		"rancher_environments": strings.Join(u.Environments, ","), "rancher_timeout": shortDuration(u.Rancher.Timeout),
 		"rancher_ca_cert": len(u.Rancher.CAPEM) > 0, "rancher_insecure_skip_verify": u.Rancher.InsecureSkipVerify,
 		"rancher_concurrency": u.Concurrency,
 		"aws_region":          u.Rules.HomeRegion, "aws_credentials": aws, "aws_secret_access_key": secret(os.Getenv("AWS_SECRET_ACCESS_KEY")),
 		"aws_session_token": secret(os.Getenv("AWS_SESSION_TOKEN")), "aws_role_arn": u.ECR.RoleARN,
 		"aws_ecr_registry_ids": strings.Join(u.Rules.Accounts, ","), "ecr_regions": strings.Join(u.Rules.Regions, ","),
-		"ecr_timeout": u.ECR.Timeout.String(), "auto_create": u.Rules.AutoCreate, "dry_run": u.DryRun,
-		"update_interval": u.Interval.String(), "listen_port": s.listenPort, "log_level": s.log.GetLevel().String(),
+		"ecr_timeout": shortDuration(u.ECR.Timeout), "auto_create": u.Rules.AutoCreate, "dry_run": u.DryRun,
+		"update_interval": shortDuration(u.Interval), "listen_port": s.listenPort, "log_level": s.log.GetLevel().String(),
 	}).Info("starting")
 	if u.Rancher.InsecureSkipVerify {
 		s.log.Warn("RANCHER_INSECURE_SKIP_VERIFY is on: the Rancher server's TLS certificate is NOT verified; anyone on the network path can read the API keys and ECR passwords. Use RANCHER_CA_CERT instead.")
