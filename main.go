@@ -378,11 +378,7 @@ func load(c *cli.Command, stderr io.Writer) (*settings, error) {
 	u := &s.updater
 
 	var errs []error
-	check := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
+	check := func(err error) { errs = append(errs, err) } // errors.Join drops the nils
 	var err error
 	s.log, err = loadLog(c, stderr, s.scrubber)
 	check(err)
@@ -407,8 +403,8 @@ func load(c *cli.Command, stderr io.Writer) (*settings, error) {
 	s.listenPort, err = listenPort(c)
 	check(err)
 
-	if len(errs) > 0 {
-		return nil, &exitError{code: exitConfig, err: errors.Join(errs...)}
+	if err := errors.Join(errs...); err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
 	}
 	return s, nil
 }
