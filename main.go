@@ -304,8 +304,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printErrors(stderr, ee.err)
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "ecr-updater:", err)
+	fmt.Fprintln(stderr, "ecr-updater:", cliError(err))
 	return exitConfig // urfave/cli's own errors are about flags and arguments (and values of bound variables)
+}
+
+// sourceErrRE matches urfave/cli's error for a bad value of a variable bound to a flag.
+var sourceErrRE = regexp.MustCompile(`^could not parse ".*" as \S+ value from environment variable "([A-Z0-9_]+)" for flag [a-z-]+: (.*)$`)
+
+// cliError says "AUTO_CREATE: "maybe" is not a boolean..." where urfave/cli says "could not parse "maybe" as bool
+// value from environment variable "AUTO_CREATE" for flag auto-create: ...", like every other configuration error.
+func cliError(err error) string {
+	if m := sourceErrRE.FindStringSubmatch(err.Error()); m != nil {
+		return m[1] + ": " + m[2]
+	}
+	return err.Error()
 }
 
 // printErrors prints an error, one line per joined error.
