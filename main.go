@@ -455,32 +455,13 @@ func loadLog(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*logr
 // loadRancher reads how to reach Rancher: the URL (parsed here, once), the key, the timeout and TLS.
 func loadRancher(c *cli.Command, secret redact.Secret) (rancher.Options, rancher.Endpoint, error) {
 	o := rancher.Options{URL: get(c, "cattle-url"), AccessKey: get(c, "cattle-access-key"), SecretKey: secret}
-	var errs []error
-	var missing []string
-	for _, m := range []struct {
-		variable string
-		unset    bool
-	}{{"CATTLE_URL", o.URL == ""}, {"CATTLE_ACCESS_KEY", o.AccessKey == ""}, {"CATTLE_SECRET_KEY", secret.Empty()}} {
-		if m.unset {
-			missing = append(missing, m.variable)
-		}
-	}
-	if len(missing) > 0 {
-		verb := "are"
-		if len(missing) == 1 {
-			verb = "is"
-		}
-		errs = append(errs, fmt.Errorf("%s %s not set: give the Rancher API URL and key (Rancher sets all three in containers with the agent labels)",
-			strings.Join(missing, ", "), verb))
-	}
+	errs := []error{requireRancher(o)}
 	var ep rancher.Endpoint
-	if o.URL != "" {
-		var err error
-		if ep, err = parseCattleURL(o.URL); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	var err error
+	if o.URL != "" {
+		ep, err = parseCattleURL(o.URL)
+		errs = append(errs, err)
+	}
 	o.Timeout, err = duration(get(c, "rancher-timeout"), defaultRancherTimeout, minTimeout, maxTimeout)
 	errs = append(errs, named("RANCHER_TIMEOUT", err))
 	if path := get(c, "rancher-ca-cert"); path != "" {
@@ -489,6 +470,28 @@ func loadRancher(c *cli.Command, secret redact.Secret) (rancher.Options, rancher
 	}
 	o.InsecureSkipVerify = c.Bool("rancher-insecure-skip-verify")
 	return o, ep, errors.Join(errs...)
+}
+
+// requireRancher names, in one message, every one of the three required variables that is not set.
+func requireRancher(o rancher.Options) error {
+	var missing []string
+	for _, m := range []struct {
+		variable string
+		unset    bool
+	}{{"CATTLE_URL", o.URL == ""}, {"CATTLE_ACCESS_KEY", o.AccessKey == ""}, {"CATTLE_SECRET_KEY", o.SecretKey.Empty()}} {
+		if m.unset {
+			missing = append(missing, m.variable)
+		}
+	}
+	verb := "are"
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		verb = "is"
+	}
+	return fmt.Errorf("%s %s not set: give the Rancher API URL and key (Rancher sets all three in containers with the agent labels)",
+		strings.Join(missing, ", "), verb)
 }
 
 // parseCattleURL parses CATTLE_URL, with a hint for a URL without a scheme.
