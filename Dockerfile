@@ -1,6 +1,6 @@
 # ecr-updater image: a static Go binary, the CA bundle and a non-root user on scratch.
 #
-#   docker build --build-arg VERSION=v1.0.0 --build-arg COMMIT=$(git rev-parse --short HEAD) -t ecr-updater:v1.0.0 .
+#   docker build --build-arg VERSION=v1.0.0 --build-arg COMMIT=$(git rev-parse --short HEAD) -t ecr-updater/ecr-updater:v1.0.0 .
 #   make image          # the same, through docker or (without a Docker daemon) scripts/image.sh
 #   make image-check    # build with buildah and check the result (size, user, health check, a demo pass)
 #

@@ -6,9 +6,12 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS ?= linux/amd64 linux/arm64 windows/amd64
 FUZZTIME ?= 15s
-IMAGE   ?= ecr-updater:$(subst +,-,$(subst /,-,$(VERSION)))
+# The image is named as docker-compose.yml and the catalog's default name it (catalog/catalog_test.go checks that
+# the three agree): ecr-updater/ecr-updater:<version>, the tag being VERSION made a valid tag.
+IMAGE_REPO ?= ecr-updater/ecr-updater
+IMAGE   ?= $(IMAGE_REPO):$(shell printf '%s' '$(VERSION)' | tr -c 'A-Za-z0-9_.-' '-' | cut -c1-128)
 
-.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench demo image image-check release clean
+.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench demo image image-name image-check release clean
 
 all: build
 
@@ -60,20 +63,18 @@ image:
 		VERSION=$(VERSION) COMMIT=$(COMMIT) IMAGE=$(IMAGE) GO=$(GO) scripts/image.sh; \
 	fi
 
+## image-name: print the name `make image` gives the image
+image-name:
+	@echo $(IMAGE)
+
 ## image-check: build the image with buildah and check size, user and health check; run version, a demo pass
 ## and a once pass against stand-ins from it under chroot
 image-check:
 	VERSION=$(VERSION) COMMIT=$(COMMIT) GO=$(GO) scripts/image-check.sh
 
-## release: cross-compile into dist/
+## release: cross-compile PLATFORMS into dist/ecr-updater_<version>_<os>_<arch>[.exe], with dist/SHA256SUMS
 release:
-	@mkdir -p dist
-	@set -e; for p in $(PLATFORMS); do \
-		os=$${p%/*}; arch=$${p#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
-		out=dist/$(BINARY)-$$os-$$arch$$ext; \
-		echo "building $$out"; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$out . ; \
-	done
+	VERSION=$(VERSION) COMMIT=$(COMMIT) GO=$(GO) PLATFORMS="$(PLATFORMS)" scripts/release.sh
 
 clean:
 	rm -rf $(BINARY) dist

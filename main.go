@@ -1,7 +1,8 @@
 // Command ecr-updater keeps AWS ECR pull credentials fresh in the registries of Rancher 1.6 environments.
 //
 // main.go only wires flags (each bound to the environment variable the old rancher-ecr-credentials image read)
-// to the packages: rancher (the v2-beta API), ecr (AWS) and updater (the rules and the schedule).
+// to the packages: rancher (the v2-beta API), ecr (AWS) and updater (the rules and the schedule). It is the one
+// place that knows the environment variables' names.
 package main
 
 import (
@@ -14,10 +15,13 @@ import (
 	"os/signal"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
@@ -37,7 +41,7 @@ var (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -48,6 +52,22 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // a pass failed (once), a health check failed, or the daemon could not start serving
 	exitConfig = 2 // the configuration is invalid
+)
+
+// Defaults and bounds, each stated once: the flags, --help and the validation all use these.
+const (
+	defaultInterval       = 6 * time.Hour
+	minInterval           = time.Second
+	defaultRancherTimeout = 10 * time.Second
+	defaultECRTimeout     = ecr.DefaultTimeout
+	minTimeout            = time.Second      // below this, a TLS handshake over a real network fails
+	maxTimeout            = 10 * time.Minute // above this, one hung request holds a pass for too long
+	defaultConcurrency    = 8
+	maxConcurrency        = 64
+	defaultListenPort     = 8080
+	defaultLogLevel       = "info"
+	defaultLogFormat      = "text"
+	demoDefaultTokenTTL   = 10 * time.Second
 )
 
 // exitError carries an exit status out of a command.
@@ -63,34 +83,149 @@ func configErr(format string, a ...any) error {
 	return &exitError{code: exitConfig, err: fmt.Errorf(format, a...)}
 }
 
-// flag is a string flag bound to an environment variable; an empty value means "not set".
-func flag(name, env, value, usage string) *cli.StringFlag {
+// Stopping. SIGTERM (docker stop, Rancher), SIGINT (Ctrl-C) and SIGHUP (a closed terminal, or an operator who
+// expects a reload) all stop the daemon gracefully: no new pass and no new write, and the writes in flight get
+// updater.Config.Grace to finish. Signals that arrive after the first are ignored, so that nothing kills the
+// process in the middle of a write.
+
+// stopSignal is the cause of the context's cancellation when a signal arrived.
+type stopSignal struct{ sig os.Signal }
+
+func (s stopSignal) Error() string { return "received " + signalName(s.sig) }
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return sig.String()
+}
+
+// signalContext is cancelled, with a stopSignal as its cause, at the first SIGTERM, SIGINT or SIGHUP. The
+// signals stay caught until stop is called.
+func signalContext(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-ch:
+			cancel(stopSignal{sig})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+// logStopping logs which signal stops the command, when one does; the returned function ends the watch and
+// waits for the log line.
+func logStopping(ctx context.Context, log logrus.FieldLogger) func() {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case <-ctx.Done():
+		case <-done:
+		}
+		var sig stopSignal
+		if errors.As(context.Cause(ctx), &sig) {
+			log.WithField("signal", signalName(sig.sig)).Info("stopping: no new pass or write; writes in flight get the grace to finish")
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// stringFlag is a string flag bound to an environment variable; an empty value means "not set".
+func stringFlag(name, env, value, usage string) *cli.StringFlag {
 	return &cli.StringFlag{Name: name, Sources: cli.EnvVars(env), Value: value, Usage: usage, HideDefault: value == ""}
+}
+
+// boolFlag is a boolean flag (--dry-run alone means true) bound to an environment variable whose value is read
+// with parseBool: every strconv.ParseBool form, any case, yes/no and on/off; an empty value is false.
+func boolFlag(name, env, usage string) *cli.FlagBase[bool, cli.BoolConfig, envBool] {
+	return &cli.FlagBase[bool, cli.BoolConfig, envBool]{Name: name, Sources: cli.EnvVars(env), Usage: usage}
+}
+
+// envBool is the value of a boolFlag.
+type envBool struct{ dest *bool }
+
+func (envBool) Create(v bool, p *bool, _ cli.BoolConfig) cli.Value {
+	*p = v
+	return &envBool{dest: p}
+}
+func (envBool) ToString(v bool) string { return strconv.FormatBool(v) }
+func (b *envBool) Set(s string) error {
+	v, err := parseBool(s)
+	if err != nil {
+		return err
+	}
+	*b.dest = v
+	return nil
+}
+func (b *envBool) Get() any {
+	if b.dest == nil {
+		return false
+	}
+	return *b.dest
+}
+func (b *envBool) String() string   { return strconv.FormatBool(b.Get().(bool)) }
+func (b *envBool) IsBoolFlag() bool { return true }
+
+// shortDuration prints 6h, 10s or 1m30s rather than 6h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func flags() []cli.Flag {
 	return []cli.Flag{
-		flag("cattle-url", "CATTLE_URL", "", "Rancher API URL: http://host:8080/v1 (agent), the server root, /v2-beta, or an Environment API Endpoint /v2-beta/projects/<id>"),
-		flag("cattle-access-key", "CATTLE_ACCESS_KEY", "", "Rancher API access key (environment or account key)"),
-		flag("cattle-secret-key", "CATTLE_SECRET_KEY", "", "Rancher API secret key (prefer the environment variable)"),
+		stringFlag("cattle-url", "CATTLE_URL", "", "Rancher API URL: http://host:8080/v1 (agent), the server root, /v2-beta, or an Environment API Endpoint /v2-beta/projects/<id>"),
+		stringFlag("cattle-access-key", "CATTLE_ACCESS_KEY", "", "Rancher API access key (environment or account key)"),
+		stringFlag("cattle-secret-key", "CATTLE_SECRET_KEY", "", "Rancher API secret key (prefer the environment variable)"),
 		&cli.StringFlag{Name: "aws-region", Sources: cli.EnvVars("AWS_REGION", "AWS_DEFAULT_REGION"),
 			Usage: "home AWS region: STS for AWS_ROLE_ARN, and where AUTO_CREATE creates registries"},
-		flag("aws-role-arn", "AWS_ROLE_ARN", "", "IAM role to assume through the regional STS (unless AWS_WEB_IDENTITY_TOKEN_FILE is set)"),
-		flag("registry-ids", "AWS_ECR_REGISTRY_IDS", "", "comma list of 12-digit AWS accounts: only their registries are refreshed"),
-		flag("ecr-regions", "ECR_REGIONS", "", "comma list of AWS regions: only their registries are refreshed"),
-		flag("auto-create", "AUTO_CREATE", "false", "create the registry of the caller's account (or of each AWS_ECR_REGISTRY_IDS account) in AWS_REGION when missing"),
-		flag("update-interval", "UPDATE_INTERVAL", "6h", "longest time between passes (Go duration); passes come sooner when tokens live shorter"),
-		flag("dry-run", "DRY_RUN", "false", "compute and log the plan, write nothing"),
-		flag("log-level", "LOG_LEVEL", "info", "debug, info, warn or error (any case)"),
-		flag("log-format", "LOG_FORMAT", "text", "text or json"),
-		flag("listen-port", "LISTEN_PORT", "8080", "port of /ping, /healthz, /readyz and /metrics (0 turns them off)"),
-		flag("rancher-timeout", "RANCHER_TIMEOUT", "10s", "deadline of each Rancher request"),
-		flag("ecr-timeout", "ECR_TIMEOUT", "30s", "deadline of each ECR token fetch, retries included"),
-		flag("rancher-ca-cert", "RANCHER_CA_CERT", "", "PEM file of a CA to trust for the Rancher server"),
-		flag("rancher-insecure-skip-verify", "RANCHER_INSECURE_SKIP_VERIFY", "false", "do not verify the Rancher server's TLS certificate (unsafe)"),
-		flag("rancher-environments", "RANCHER_ENVIRONMENTS", "", "comma list of environment ids or names, or all (needs an account API key)"),
-		flag("rancher-concurrency", "RANCHER_CONCURRENCY", "8", "Rancher requests in flight at most"),
+		stringFlag("aws-role-arn", "AWS_ROLE_ARN", "", "IAM role to assume through the regional STS (unless AWS_WEB_IDENTITY_TOKEN_FILE is set)"),
+		stringFlag("registry-ids", "AWS_ECR_REGISTRY_IDS", "", "comma list of 12-digit AWS accounts: only their registries are refreshed"),
+		stringFlag("ecr-regions", "ECR_REGIONS", "", "comma list of AWS regions: only their registries are refreshed"),
+		boolFlag("auto-create", "AUTO_CREATE", "create the registry of the caller's account (or of each AWS_ECR_REGISTRY_IDS account) in AWS_REGION when missing"),
+		stringFlag("update-interval", "UPDATE_INTERVAL", shortDuration(defaultInterval), "longest time between passes (Go duration); passes come sooner when tokens live shorter"),
+		boolFlag("dry-run", "DRY_RUN", "compute and log the plan, write nothing"),
+		stringFlag("log-level", "LOG_LEVEL", defaultLogLevel, "trace, debug, info, warn (warning) or error, any case; panic and fatal log at error level"),
+		stringFlag("log-format", "LOG_FORMAT", defaultLogFormat, "text or json"),
+		stringFlag("listen-port", "LISTEN_PORT", strconv.Itoa(defaultListenPort), "port of /ping, /healthz, /readyz and /metrics (0 turns them off)"),
+		stringFlag("rancher-timeout", "RANCHER_TIMEOUT", shortDuration(defaultRancherTimeout),
+			fmt.Sprintf("deadline of each Rancher request (%s to %s)", shortDuration(minTimeout), shortDuration(maxTimeout))),
+		stringFlag("ecr-timeout", "ECR_TIMEOUT", shortDuration(defaultECRTimeout),
+			fmt.Sprintf("deadline of each ECR token fetch, retries included (%s to %s)", shortDuration(minTimeout), shortDuration(maxTimeout))),
+		stringFlag("rancher-ca-cert", "RANCHER_CA_CERT", "", "PEM file of a CA to trust for the Rancher server"),
+		boolFlag("rancher-insecure-skip-verify", "RANCHER_INSECURE_SKIP_VERIFY", "do not verify the Rancher server's TLS certificate (unsafe)"),
+		stringFlag("rancher-environments", "RANCHER_ENVIRONMENTS", "", `comma list of environment ids or names, or all (needs an account API key); write a comma inside a name as \,`),
+		stringFlag("rancher-concurrency", "RANCHER_CONCURRENCY", strconv.Itoa(defaultConcurrency),
+			fmt.Sprintf("Rancher requests in flight at most (1 to %d)", maxConcurrency)),
 	}
+}
+
+func printVersion(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "ecr-updater %s (commit %s, %s %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return err
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -100,13 +235,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Description: "Every pass lists the registries of the Rancher environment(s), fetches one ECR token per AWS region in use,\n" +
 			"and writes the region's password into every active credential of every ECR registry.\n" +
 			"All settings come from environment variables (shown in brackets) or flags; an empty value means unset.\n" +
+			"Boolean variables take true/false, 1/0, t/f, yes/no or on/off, any case.\n" +
 			"AWS credentials come from the SDK's default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,\n" +
-			"AWS_PROFILE, web identity, the ECS task role, or the EC2 instance role.",
-		Flags:          flags(),
+			"AWS_PROFILE, web identity, the ECS task role, or the EC2 instance role.\n" +
+			"SIGTERM, SIGINT and SIGHUP stop it gracefully.",
+		Flags:          append(flags(), &cli.BoolFlag{Name: "version", Local: true, Usage: "print the version, commit and Go version"}),
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Action: func(ctx context.Context, c *cli.Command) error {
+			if c.Bool("version") {
+				return printVersion(stdout)
+			}
 			if c.Args().Present() {
 				return configErr("unknown command %q (see --help)", c.Args().First())
 			}
@@ -118,7 +258,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Commands: []*cli.Command{
 			{
 				Name:  "run",
-				Usage: "run a pass now and then on schedule until SIGTERM or SIGINT (the default)",
+				Usage: "run a pass now and then on schedule until SIGTERM, SIGINT or SIGHUP (the default)",
 				Action: func(ctx context.Context, c *cli.Command) error {
 					return runDaemon(ctx, c, stderr)
 				},
@@ -131,28 +271,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				},
 			},
 			{
-				Name:  "healthcheck",
-				Usage: "ask the running daemon's /healthz on LISTEN_PORT; exit 0 when healthy, 1 otherwise",
-				Action: func(ctx context.Context, c *cli.Command) error {
-					port, err := listenPort(c)
-					if err != nil {
-						return err
-					}
-					if port == 0 {
-						return &exitError{code: exitFailed, err: errors.New("LISTEN_PORT is 0: the daemon serves no health endpoint")}
-					}
-					if err := updater.Probe(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", port)); err != nil {
-						return &exitError{code: exitFailed, err: err}
-					}
-					return nil
-				},
+				Name:   "healthcheck",
+				Usage:  "ask the running daemon's /healthz on LISTEN_PORT; exit 0 when healthy, 1 otherwise",
+				Action: healthcheck,
 			},
 			{
 				Name:  "version",
 				Usage: "print the version, commit and Go version",
-				Action: func(_ context.Context, c *cli.Command) error {
-					_, err := fmt.Fprintf(stdout, "ecr-updater %s (commit %s, %s %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-					return err
+				Action: func(context.Context, *cli.Command) error {
+					return printVersion(stdout)
 				},
 			},
 			{
@@ -160,19 +287,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				Usage: "run the real updater loop against built-in Rancher and ECR stand-ins and print what changes, pass by pass",
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "passes", Usage: "stop after this many passes (0: until Ctrl-C)"},
-					&cli.DurationFlag{Name: "token-ttl", Value: 10 * time.Second, Usage: "lifetime of the stand-in's ECR tokens"},
+					&cli.DurationFlag{Name: "token-ttl", Value: demoDefaultTokenTTL, Usage: "lifetime of the stand-in's ECR tokens (more than 0)"},
 				},
 				Action: func(ctx context.Context, c *cli.Command) error {
-					level := "warn" // the tables say what happens; LOG_LEVEL adds the log lines
-					if c.IsSet("log-level") {
-						level = c.String("log-level")
-					}
-					err := demo.Run(ctx, demo.Options{Passes: c.Int("passes"), TokenTTL: c.Duration("token-ttl"),
-						Out: stdout, Log: stderr, LogLevel: level})
-					if err != nil {
-						return &exitError{code: exitFailed, err: err}
-					}
-					return nil
+					return runDemo(ctx, c, stdout, stderr)
 				},
 			},
 		},
@@ -183,13 +301,73 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err.Error() != "" {
-			fmt.Fprintln(stderr, "ecr-updater:", ee.err)
-		}
+		printErrors(stderr, ee.err)
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "ecr-updater:", err)
-	return exitConfig // urfave/cli's own errors are about flags and arguments
+	fmt.Fprintln(stderr, "ecr-updater:", cliError(err))
+	return exitConfig // urfave/cli's own errors are about flags and arguments (and values of bound variables)
+}
+
+// sourceErrRE matches urfave/cli's error for a bad value of a variable bound to a flag.
+var sourceErrRE = regexp.MustCompile(`^could not parse ".*" as \S+ value from environment variable "([A-Z0-9_]+)" for flag [a-z-]+: (.*)$`)
+
+// cliError says "AUTO_CREATE: "maybe" is not a boolean..." where urfave/cli says "could not parse "maybe" as bool
+// value from environment variable "AUTO_CREATE" for flag auto-create: ...", like every other configuration error.
+func cliError(err error) string {
+	if m := sourceErrRE.FindStringSubmatch(err.Error()); m != nil {
+		return m[1] + ": " + m[2]
+	}
+	return err.Error()
+}
+
+// printErrors prints an error, one line per joined error.
+func printErrors(w io.Writer, err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			printErrors(w, e)
+		}
+		return
+	}
+	if err.Error() != "" {
+		fmt.Fprintln(w, "ecr-updater:", err)
+	}
+}
+
+func healthcheck(ctx context.Context, c *cli.Command) error {
+	port, err := listenPort(c)
+	if err != nil {
+		return configErr("%w", err)
+	}
+	if port == 0 {
+		return &exitError{code: exitFailed, err: errors.New("LISTEN_PORT is 0: the daemon serves no health endpoint")}
+	}
+	if err := updater.Probe(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", port)); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	return nil
+}
+
+func runDemo(ctx context.Context, c *cli.Command, stdout, stderr io.Writer) error {
+	if n := c.Int("passes"); n < 0 {
+		return configErr("--passes: %d is negative; give 0 (run until Ctrl-C) or more", n)
+	}
+	if ttl := c.Duration("token-ttl"); ttl <= 0 {
+		return configErr("--token-ttl: %s is not a lifetime; give a positive duration such as %s", ttl, shortDuration(demoDefaultTokenTTL))
+	}
+	level := "warn" // the tables say what happens; LOG_LEVEL adds the log lines
+	if c.IsSet("log-level") {
+		lvl, err := parseLevel(get(c, "log-level"))
+		if err != nil {
+			return configErr("LOG_LEVEL: %w", err)
+		}
+		level = lvl.String()
+	}
+	err := demo.Run(ctx, demo.Options{Passes: c.Int("passes"), TokenTTL: c.Duration("token-ttl"),
+		Out: stdout, Log: stderr, LogLevel: level})
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	return nil
 }
 
 // settings is the validated configuration of the daemon.
@@ -200,150 +378,274 @@ type settings struct {
 	scrubber   *redact.Scrubber
 }
 
-var (
-	envIDRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]*$`)
-	roleARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$`)
-)
+// get is a flag's value, trimmed.
+func get(c *cli.Command, name string) string { return strings.TrimSpace(c.String(name)) }
 
-// load validates every setting; each error names the variable.
-func load(ctx context.Context, c *cli.Command, stderr io.Writer) (*settings, error) {
+// load validates every setting, one concern at a time, and reports every problem found in one error (exit 2);
+// each problem names its variable.
+func load(c *cli.Command, stderr io.Writer) (*settings, error) {
 	s := &settings{scrubber: redact.NewScrubber()}
-	get := func(name string) string { return strings.TrimSpace(c.String(name)) }
-
-	// Logging first, so that the rest can be reported.
-	log := logrus.New()
-	log.Out = stderr
-	level, err := parseLevel(get("log-level"))
-	if err != nil {
-		return nil, configErr("LOG_LEVEL: %v", err)
-	}
-	log.SetLevel(level)
-	var inner logrus.Formatter
-	switch strings.ToLower(get("log-format")) {
-	case "", "text":
-		inner = &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339, DisableColors: true}
-	case "json":
-		inner = &logrus.JSONFormatter{TimestampFormat: time.RFC3339}
-	default:
-		return nil, configErr("LOG_FORMAT: %q is not text or json", get("log-format"))
-	}
-	log.SetFormatter(&redact.Formatter{Inner: inner, Scrubber: s.scrubber})
-	s.log = log
-
 	secret := redact.Secret(c.String("cattle-secret-key"))
 	s.scrubber.Add(secret, redact.Secret(os.Getenv("AWS_SECRET_ACCESS_KEY")), redact.Secret(os.Getenv("AWS_SESSION_TOKEN")))
-
 	u := &s.updater
-	u.Log = log
-	u.Scrubber = s.scrubber
 
-	// Rancher.
-	cattleURL := get("cattle-url")
-	if cattleURL == "" {
-		return nil, configErr("CATTLE_URL is not set: give the Rancher API URL (Rancher sets it in containers with the agent labels)")
-	}
-	ep, err := rancher.ParseURL(cattleURL)
-	if err != nil {
-		return nil, configErr("CATTLE_URL: %v", err)
-	}
-	if get("cattle-access-key") == "" {
-		return nil, configErr("CATTLE_ACCESS_KEY is not set")
-	}
-	if secret.Empty() {
-		return nil, configErr("CATTLE_SECRET_KEY is not set")
-	}
-	u.Rancher = rancher.Options{URL: cattleURL, AccessKey: get("cattle-access-key"), SecretKey: secret}
-	if u.Rancher.Timeout, err = duration(get("rancher-timeout"), 10*time.Second); err != nil {
-		return nil, configErr("RANCHER_TIMEOUT: %v", err)
-	}
-	if path := get("rancher-ca-cert"); path != "" {
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			return nil, configErr("RANCHER_CA_CERT: %v", err)
-		}
-		if !strings.Contains(string(pem), "-----BEGIN CERTIFICATE-----") {
-			return nil, configErr("RANCHER_CA_CERT: %s holds no PEM certificate", path)
-		}
-		u.Rancher.CAPEM = pem
-	}
-	if u.Rancher.InsecureSkipVerify, err = boolean(get("rancher-insecure-skip-verify")); err != nil {
-		return nil, configErr("RANCHER_INSECURE_SKIP_VERIFY: %v", err)
-	}
-	if u.Concurrency, err = integer(get("rancher-concurrency"), 8, 1, 64); err != nil {
-		return nil, configErr("RANCHER_CONCURRENCY: %v", err)
-	}
-	for _, e := range list(get("rancher-environments")) {
-		if !envIDRE.MatchString(e) {
-			return nil, configErr("RANCHER_ENVIRONMENTS: %q is not an environment id or name", e)
-		}
-		u.Environments = append(u.Environments, e)
-	}
-	if len(u.Environments) > 0 && ep.Project != "" {
-		return nil, configErr("RANCHER_ENVIRONMENTS needs CATTLE_URL without /projects/<id> (the server root, /v1 or /v2-beta), with an account API key")
-	}
+	var errs []error
+	check := func(err error) { errs = append(errs, err) } // errors.Join drops the nils
+	var err error
+	s.log, err = loadLog(c, stderr, s.scrubber)
+	check(err)
+	u.Log, u.Scrubber = s.log, s.scrubber
 
-	// AWS.
-	region := get("aws-region")
-	if region != "" && !ecr.ValidRegion(region) {
-		return nil, configErr("AWS_REGION: %q is not an AWS region name", region)
-	}
-	u.Rules.HomeRegion = region
-	u.ECR = ecr.Config{HomeRegion: region, RoleARN: get("aws-role-arn")}
-	if u.ECR.RoleARN != "" {
-		if !roleARNRE.MatchString(u.ECR.RoleARN) {
-			return nil, configErr("AWS_ROLE_ARN: %q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", u.ECR.RoleARN)
-		}
-		if region == "" && os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE") == "" {
-			return nil, configErr("AWS_ROLE_ARN needs AWS_REGION: the role is assumed through the regional STS")
-		}
-	}
-	if u.ECR.Timeout, err = duration(get("ecr-timeout"), ecr.DefaultTimeout); err != nil {
-		return nil, configErr("ECR_TIMEOUT: %v", err)
-	}
-	for _, id := range list(get("registry-ids")) {
-		if !ecr.ValidAccount(id) {
-			return nil, configErr("AWS_ECR_REGISTRY_IDS: %q is not a 12-digit AWS account id", id)
-		}
-		u.Rules.Accounts = append(u.Rules.Accounts, id)
-	}
-	for _, r := range list(get("ecr-regions")) {
-		r = strings.ToLower(r)
-		if !ecr.ValidRegion(r) {
-			return nil, configErr("ECR_REGIONS: %q is not an AWS region name", r)
-		}
-		u.Rules.Regions = append(u.Rules.Regions, r)
-	}
-	if u.Rules.AutoCreate, err = boolean(get("auto-create")); err != nil {
-		return nil, configErr("AUTO_CREATE: %v", err)
-	}
-	if u.Rules.AutoCreate {
-		if region == "" {
-			return nil, configErr("AUTO_CREATE needs AWS_REGION: registries are created in that region")
-		}
-		if len(u.Rules.Regions) > 0 && !contains(u.Rules.Regions, region) {
-			return nil, configErr("ECR_REGIONS leaves out AWS_REGION %s, where AUTO_CREATE creates registries", region)
-		}
-	}
+	var ep rancher.Endpoint
+	u.Rancher, ep, err = loadRancher(c, secret)
+	check(err)
+	u.Concurrency, err = integer(get(c, "rancher-concurrency"), defaultConcurrency, 1, maxConcurrency)
+	check(named("RANCHER_CONCURRENCY", err))
+	u.Environments, err = loadEnvironments(get(c, "rancher-environments"), ep)
+	check(err)
 
-	// Schedule and the rest.
-	if u.Interval, err = duration(get("update-interval"), 6*time.Hour); err != nil {
-		return nil, configErr("UPDATE_INTERVAL: %v", err)
-	}
-	if u.DryRun, err = boolean(get("dry-run")); err != nil {
-		return nil, configErr("DRY_RUN: %v", err)
-	}
-	if s.listenPort, err = listenPort(c); err != nil {
-		return nil, err
+	u.ECR, err = loadAWS(c)
+	check(err)
+	u.Rules, err = loadScope(c, u.ECR.HomeRegion)
+	check(err)
+
+	u.Interval, err = duration(get(c, "update-interval"), defaultInterval, minInterval, 0)
+	check(named("UPDATE_INTERVAL", err))
+	u.DryRun = c.Bool("dry-run")
+	s.listenPort, err = listenPort(c)
+	check(err)
+
+	if err := errors.Join(errs...); err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
 	}
 	return s, nil
 }
 
-func listenPort(c *cli.Command) (int, error) {
-	port, err := integer(strings.TrimSpace(c.String("listen-port")), 8080, 0, 65535)
-	if err != nil {
-		return 0, configErr("LISTEN_PORT: %v", err)
+// named prefixes an error with the variable it is about.
+func named(variable string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return port, nil
+	return fmt.Errorf("%s: %w", variable, err)
+}
+
+// loadLog makes the logger: LOG_LEVEL and LOG_FORMAT, every line through the scrubber.
+func loadLog(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*logrus.Logger, error) {
+	log := logrus.New()
+	log.Out = stderr
+	var errs []error
+	level, err := parseLevel(get(c, "log-level"))
+	if err != nil {
+		errs = append(errs, named("LOG_LEVEL", err))
+		level = logrus.InfoLevel
+	}
+	log.SetLevel(level)
+	var inner logrus.Formatter = &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339, DisableColors: true}
+	switch f := strings.ToLower(get(c, "log-format")); f {
+	case "", "text":
+	case "json":
+		inner = &logrus.JSONFormatter{TimestampFormat: time.RFC3339}
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q is not text or json", get(c, "log-format")))
+	}
+	log.SetFormatter(&redact.Formatter{Inner: inner, Scrubber: scrubber})
+	return log, errors.Join(errs...)
+}
+
+// loadRancher reads how to reach Rancher: the URL (parsed here, once), the key, the timeout and TLS.
+func loadRancher(c *cli.Command, secret redact.Secret) (rancher.Options, rancher.Endpoint, error) {
+	o := rancher.Options{URL: get(c, "cattle-url"), AccessKey: get(c, "cattle-access-key"), SecretKey: secret}
+	errs := []error{requireRancher(o)}
+	var ep rancher.Endpoint
+	var err error
+	if o.URL != "" {
+		ep, err = parseCattleURL(o.URL)
+		errs = append(errs, err)
+	}
+	o.Timeout, err = duration(get(c, "rancher-timeout"), defaultRancherTimeout, minTimeout, maxTimeout)
+	errs = append(errs, named("RANCHER_TIMEOUT", err))
+	if path := get(c, "rancher-ca-cert"); path != "" {
+		o.CAPEM, err = readCA(path)
+		errs = append(errs, named("RANCHER_CA_CERT", err))
+	}
+	o.InsecureSkipVerify = c.Bool("rancher-insecure-skip-verify")
+	return o, ep, errors.Join(errs...)
+}
+
+// requireRancher names, in one message, every one of the three required variables that is not set.
+func requireRancher(o rancher.Options) error {
+	var missing []string
+	for _, m := range []struct {
+		variable string
+		unset    bool
+	}{{"CATTLE_URL", o.URL == ""}, {"CATTLE_ACCESS_KEY", o.AccessKey == ""}, {"CATTLE_SECRET_KEY", o.SecretKey.Empty()}} {
+		if m.unset {
+			missing = append(missing, m.variable)
+		}
+	}
+	verb := "are"
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		verb = "is"
+	}
+	return fmt.Errorf("%s %s not set: give the Rancher API URL and key (Rancher sets all three in containers with the agent labels)",
+		strings.Join(missing, ", "), verb)
+}
+
+// parseCattleURL parses CATTLE_URL, with a hint for a URL without a scheme.
+func parseCattleURL(raw string) (rancher.Endpoint, error) {
+	if lower := strings.ToLower(raw); !strings.Contains(raw, "://") && !strings.HasPrefix(lower, "http:") && !strings.HasPrefix(lower, "https:") {
+		return rancher.Endpoint{}, fmt.Errorf("CATTLE_URL: %q has no scheme: did you mean http://%s (or https://)?", raw, strings.TrimLeft(raw, "/"))
+	}
+	ep, err := rancher.ParseURL(raw)
+	if err != nil {
+		return rancher.Endpoint{}, named("CATTLE_URL", err)
+	}
+	return ep, nil
+}
+
+func readCA(path string) ([]byte, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(string(pem), "-----BEGIN CERTIFICATE-----") {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pem, nil
+}
+
+// loadEnvironments reads RANCHER_ENVIRONMENTS: ids, names (any name Rancher accepts; a comma inside a name is
+// written \,) or all.
+func loadEnvironments(raw string, ep rancher.Endpoint) ([]string, error) {
+	names := escapedList(raw)
+	for _, n := range names {
+		if err := checkEnvironmentName(n); err != nil {
+			return nil, named("RANCHER_ENVIRONMENTS", err)
+		}
+	}
+	if len(names) > 0 && ep.Project != "" {
+		return nil, errors.New("RANCHER_ENVIRONMENTS needs CATTLE_URL without /projects/<id> (the server root, /v1 or /v2-beta), with an account API key")
+	}
+	return names, nil
+}
+
+// maxEnvironmentName bounds one name of RANCHER_ENVIRONMENTS (Cattle stores names in a 255-character column).
+const maxEnvironmentName = 255
+
+// checkEnvironmentName accepts any printable name: letters of any script, spaces, punctuation.
+func checkEnvironmentName(n string) error {
+	if !utf8.ValidString(n) {
+		return fmt.Errorf("%q is not valid UTF-8", n)
+	}
+	if utf8.RuneCountInString(n) > maxEnvironmentName {
+		return fmt.Errorf("%.20q... is longer than %d characters", n, maxEnvironmentName)
+	}
+	for _, r := range n {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%q holds a control character", n)
+		}
+	}
+	return nil
+}
+
+// escapedList splits a comma list where \, is a comma inside an item and \\ a backslash; any other backslash
+// stays as it is. Items are trimmed; empty items are dropped.
+func escapedList(s string) []string {
+	var out []string
+	var b strings.Builder
+	flush := func() {
+		if v := strings.TrimSpace(b.String()); v != "" {
+			out = append(out, v)
+		}
+		b.Reset()
+	}
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s) && (s[i+1] == ',' || s[i+1] == '\\'):
+			i++
+			b.WriteByte(s[i])
+		case s[i] == ',':
+			flush()
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	flush()
+	return out
+}
+
+var roleARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$`)
+
+// loadAWS reads the AWS side: home region, static keys, role and timeout.
+func loadAWS(c *cli.Command) (ecr.Config, error) {
+	var errs []error
+	region := get(c, "aws-region")
+	if region != "" && !ecr.ValidRegion(region) {
+		errs = append(errs, fmt.Errorf("AWS_REGION: %q is not an AWS region name", region))
+	}
+	cfg := ecr.Config{HomeRegion: region, RoleARN: get(c, "aws-role-arn")}
+	errs = append(errs, checkStaticKeys())
+	if cfg.RoleARN != "" {
+		if !roleARNRE.MatchString(cfg.RoleARN) {
+			errs = append(errs, fmt.Errorf("AWS_ROLE_ARN: %q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", cfg.RoleARN))
+		}
+		if region == "" && os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE") == "" {
+			errs = append(errs, errors.New("AWS_ROLE_ARN needs AWS_REGION: the role is assumed through the regional STS"))
+		}
+	}
+	var err error
+	cfg.Timeout, err = duration(get(c, "ecr-timeout"), defaultECRTimeout, minTimeout, maxTimeout)
+	errs = append(errs, named("ECR_TIMEOUT", err))
+	return cfg, errors.Join(errs...)
+}
+
+// checkStaticKeys refuses half a static key pair, which the SDK would silently pass over for another source.
+func checkStaticKeys() error {
+	id, secret := os.Getenv("AWS_ACCESS_KEY_ID") != "", os.Getenv("AWS_SECRET_ACCESS_KEY") != ""
+	switch {
+	case id && !secret:
+		return errors.New("AWS_SECRET_ACCESS_KEY is not set, but AWS_ACCESS_KEY_ID is: set both, or neither to use another credential source")
+	case secret && !id:
+		return errors.New("AWS_ACCESS_KEY_ID is not set, but AWS_SECRET_ACCESS_KEY is: set both, or neither to use another credential source")
+	case !id && os.Getenv("AWS_SESSION_TOKEN") != "":
+		return errors.New("AWS_SESSION_TOKEN is set without AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: set all three, or none")
+	}
+	return nil
+}
+
+// loadScope reads which registries are in scope and whether AUTO_CREATE creates them.
+func loadScope(c *cli.Command, region string) (updater.Rules, error) {
+	r := updater.Rules{HomeRegion: region, AutoCreate: c.Bool("auto-create")}
+	var errs []error
+	for _, id := range list(get(c, "registry-ids")) {
+		if !ecr.ValidAccount(id) {
+			errs = append(errs, fmt.Errorf("AWS_ECR_REGISTRY_IDS: %q is not a 12-digit AWS account id", id))
+		}
+		r.Accounts = append(r.Accounts, id)
+	}
+	for _, reg := range list(get(c, "ecr-regions")) {
+		reg = strings.ToLower(reg)
+		if !ecr.ValidRegion(reg) {
+			errs = append(errs, fmt.Errorf("ECR_REGIONS: %q is not an AWS region name", reg))
+		}
+		r.Regions = append(r.Regions, reg)
+	}
+	if r.AutoCreate {
+		if region == "" {
+			errs = append(errs, errors.New("AUTO_CREATE needs AWS_REGION: registries are created in that region"))
+		} else if len(r.Regions) > 0 && !slices.Contains(r.Regions, region) {
+			errs = append(errs, fmt.Errorf("ECR_REGIONS leaves out AWS_REGION %s, where AUTO_CREATE creates registries", region))
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+func listenPort(c *cli.Command) (int, error) {
+	port, err := integer(get(c, "listen-port"), defaultListenPort, 0, 65535)
+	return port, named("LISTEN_PORT", err)
 }
 
 // logStart logs the effective configuration, every secret redacted.
@@ -364,14 +666,14 @@ func (s *settings) logStart(command string) {
 	s.log.WithFields(logrus.Fields{
 		"command": command, "version": version, "commit": commit,
 		"cattle_url": u.Rancher.URL, "cattle_access_key": u.Rancher.AccessKey, "cattle_secret_key": secret(u.Rancher.SecretKey.Reveal()),
-		"rancher_environments": strings.Join(u.Environments, ","), "rancher_timeout": u.Rancher.Timeout.String(),
+		"rancher_environments": strings.Join(u.Environments, ","), "rancher_timeout": shortDuration(u.Rancher.Timeout),
 		"rancher_ca_cert": len(u.Rancher.CAPEM) > 0, "rancher_insecure_skip_verify": u.Rancher.InsecureSkipVerify,
 		"rancher_concurrency": u.Concurrency,
 		"aws_region":          u.Rules.HomeRegion, "aws_credentials": aws, "aws_secret_access_key": secret(os.Getenv("AWS_SECRET_ACCESS_KEY")),
 		"aws_session_token": secret(os.Getenv("AWS_SESSION_TOKEN")), "aws_role_arn": u.ECR.RoleARN,
 		"aws_ecr_registry_ids": strings.Join(u.Rules.Accounts, ","), "ecr_regions": strings.Join(u.Rules.Regions, ","),
-		"ecr_timeout": u.ECR.Timeout.String(), "auto_create": u.Rules.AutoCreate, "dry_run": u.DryRun,
-		"update_interval": u.Interval.String(), "listen_port": s.listenPort, "log_level": s.log.GetLevel().String(),
+		"ecr_timeout": shortDuration(u.ECR.Timeout), "auto_create": u.Rules.AutoCreate, "dry_run": u.DryRun,
+		"update_interval": shortDuration(u.Interval), "listen_port": s.listenPort, "log_level": s.log.GetLevel().String(),
 	}).Info("starting")
 	if u.Rancher.InsecureSkipVerify {
 		s.log.Warn("RANCHER_INSECURE_SKIP_VERIFY is on: the Rancher server's TLS certificate is NOT verified; anyone on the network path can read the API keys and ECR passwords. Use RANCHER_CA_CERT instead.")
@@ -382,11 +684,12 @@ func (s *settings) logStart(command string) {
 }
 
 func runOnce(ctx context.Context, c *cli.Command, stderr io.Writer) error {
-	s, err := load(ctx, c, stderr)
+	s, err := load(c, stderr)
 	if err != nil {
 		return err
 	}
 	s.logStart("once")
+	defer logStopping(ctx, s.log)()
 	u, err := updater.New(ctx, s.updater)
 	if err != nil {
 		return configErr("%v", err)
@@ -404,11 +707,12 @@ func runOnce(ctx context.Context, c *cli.Command, stderr io.Writer) error {
 }
 
 func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer) error {
-	s, err := load(ctx, c, stderr)
+	s, err := load(c, stderr)
 	if err != nil {
 		return err
 	}
 	s.logStart("run")
+	defer logStopping(ctx, s.log)()
 	reg := prometheus.NewRegistry()
 	s.updater.Metrics = updater.NewMetrics(reg, version, commit)
 	u, err := updater.New(ctx, s.updater)
@@ -442,21 +746,24 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer) error {
 	return runErr
 }
 
+// parseLevel reads every logrus level name in any case. panic and fatal log at error level: the daemon never
+// exits or panics because of a log line.
 func parseLevel(s string) (logrus.Level, error) {
-	switch strings.ToLower(s) {
-	case "", "info":
-		return logrus.InfoLevel, nil
-	case "debug":
-		return logrus.DebugLevel, nil
-	case "warn", "warning":
-		return logrus.WarnLevel, nil
-	case "error":
-		return logrus.ErrorLevel, nil
+	if s == "" {
+		s = defaultLogLevel
 	}
-	return 0, fmt.Errorf("%q is not debug, info, warn or error", s)
+	level, err := logrus.ParseLevel(strings.ToLower(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not trace, debug, info, warn, warning, error, fatal or panic", s)
+	}
+	if level < logrus.ErrorLevel {
+		level = logrus.ErrorLevel
+	}
+	return level, nil
 }
 
-func duration(s string, def time.Duration) (time.Duration, error) {
+// duration reads a Go duration from lo to hi (hi 0: no upper bound); empty means def.
+func duration(s string, def, lo, hi time.Duration) (time.Duration, error) {
 	if s == "" {
 		return def, nil
 	}
@@ -464,20 +771,25 @@ func duration(s string, def time.Duration) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a duration like 6h, 30m or 10s", s)
 	}
-	if d < time.Second {
-		return 0, fmt.Errorf("%q is shorter than one second", s)
+	if d < lo {
+		return 0, fmt.Errorf("%q is shorter than %s", s, shortDuration(lo))
+	}
+	if hi > 0 && d > hi {
+		return 0, fmt.Errorf("%q is longer than %s", s, shortDuration(hi))
 	}
 	return d, nil
 }
 
-func boolean(s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "", "false", "0", "no", "off":
+// parseBool reads every strconv.ParseBool form (1, t, true, 0, f, false) in any case, plus yes/no and on/off;
+// empty is false.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "0", "f", "false", "no", "off":
 		return false, nil
-	case "true", "1", "yes", "on":
+	case "1", "t", "true", "yes", "on":
 		return true, nil
 	}
-	return false, fmt.Errorf("%q is not true or false", s)
+	return false, fmt.Errorf("%q is not a boolean: give true or false (also 1/0, t/f, yes/no, on/off)", s)
 }
 
 func integer(s string, def, lo, hi int) (int, error) {
@@ -499,13 +811,4 @@ func list(s string) []string {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

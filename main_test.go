@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,7 +24,7 @@ import (
 // tests below run the real program, in its own process, with its own environment.
 func TestMain(m *testing.M) {
 	if args, ok := os.LookupEnv("ECR_UPDATER_TEST_ARGS"); ok {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		ctx, stop := signalContext(context.Background())
 		code := run(ctx, append([]string{"ecr-updater"}, strings.Fields(args)...), os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
@@ -292,6 +291,76 @@ func TestRunServesHealthAndStopsOnSIGTERM(t *testing.T) {
 	t.Logf("stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
 	if code, _ := daemon(t, map[string]string{"LISTEN_PORT": fmt.Sprint(port)}, "healthcheck"); code != 1 {
 		t.Errorf("healthcheck of a stopped daemon: exit %d, want 1", code)
+	}
+}
+
+// TestSignalStopsGracefully: SIGTERM, SIGINT and SIGHUP each stop the daemon the same way, whatever moment they
+// arrive: the write in flight finishes (it is slower than the signal), no new write starts, the log names the
+// signal, and the exit status is 0. A second signal during the stop changes nothing.
+func TestSignalStopsGracefully(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		name := map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT", syscall.SIGHUP: "SIGHUP"}[sig]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newE2E(t)
+			var creds []string
+			for _, region := range []string{"us-east-1", "eu-west-1"} {
+				reg := w.rancher.AddRegistry(w.env, host(region), "active")
+				creds = append(creds, w.rancher.AddCredential(w.env, reg, "AWS", "stale", "active"))
+			}
+			// The first write takes 2 s, well within the 8 s grace; one write at a time, so the second would
+			// start only after the signal.
+			w.rancher.AddFault(ranchertest.Fault{Method: http.MethodPut, Delay: 2 * time.Second, Times: 1})
+			writing := make(chan struct{}, 4)
+			w.rancher.OnRequest(func(r *http.Request) {
+				if r.Method == http.MethodPut {
+					writing <- struct{}{}
+				}
+			})
+			env := w.env0()
+			env["RANCHER_CONCURRENCY"] = "1"
+			cmd := command(t, env, "run")
+			var out standin.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			select {
+			case <-writing:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("no write within 20 s:\n%s", out.String())
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if err := cmd.Process.Signal(sig); err != nil { // the second one is ignored
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("exit after %s: %v\n%s", name, err, out.String())
+				}
+			case <-time.After(12 * time.Second):
+				t.Fatalf("still running 12 s after %s:\n%s", name, out.String())
+			}
+			written := 0
+			for _, id := range creds {
+				if c, _ := w.rancher.Credential(id); c.Writes > 0 {
+					written++
+				}
+			}
+			if written != 1 {
+				t.Errorf("%d credentials written, want 1: the write in flight, and no new one after %s\n%s", written, name, out.String())
+			}
+			if !strings.Contains(out.String(), "signal="+name) || !strings.Contains(out.String(), "stopping") {
+				t.Errorf("the log does not say that %s stops the daemon:\n%s", name, out.String())
+			}
+		})
 	}
 }
 

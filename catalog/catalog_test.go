@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -19,13 +20,16 @@ const (
 	serviceName = "ecr-updater"
 )
 
-// daemonEnv are the environment variables ecr-updater reads.
+// daemonEnv are the environment variables ecr-updater reads (its flags' variables, main_test.go's
+// TestComposePassesEveryVariable checks that list against the flags) and those of the AWS SDK that make sense in a
+// container (AWS_PROFILE does not: the image has no home directory).
 var daemonEnv = []string{
 	"CATTLE_URL", "CATTLE_ACCESS_KEY", "CATTLE_SECRET_KEY",
-	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_ROLE_ARN",
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ROLE_ARN",
 	"AWS_ECR_REGISTRY_IDS", "ECR_REGIONS", "AUTO_CREATE", "UPDATE_INTERVAL", "DRY_RUN",
-	"LOG_LEVEL", "LOG_FORMAT", "LISTEN_PORT", "RANCHER_TIMEOUT", "RANCHER_CA_CERT",
+	"LOG_LEVEL", "LOG_FORMAT", "LISTEN_PORT", "RANCHER_TIMEOUT", "ECR_TIMEOUT", "RANCHER_CA_CERT",
 	"RANCHER_INSECURE_SKIP_VERIFY", "RANCHER_ENVIRONMENTS", "RANCHER_CONCURRENCY",
+	"AWS_CA_BUNDLE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_STS",
 	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
 }
 
@@ -583,11 +587,11 @@ func TestEntryCheckCatchesBrokenEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("config.yml", "name: X\nversion: v2\n")
+	write("config.yml", "name: X\nversion: v2\nmaintainer: the team\n")
 	write("catalogIcon-x.svg", "<html></html>")
 	write("1/rancher-compose.yml", ".catalog:\n  name: X\n  version: v1\n  minimum_rancher_version: v1.6.0\n")
 	errs := checkEntry(dir, true)
-	for _, want := range []string{"needs name, description", "category, maintainer", "not svg", "start at 0",
+	for _, want := range []string{"needs name, description", "category, maintainer", "not in the form Name <email>", "not svg", "start at 0",
 		"minimum_rancher_version", "no docker-compose", "no README", "exactly one folder"} {
 		if !anyContains(errs, want) {
 			t.Errorf("no error %q in:\n%v", want, errs)
@@ -811,4 +815,77 @@ func anyContains(errs []error, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestMaintainerForm(t *testing.T) {
+	for s, want := range map[string]bool{
+		"ecr-updater maintainers <ecr-updater@users.noreply.github.com>": true,
+		"Jane Doe <jane@example.com>":                                    true,
+		"Jane":                                                           false,
+		"<jane@example.com>":                                             false,
+		"jane@example.com":                                               false,
+		"Jane <jane>":                                                    false,
+		"Jane <jane@example.com":                                         false,
+		"Jane <jane@example.com> extra":                                  false,
+		"Jane  <jane@example.com>":                                       false,
+	} {
+		if got := maintainerRE.MatchString(s); got != want {
+			t.Errorf("maintainer %q accepted %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestImageNamesAgree: `make image`, docker-compose.yml, the catalog's default answer and scripts/image.sh name
+// the image the same way, ecr-updater/ecr-updater:<version>, and the compose file and the catalog name the
+// catalog entry's version.
+func TestImageNamesAgree(t *testing.T) {
+	var cfg entryConfig
+	if err := readYAML(filepath.Join(ourEntry, "config.yml"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := "ecr-updater/ecr-updater:" + cfg.Version
+
+	vf, err := defaultVersionFolder(ourEntry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range vf.Catalog.Questions {
+		if q.Variable == "image" {
+			if def, _ := q.defaultValue(); def != want {
+				t.Errorf("catalog default image %q, want %q", def, want)
+			}
+		}
+	}
+	dc, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Image string `yaml:"image"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(dc, &compose); err != nil {
+		t.Fatal(err)
+	}
+	if got := compose.Services[serviceName].Image; got != want {
+		t.Errorf("docker-compose.yml image %q, want %q", got, want)
+	}
+	script, err := os.ReadFile("../scripts/image.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), `IMAGE=${IMAGE:-ecr-updater/ecr-updater:$(image_tag "$VERSION")}`) {
+		t.Error("scripts/image.sh does not default to ecr-updater/ecr-updater:<version>")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed: the Makefile's image name is not checked")
+	}
+	out, err := exec.Command("make", "-s", "-C", "..", "image-name", "VERSION="+cfg.Version).CombinedOutput()
+	if err != nil {
+		t.Fatalf("make image-name: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != want {
+		t.Errorf("make image names the image %q, want %q", got, want)
+	}
 }

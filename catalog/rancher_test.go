@@ -662,6 +662,9 @@ func checkEntry(entryDir string, infra bool) []error {
 	if cfg.Name == "" || cfg.Description == "" || cfg.Version == "" {
 		bad("config.yml needs name, description and version")
 	}
+	if cfg.Maintainer != "" && !maintainerRE.MatchString(cfg.Maintainer) {
+		bad("config.yml maintainer %q is not in the form Name <email>", cfg.Maintainer)
+	}
 	if infra {
 		if cfg.Category == "" || cfg.Maintainer == "" || cfg.License == "" || cfg.ProjectURL == "" {
 			bad("config.yml needs category, maintainer, license and projectURL")
@@ -743,6 +746,9 @@ func checkSVG(path string) error {
 		}
 	}
 }
+
+// maintainerRE is the "Name <email>" form community catalogs check their entries' maintainer against.
+var maintainerRE = regexp.MustCompile(`^[^<>@]*[^<>@\s] <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>$`)
 
 var (
 	templateIDRE        = regexp.MustCompile(`^([A-Za-z0-9_.-]+):infra\*([A-Za-z0-9_.-]+)$`)

@@ -6,7 +6,7 @@
 #
 # Environment: VERSION, COMMIT (default: from git), MAX_MB (default 25), and what scripts/image.sh
 # reads. The image and container it makes are removed on exit; the image built by `make image`
-# (ecr-updater:<version>) is left alone.
+# (ecr-updater/ecr-updater:<version>) is left alone.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

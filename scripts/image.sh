@@ -4,7 +4,7 @@
 #   scripts/image.sh [extra buildah bud arguments...]
 #
 # Environment: VERSION, COMMIT (default: from git, as in the Makefile), IMAGE (default
-# ecr-updater:<VERSION>), GO (default go), GOARCH (default: the host's).
+# ecr-updater/ecr-updater:<VERSION>, as `make image`), GO (default go), GOARCH (default: the host's).
 #
 # It builds the same Dockerfile as `docker build .`, but produces the `build` stage's output on the
 # host: DIR/out/ecr-updater (the static binary, built like the Dockerfile builds it),
@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VERSION=${VERSION:-$(default_version)}
 COMMIT=${COMMIT:-$(default_commit)}
-IMAGE=${IMAGE:-ecr-updater:$(image_tag "$VERSION")}
+IMAGE=${IMAGE:-ecr-updater/ecr-updater:$(image_tag "$VERSION")}
 GO=${GO:-go}
 arch=${GOARCH:-$("$GO" env GOARCH)}
 

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestReleaseNamesAndChecksums runs scripts/release.sh (what `make release` runs) with a stand-in for the go
+// command that writes "<os> <arch>" where go build would write the binary: the files are named
+// ecr-updater_<version>_<os>_<arch>[.exe], SHA256SUMS lists exactly them in sha256sum's format, and files of an
+// earlier release are not listed.
+func TestReleaseNamesAndChecksums(t *testing.T) {
+	for _, tool := range []string{"bash", "sha256sum"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	dir := t.TempDir()
+	fakeGo := filepath.Join(dir, "go")
+	script := "#!/usr/bin/env bash\nset -e\nwhile [ $# -gt 0 ]; do if [ \"$1\" = -o ]; then printf '%s %s' \"$GOOS\" \"$GOARCH\" > \"$2\"; fi; shift; done\n"
+	if err := os.WriteFile(fakeGo, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dist := filepath.Join(dir, "dist")
+	if err := os.MkdirAll(dist, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dist, "ecr-updater_v0.9.0_linux_amd64"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("scripts/release.sh")
+	cmd.Env = append(os.Environ(), "GO="+fakeGo, "DIST="+dist, "VERSION=v1.2.3-rc.1+build/7", "COMMIT=abc1234",
+		"PLATFORMS=linux/amd64 linux/arm64 windows/amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("release.sh: %v\n%s", err, out)
+	}
+	want := []string{"ecr-updater_v1.2.3-rc.1-build-7_linux_amd64", "ecr-updater_v1.2.3-rc.1-build-7_linux_arm64",
+		"ecr-updater_v1.2.3-rc.1-build-7_windows_amd64.exe"}
+	builtFor := []string{"linux amd64", "linux arm64", "windows amd64"}
+	entries, err := os.ReadDir(dist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, slices.Sorted(slices.Values(append(slices.Clone(want), "SHA256SUMS")))) {
+		t.Errorf("dist holds %q, want %q and SHA256SUMS", got, want)
+	}
+	sums, err := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantSums strings.Builder
+	for i, name := range want {
+		b, err := os.ReadFile(filepath.Join(dist, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != builtFor[i] {
+			t.Errorf("%s was built for %q, want %q", name, b, builtFor[i])
+		}
+		sum := sha256.Sum256(b)
+		wantSums.WriteString(hex.EncodeToString(sum[:]) + "  " + name + "\n")
+	}
+	if string(sums) != wantSums.String() {
+		t.Errorf("SHA256SUMS:\n%s\nwant:\n%s", sums, wantSums.String())
+	}
+}
