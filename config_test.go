@@ -14,6 +14,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v3"
+
+	"github.com/ecr-updater/ecr-updater/internal/redact"
 )
 
 // settingVars are every variable the daemon reads; each test starts with all of them unset.
@@ -182,7 +184,7 @@ func loadWith(t *testing.T, env map[string]string, args ...string) (*settings, s
 	cmd := &cli.Command{Name: "ecr-updater", Flags: flags(), Writer: io.Discard, ErrWriter: &stderr,
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Action: func(_ context.Context, c *cli.Command) error {
-			s, err := load(c, &stderr)
+			s, err := load(c, &stderr, redact.NewScrubber())
 			got = s
 			return err
 		}}
@@ -440,5 +442,26 @@ func TestComposePassesEveryVariable(t *testing.T) {
 	}
 	if n < 20 {
 		t.Errorf("only %d variables found in the flags", n)
+	}
+}
+
+// TestExitMessagesAreScrubbed: a configuration error that quotes a value carries no secret, even when the value
+// is one (here the Rancher secret key pasted into UPDATE_INTERVAL and the AWS secret key into ECR_REGIONS).
+func TestExitMessagesAreScrubbed(t *testing.T) {
+	clearEnv(t)
+	const rancherSecret, awsSecret = "sk-pasted-in-the-wrong-place", "aws-secret-pasted-too-0123"
+	for k, v := range map[string]string{"CATTLE_URL": "http://127.0.0.1:1/v1", "CATTLE_ACCESS_KEY": "ak",
+		"CATTLE_SECRET_KEY": rancherSecret, "UPDATE_INTERVAL": rancherSecret, "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE0000000001",
+		"AWS_SECRET_ACCESS_KEY": awsSecret, "ECR_REGIONS": awsSecret} {
+		t.Setenv(k, v)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"ecr-updater", "once"}, &stdout, &stderr)
+	out := stdout.String() + stderr.String()
+	if code != exitConfig || !strings.Contains(out, "UPDATE_INTERVAL") || !strings.Contains(out, "ECR_REGIONS") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if strings.Contains(out, rancherSecret) || strings.Contains(out, awsSecret) {
+		t.Errorf("a secret is in the exit message:\n%s", out)
 	}
 }

@@ -229,6 +229,9 @@ func printVersion(w io.Writer) error {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// Every secret the process learns is scrubbed from what it writes to stderr: log lines and exit messages.
+	scrubber := redact.NewScrubber()
+	stderr = &redact.Writer{W: stderr, Scrubber: scrubber}
 	cmd := &cli.Command{
 		Name:  "ecr-updater",
 		Usage: "keep AWS ECR pull credentials fresh in Rancher 1.6 registries",
@@ -250,7 +253,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if c.Args().Present() {
 				return configErr("unknown command %q (see --help)", c.Args().First())
 			}
-			return runDaemon(ctx, c, stderr)
+			return runDaemon(ctx, c, stderr, scrubber)
 		},
 		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
 			return &exitError{code: exitConfig, err: err}
@@ -260,14 +263,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				Name:  "run",
 				Usage: "run a pass now and then on schedule until SIGTERM, SIGINT or SIGHUP (the default)",
 				Action: func(ctx context.Context, c *cli.Command) error {
-					return runDaemon(ctx, c, stderr)
+					return runDaemon(ctx, c, stderr, scrubber)
 				},
 			},
 			{
 				Name:  "once",
 				Usage: "run one pass; exit 0 when every in-scope registry was written, 1 when anything failed, 2 for configuration errors",
 				Action: func(ctx context.Context, c *cli.Command) error {
-					return runOnce(ctx, c, stderr)
+					return runOnce(ctx, c, stderr, scrubber)
 				},
 			},
 			{
@@ -383,10 +386,11 @@ func get(c *cli.Command, name string) string { return strings.TrimSpace(c.String
 
 // load validates every setting, one concern at a time, and reports every problem found in one error (exit 2);
 // each problem names its variable.
-func load(c *cli.Command, stderr io.Writer) (*settings, error) {
-	s := &settings{scrubber: redact.NewScrubber()}
+func load(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*settings, error) {
+	s := &settings{scrubber: scrubber}
 	secret := redact.Secret(c.String("cattle-secret-key"))
-	s.scrubber.Add(secret, redact.Secret(os.Getenv("AWS_SECRET_ACCESS_KEY")), redact.Secret(os.Getenv("AWS_SESSION_TOKEN")))
+	s.scrubber.Add(secret, redact.Secret(os.Getenv("AWS_SECRET_ACCESS_KEY")), redact.Secret(os.Getenv("AWS_SESSION_TOKEN")),
+		redact.Secret(os.Getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")))
 	u := &s.updater
 
 	var errs []error
@@ -586,13 +590,13 @@ func loadAWS(c *cli.Command) (ecr.Config, error) {
 	if region != "" && !ecr.ValidRegion(region) {
 		errs = append(errs, fmt.Errorf("AWS_REGION: %q is not an AWS region name", region))
 	}
-	cfg := ecr.Config{HomeRegion: region, RoleARN: get(c, "aws-role-arn")}
+	cfg := ecr.Config{HomeRegion: region, RoleARN: get(c, "aws-role-arn"), WebIdentityTokenFile: os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE")}
 	errs = append(errs, checkStaticKeys())
 	if cfg.RoleARN != "" {
 		if !roleARNRE.MatchString(cfg.RoleARN) {
 			errs = append(errs, fmt.Errorf("AWS_ROLE_ARN: %q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", cfg.RoleARN))
 		}
-		if region == "" && os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE") == "" {
+		if region == "" && cfg.WebIdentityTokenFile == "" {
 			errs = append(errs, errors.New("AWS_ROLE_ARN needs AWS_REGION: the role is assumed through the regional STS"))
 		}
 	}
@@ -683,8 +687,8 @@ func (s *settings) logStart(command string) {
 	}
 }
 
-func runOnce(ctx context.Context, c *cli.Command, stderr io.Writer) error {
-	s, err := load(c, stderr)
+func runOnce(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) error {
+	s, err := load(c, stderr, scrubber)
 	if err != nil {
 		return err
 	}
@@ -706,8 +710,8 @@ func runOnce(ctx context.Context, c *cli.Command, stderr io.Writer) error {
 	return nil
 }
 
-func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer) error {
-	s, err := load(c, stderr)
+func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) error {
+	s, err := load(c, stderr, scrubber)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -48,6 +47,9 @@ type Config struct {
 	Now func() time.Time
 	// Scrubber, when set, learns every AWS secret the credentials provider hands out, as it hands it out.
 	Scrubber *redact.Scrubber
+	// WebIdentityTokenFile is the web identity token file the SDK reads (its AWS_WEB_IDENTITY_TOKEN_FILE): with
+	// it, the SDK assumes RoleARN by web identity itself, and the token it holds is a secret to scrub.
+	WebIdentityTokenFile string
 }
 
 // Client fetches authorization tokens, one region at a time.
@@ -97,7 +99,7 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	if c.RoleARN != "" && os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE") == "" {
+	if c.RoleARN != "" && c.WebIdentityTokenFile == "" {
 		if c.HomeRegion == "" {
 			return nil, errors.New("assume role: AWS_REGION is needed to reach the regional STS")
 		}
@@ -111,7 +113,7 @@ func New(ctx context.Context, c Config) (*Client, error) {
 			o.RoleSessionName = "ecr-updater"
 		}))
 	}
-	creds := &learning{inner: cfg.Credentials, scrubber: c.Scrubber, tokenFile: os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE")}
+	creds := &learning{inner: cfg.Credentials, scrubber: c.Scrubber, tokenFile: c.WebIdentityTokenFile}
 	if creds.inner != nil {
 		cfg.Credentials = creds
 	}

@@ -19,7 +19,7 @@ import (
 type learning struct {
 	inner     aws.CredentialsProvider
 	scrubber  *redact.Scrubber
-	tokenFile string // AWS_WEB_IDENTITY_TOKEN_FILE, read (bounded) to learn the token it holds
+	tokenFile string // the web identity token file, read (bounded) to learn the token it holds
 
 	mu     sync.Mutex
 	source string

@@ -32,7 +32,7 @@ func TestSecretsTheSDKFindsAreLearned(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 	scrubber := redact.NewScrubber()
-	c := newClient(t, srv, func(c *Config) { c.Credentials, c.Scrubber = nil, scrubber })
+	c := newClient(t, srv, func(c *Config) { c.Credentials, c.Scrubber, c.WebIdentityTokenFile = nil, scrubber, file })
 	if got := c.CredentialSource(); got != "" {
 		t.Errorf("source before any call: %q", got)
 	}
