@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v3"
 
@@ -409,7 +408,7 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer) error {
 		return err
 	}
 	s.logStart("run")
-	reg := prometheus.NewRegistry()
+	reg := updater.NewRegistry()
 	s.updater.Metrics = updater.NewMetrics(reg, version, commit)
 	u, err := updater.New(ctx, s.updater)
 	if err != nil {

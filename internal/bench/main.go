@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
@@ -225,7 +224,7 @@ func config(info worldInfo, concurrency int) updater.Config {
 		ECR: ecr.Config{HomeRegion: homeRegion, Endpoint: info.ECRURL, Timeout: 10 * time.Second,
 			Credentials: credentials.NewStaticCredentialsProvider(info.AWSKeyID, info.AWSSecret, "")},
 		Log:      log,
-		Metrics:  updater.NewMetrics(prometheus.NewRegistry(), "bench", "bench"),
+		Metrics:  updater.NewMetrics(updater.NewRegistry(), "bench", "bench"),
 		Scrubber: scrubber,
 	}
 }
