@@ -29,8 +29,13 @@ const (
 	targetDaemonIdle = 16_000_000
 )
 
+// releaseTags are the build tags of the released binary (Makefile TAGS): urfave_cli_no_template renders the help
+// without text/template, whose reflect.Value.MethodByName makes the linker keep every exported method.
+const releaseTags = "urfave_cli_no_template"
+
 type daemonOptions struct {
 	binary string // a binary to measure instead of building one
+	tags   string // build tags when building it
 	deps   bool
 	pause  time.Duration
 }
@@ -45,6 +50,7 @@ type daemonReport struct {
 	idle        map[string]int64 // /proc/<pid>/status after the first pass and the pause
 	scraped     map[string]int64 // after one /metrics scrape
 	metricsSize int
+	runtimeEnv  []string // GOGC, GOMEMLIMIT, GODEBUG passed on to the daemon
 	deps        *depsReport
 }
 
@@ -59,8 +65,8 @@ func daemonBench(ctx context.Context, o daemonOptions, sz size) (*daemonReport, 
 	var symbolic string // an unstripped build with the same layout, for -deps
 	if rep.binary == "" {
 		rep.binary = filepath.Join(dir, "ecr-updater")
-		rep.built = "CGO_ENABLED=0 go build -trimpath -ldflags '-s -w'"
-		if err := goBuild(ctx, rep.binary, "-s -w"); err != nil {
+		rep.built = fmt.Sprintf("CGO_ENABLED=0 go build -trimpath -tags '%s' -ldflags '-s -w'", o.tags)
+		if err := goBuild(ctx, rep.binary, o.tags, "-s -w"); err != nil {
 			return nil, err
 		}
 	}
@@ -69,7 +75,7 @@ func daemonBench(ctx context.Context, o daemonOptions, sz size) (*daemonReport, 
 			return nil, errors.New("-deps builds the binary itself: leave -binary out")
 		}
 		symbolic = filepath.Join(dir, "ecr-updater.symbols")
-		if err := goBuild(ctx, symbolic, ""); err != nil {
+		if err := goBuild(ctx, symbolic, o.tags, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -95,6 +101,12 @@ func daemonBench(ctx context.Context, o daemonOptions, sz size) (*daemonReport, 
 		"RANCHER_ENVIRONMENTS=all", "AWS_ACCESS_KEY_ID=" + w.info.AWSKeyID, "AWS_SECRET_ACCESS_KEY=" + w.info.AWSSecret,
 		"AWS_REGION=" + homeRegion, "AWS_ENDPOINT_URL_ECR=" + w.info.ECRURL, "AWS_EC2_METADATA_DISABLED=true",
 		"LISTEN_PORT=" + strconv.Itoa(port), "UPDATE_INTERVAL=6h"}
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG"} { // runtime settings to try, passed on
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+			rep.runtimeEnv = append(rep.runtimeEnv, k+"="+v)
+		}
+	}
 	cmd.WaitDelay = 5 * time.Second
 	logs, err := cmd.StdoutPipe()
 	if err != nil {
@@ -153,13 +165,13 @@ func daemonBench(ctx context.Context, o daemonOptions, sz size) (*daemonReport, 
 	return rep, nil
 }
 
-// goBuild builds the daemon (the module's main package) static, with ldflags.
-func goBuild(ctx context.Context, out, ldflags string) error {
+// goBuild builds the daemon (the module's main package) static, with tags and ldflags.
+func goBuild(ctx context.Context, out, tags, ldflags string) error {
 	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return fmt.Errorf("find the module: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", out, ".")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", tags, "-ldflags", ldflags, "-o", out, ".")
 	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -207,6 +219,9 @@ func (r *daemonReport) print(out io.Writer) {
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "world:    %d environment(s) x %d registries (%d ECR), account key, RANCHER_ENVIRONMENTS=all; stand-ins in pid %d\n",
 		r.world.Envs, r.world.Registries, r.world.ecrPerEnv(), r.pid)
+	if len(r.runtimeEnv) > 0 {
+		fmt.Fprintf(out, "runtime:  %s\n", strings.Join(r.runtimeEnv, " "))
+	}
 	if r.passLine != "" {
 		fmt.Fprintf(out, "pass 1:   %s\n", r.passLine)
 	}

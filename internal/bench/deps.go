@@ -327,9 +327,9 @@ func symbolPackage(name string) string {
 	}
 	slash := strings.LastIndexByte(name, '/')
 	if dot := strings.IndexByte(name[slash+1:], '.'); dot >= 0 {
-		return name[:slash+1+dot]
+		name = name[:slash+1+dot]
 	}
-	return name
+	return strings.ReplaceAll(name, "%2e", ".") // the linker escapes dots in the last element: yaml%2ev3
 }
 
 func (r *depsReport) print(out io.Writer) {

@@ -77,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var d daemonOptions
 	daemon := fs.Bool("daemon", false, "measure the released daemon binary instead (issue 10): its size, and its idle RSS after the first pass in the basic world (-envs 1 -registries 3 unless given)")
 	fs.StringVar(&d.binary, "binary", "", "with -daemon: the ecr-updater binary to measure (default: build it static and stripped)")
+	fs.StringVar(&d.tags, "tags", releaseTags, "with -daemon: the build tags of the binary it builds")
 	fs.BoolVar(&d.deps, "deps", false, "with -daemon: also attribute the binary's bytes and the daemon's resident pages to the dependencies")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -109,8 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if d.binary != "" || d.deps {
-		fmt.Fprintln(stderr, "bench: -binary and -deps go with -daemon")
+	if d.binary != "" || d.deps || d.tags != releaseTags {
+		fmt.Fprintln(stderr, "bench: -binary, -tags and -deps go with -daemon")
 		return 2
 	}
 	if o.memProfile != "" && !strings.Contains(os.Getenv("GODEBUG"), "memprofilerate") {
