@@ -23,7 +23,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v3"
 
@@ -717,7 +716,7 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *
 	}
 	s.logStart("run")
 	defer logStopping(ctx, s.log)()
-	reg := prometheus.NewRegistry()
+	reg := updater.NewRegistry()
 	s.updater.Metrics = updater.NewMetrics(reg, version, commit)
 	u, err := updater.New(ctx, s.updater)
 	if err != nil {

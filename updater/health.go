@@ -9,9 +9,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Overdue is how late a pass may be before /healthz reports the loop stuck.
@@ -106,8 +103,9 @@ func (h *Health) Ready() (bool, HealthStatus) {
 	return !h.lastSuccess.IsZero(), s
 }
 
-// Handler serves /ping (always "pong", as the old updater did), /healthz, /readyz and /metrics.
-func Handler(h *Health, gatherer prometheus.Gatherer) http.Handler {
+// Handler serves /ping (always "pong", as the old updater did), /healthz, /readyz and /metrics (when metrics is
+// not nil).
+func Handler(h *Health, metrics *Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -115,8 +113,8 @@ func Handler(h *Health, gatherer prometheus.Gatherer) http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w)(h.Status()) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w)(h.Ready()) })
-	if gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
 	}
 	return mux
 }

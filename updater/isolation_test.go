@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
@@ -46,7 +44,7 @@ func TestDeniedRegionIsIsolated(t *testing.T) {
 	deniedReg := w.cred(denied).RegistryID
 	w.ecr.AddFault(ecrtest.Fault{Region: "ap-east-1", Code: "AccessDeniedException"})
 	cfg := w.config()
-	reg := prometheus.NewRegistry()
+	reg := NewRegistry()
 	cfg.Metrics = NewMetrics(reg, "test", "test")
 	l := w.startLoop(t, cfg)
 	metrics := Handler(l.u.Health(), reg)

@@ -3,9 +3,6 @@ package updater
 import (
 	"runtime"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // MetricsPrefix is the namespace of every metric of the updater.
@@ -13,90 +10,58 @@ const MetricsPrefix = "ecr_updater"
 
 // Metrics are the updater's Prometheus metrics. A nil *Metrics records nothing.
 type Metrics struct {
-	passes            *prometheus.CounterVec
-	passDuration      prometheus.Histogram
-	written           *prometheus.CounterVec
-	writeFailures     prometheus.Counter
-	registriesCreated prometheus.Counter
-	lastSuccess       prometheus.Gauge
-	nextPass          prometheus.Gauge
-	tokenExpiry       *prometheus.GaugeVec
-	lastPass          *prometheus.GaugeVec
-	requestDuration   *prometheus.HistogramVec
-	requestErrors     *prometheus.CounterVec
-	problems          *prometheus.GaugeVec
+	passes            counterVec
+	passDuration      histogram
+	written           counterVec
+	writeFailures     counter
+	registriesCreated counter
+	lastSuccess       gauge
+	nextPass          gauge
+	tokenExpiry       gaugeVec
+	lastPass          gaugeVec
+	requestDuration   histogramVec
+	requestErrors     counterVec
+	problems          gaugeVec
 }
 
 // NewMetrics creates the metrics and registers them, with the Go and process collectors and build information,
-// on reg.
-func NewMetrics(reg prometheus.Registerer, version, revision string) *Metrics {
+// on reg. Adding a metric is one line with the helper of its kind (exposition.go).
+func NewMetrics(reg *Registry, version, revision string) *Metrics {
+	const p = MetricsPrefix + "_"
 	m := &Metrics{
-		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: MetricsPrefix, Name: "passes_total",
-			Help: "Passes run, by result: success (every in-scope registry written), degraded (some could not be refreshed) or failure.",
-		}, []string{"result"}),
-		passDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: MetricsPrefix, Name: "pass_duration_seconds",
-			Help:    "Duration of passes.",
-			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
-		}),
-		written: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: MetricsPrefix, Name: "credentials_written_total",
-			Help: "Registry credentials written, by action: updated or created.",
-		}, []string{"action"}),
-		writeFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: MetricsPrefix, Name: "credential_write_failures_total",
-			Help: "In-scope registries whose credential could not be written (failed writes and registries without a token).",
-		}),
-		registriesCreated: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: MetricsPrefix, Name: "registries_created_total",
-			Help: "Registries created by AUTO_CREATE.",
-		}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: MetricsPrefix, Name: "last_success_timestamp_seconds",
-			Help: "Unix time of the end of the last successful pass.",
-		}),
-		nextPass: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: MetricsPrefix, Name: "next_pass_timestamp_seconds",
-			Help: "Unix time the next pass is due.",
-		}),
-		tokenExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: MetricsPrefix, Name: "token_expiry_timestamp_seconds",
-			Help: "Unix time the last ECR token fetched for each region expires.",
-		}, []string{"region"}),
-		lastPass: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: MetricsPrefix, Name: "last_pass_registries",
-			Help: "Registries in the last pass, by kind: seen, in_scope, skipped, failed.",
-		}, []string{"kind"}),
-		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: MetricsPrefix, Name: "request_duration_seconds",
-			Help:    "Duration of requests to Rancher and ECR, by target and operation.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
-		}, []string{"target", "operation"}),
-		requestErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: MetricsPrefix, Name: "request_errors_total",
-			Help: "Failed requests to Rancher and ECR, by target and operation.",
-		}, []string{"target", "operation"}),
-		problems: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: MetricsPrefix, Name: "registry_failing",
-			Help: "1 for each registry (or environment) that cannot be refreshed, by environment, registry id and reason: token, write or read.",
-		}, []string{"env", "registry", "reason"}),
+		passes: reg.counterVec(p+"passes_total",
+			"Passes run, by result: success (every in-scope registry written), degraded (some could not be refreshed) or failure.", "result"),
+		passDuration: reg.histogram(p+"pass_duration_seconds", "Duration of passes.", exponentialBuckets(0.05, 2, 12)),
+		written: reg.counterVec(p+"credentials_written_total",
+			"Registry credentials written, by action: updated or created.", "action"),
+		writeFailures: reg.counter(p+"credential_write_failures_total",
+			"In-scope registries whose credential could not be written (failed writes and registries without a token)."),
+		registriesCreated: reg.counter(p+"registries_created_total", "Registries created by AUTO_CREATE."),
+		lastSuccess:       reg.gauge(p+"last_success_timestamp_seconds", "Unix time of the end of the last pass that did not leave the updater failing."),
+		nextPass:          reg.gauge(p+"next_pass_timestamp_seconds", "Unix time the next pass is due."),
+		tokenExpiry: reg.gaugeVec(p+"token_expiry_timestamp_seconds",
+			"Unix time the last ECR token fetched for each region expires.", "region"),
+		lastPass: reg.gaugeVec(p+"last_pass_registries",
+			"Registries in the last pass, by kind: seen, in_scope, skipped, failed.", "kind"),
+		requestDuration: reg.histogramVec(p+"request_duration_seconds",
+			"Duration of requests to Rancher and ECR, by target and operation.", exponentialBuckets(0.005, 2.5, 10),
+			"target", "operation"),
+		requestErrors: reg.counterVec(p+"request_errors_total",
+			"Failed requests to Rancher and ECR, by target and operation.", "target", "operation"),
+		problems: reg.gaugeVec(p+"registry_failing",
+			"1 for each registry (or environment) that cannot be refreshed, by environment, registry id and reason: token, write or read.",
+			"env", "registry", "reason"),
 	}
-	build := prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: MetricsPrefix, Name: "build_info",
-		Help:        "Build information; the value is 1.",
-		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
-	})
-	build.Set(1)
+	reg.gaugeVec(p+"build_info", "Build information; the value is 1.", "version", "revision", "goversion").
+		WithLabelValues(version, revision, runtime.Version()).Set(1)
 	for _, result := range []string{"success", "degraded", "failure"} {
 		m.passes.WithLabelValues(result)
 	}
 	for _, action := range []string{"updated", "created"} {
 		m.written.WithLabelValues(action)
 	}
-	reg.MustRegister(m.passes, m.passDuration, m.written, m.writeFailures, m.registriesCreated, m.lastSuccess,
-		m.nextPass, m.tokenExpiry, m.lastPass, m.requestDuration, m.requestErrors, m.problems, build,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.collect(goCollector)
+	reg.collect(processCollector)
 	return m
 }
 

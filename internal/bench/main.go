@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
@@ -75,7 +74,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.pause, "pause", 250*time.Millisecond, "idle pause after each pass before reading the idle RSS")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile (pprof) here, taken while idle after the last measured pass (skews the figures)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the measured passes here (skews the figures)")
+	var d daemonOptions
+	daemon := fs.Bool("daemon", false, "measure the released daemon binary instead (issue 10): its size, and its idle RSS after the first pass in the basic world (-envs 1 -registries 3 unless given)")
+	fs.StringVar(&d.binary, "binary", "", "with -daemon: the ecr-updater binary to measure (default: build it static and stripped)")
+	fs.StringVar(&d.tags, "tags", releaseTags, "with -daemon: the build tags of the binary it builds")
+	fs.BoolVar(&d.deps, "deps", false, "with -daemon: also attribute the binary's bytes and the daemon's resident pages to the dependencies")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *daemon {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["envs"] {
+			o.Envs = 1
+		}
+		if !set["registries"] {
+			o.Registries = 3
+		}
+		if !set["pause"] {
+			o.pause = time.Second
+		}
+		d.pause = o.pause
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		rep, err := daemonBench(ctx, d, o.size)
+		if rep != nil {
+			rep.print(stdout)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		if !rep.ok() {
+			return 1
+		}
+		return 0
+	}
+	if d.binary != "" || d.deps || d.tags != releaseTags {
+		fmt.Fprintln(stderr, "bench: -binary, -tags and -deps go with -daemon")
 		return 2
 	}
 	if o.memProfile != "" && !strings.Contains(os.Getenv("GODEBUG"), "memprofilerate") {
@@ -225,7 +261,7 @@ func config(info worldInfo, concurrency int) updater.Config {
 		ECR: ecr.Config{HomeRegion: homeRegion, Endpoint: info.ECRURL, Timeout: 10 * time.Second,
 			Credentials: credentials.NewStaticCredentialsProvider(info.AWSKeyID, info.AWSSecret, "")},
 		Log:      log,
-		Metrics:  updater.NewMetrics(prometheus.NewRegistry(), "bench", "bench"),
+		Metrics:  updater.NewMetrics(updater.NewRegistry(), "bench", "bench"),
 		Scrubber: scrubber,
 	}
 }

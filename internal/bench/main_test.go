@@ -77,3 +77,25 @@ func TestVerifyCatchesStaleCredentials(t *testing.T) {
 		t.Errorf("world has %d ECR and %d other credentials, want 4 and 4", w.info.ECRCreds, w.info.OtherCreds)
 	}
 }
+
+func TestSymbolPackage(t *testing.T) {
+	for name, want := range map[string]string{
+		"github.com/aws/smithy-go/transport/http.(*Client).Do":                          "github.com/aws/smithy-go/transport/http",
+		"type:.eq.[4]net/url.URL":                                                       "net/url",
+		"type:.eq.github.com/rancher/go-rancher/v2.RancherClient":                       "github.com/rancher/go-rancher/v2",
+		"go:itab.*github.com/ecr-updater/ecr-updater/updater.Registry,net/http.Handler": "github.com/ecr-updater/ecr-updater/updater",
+		"runtime.mallocgc":                         "runtime",
+		"slices.SortFunc[go.shape.[]string]":       "slices",
+		"gopkg.in/yaml%2ev3.(*parser).parse":       "gopkg.in/yaml.v3",
+		"crypto/internal/fips140/drbg.memory":      "crypto/internal/fips140/drbg",
+		"vendor/golang.org/x/net/http2/hpack.init": "vendor/golang.org/x/net/http2/hpack",
+	} {
+		if got := symbolPackage(name); got != want {
+			t.Errorf("symbolPackage(%q) = %q, want %q", name, got, want)
+		}
+	}
+	g := groupMap{"net/url": "std: net, net/http", "golang.org/x/net/http2/hpack": "x"}
+	if g.of("net/url.(*URL).String") != "std: net, net/http" || g.of("vendor/golang.org/x/net/http2/hpack.init") != groupOther {
+		t.Error("groupMap.of")
+	}
+}

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -11,8 +13,11 @@ import (
 )
 
 // procStatus reads the kB fields of /proc/self/status (VmRSS, VmHWM, RssAnon, RssFile, ...), in KiB.
-func procStatus() (map[string]int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
+func procStatus() (map[string]int64, error) { return procStatusOf("self") }
+
+// procStatusOf reads the kB fields of /proc/<pid>/status, in KiB.
+func procStatusOf(pid string) (map[string]int64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return nil, err
 	}
@@ -67,4 +72,31 @@ func cpuModel() string {
 		}
 	}
 	return "unknown"
+}
+
+// residentPages reads /proc/<pid>/pagemap for the pages of [start, end): whether each is resident, and whether it
+// is a file page (clean page cache of the executable) or an anonymous one (written .data, .bss).
+func residentPages(pid int, start, end uint64) ([]pageState, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/pagemap")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	first, n := start/pageSize, (end+pageSize-1)/pageSize-start/pageSize
+	buf := make([]byte, 8*n)
+	if _, err := f.ReadAt(buf, int64(first*8)); err != nil {
+		return nil, fmt.Errorf("read pagemap: %w", err)
+	}
+	out := make([]pageState, n)
+	for i := range out {
+		e := binary.LittleEndian.Uint64(buf[8*i:])
+		switch {
+		case e&(1<<63) == 0: // not present
+		case e&(1<<61) != 0:
+			out[i] = pageFile
+		default:
+			out[i] = pageAnon
+		}
+	}
+	return out, nil
 }
