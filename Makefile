@@ -15,7 +15,7 @@ IMAGE   ?= $(IMAGE_REPO):$(shell printf '%s' '$(VERSION)' | tr -c 'A-Za-z0-9_.-'
 TAGS    ?= urfave_cli_no_template
 export GOFLAGS := $(strip $(GOFLAGS) -tags=$(TAGS))
 
-.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench deps-size demo image image-name image-check release clean
+.PHONY: all build test lint fmt-check vet staticcheck tidy-check unit fuzz bench deps-size demo image image-name image-check release clean
 
 all: build
 
@@ -26,7 +26,11 @@ build:
 ## test: gofmt, go vet, staticcheck and the race-enabled test suite
 test: lint unit
 
-lint: fmt-check vet staticcheck
+lint: fmt-check vet staticcheck tidy-check
+
+## tidy-check: go.mod and go.sum are what go mod tidy makes them
+tidy-check:
+	$(GO) mod tidy -diff
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
