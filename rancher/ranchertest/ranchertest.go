@@ -109,6 +109,8 @@ type Server struct {
 
 	mu sync.RWMutex
 	st store
+
+	ev eventHub // the event stream (subscribe.go)
 }
 
 // New starts a Server listening on 127.0.0.1 on a free port. It panics if it cannot listen, like httptest.
@@ -245,6 +247,7 @@ func (s *Server) SetDown(down bool) {
 			_ = c.Close()
 		}
 		s.lifeMu.Unlock()
+		s.DropSubscribers() // hijacked websockets are not in conns
 		s.serveWG.Wait()
 		return
 	}
