@@ -6,7 +6,8 @@
 // scoping rules, registries (1sp<N>) and registry credentials (1c<N>) with their states, the schemas that make
 // go-rancher allow or refuse writes, paginated and filtered lists, creates, updates, deletes and lifecycle actions,
 // Cattle's error bodies and headers, request records for exact request-count assertions, and fault injection
-// (error statuses, delays, hangs, dropped connections, garbage bodies, a port that refuses connections).
+// (error statuses, delays, hangs, dropped connections, garbage bodies, a port that refuses connections), and the
+// websocket event stream with its controls (subscribe.go).
 //
 // Facts emulated (from the Cattle, go-rancher, agent and UI sources):
 //   - Every request needs HTTP basic auth with an API key; otherwise 401, with a WWW-Authenticate challenge unless

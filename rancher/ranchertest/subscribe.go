@@ -194,7 +194,7 @@ type subscriber struct {
 	verBase string
 	changes bool // eventNames names resource.change
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards conn (set once upgraded), queue, progress
 	queue    [][]byte
 	progress time.Time // last completed write, or when the queue was last empty
 	wake     chan struct{}
@@ -208,7 +208,26 @@ func (sub *subscriber) stop() { sub.doneOnce.Do(func() { close(sub.done) }) }
 // drop closes the connection without a close frame.
 func (sub *subscriber) drop() {
 	sub.stop()
-	_ = sub.conn.NetConn().Close()
+	sub.mu.Lock()
+	c := sub.conn
+	sub.mu.Unlock()
+	if c != nil {
+		_ = c.NetConn().Close()
+	}
+}
+
+// setConn sets the socket once upgraded, and closes it at once if the subscriber was dropped meanwhile.
+func (sub *subscriber) setConn(c *websocket.Conn) {
+	sub.mu.Lock()
+	sub.conn = c
+	sub.mu.Unlock()
+	select {
+	case <-sub.done:
+		if !sub.graceful.Load() { // a graceful close is written by the subscriber's own goroutine
+			_ = c.NetConn().Close()
+		}
+	default:
+	}
 }
 
 func (sub *subscriber) closeGracefully() {
@@ -278,16 +297,27 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, c *call) int 
 	for k := range w.Header() {
 		delete(w.Header(), k)
 	}
-	conn, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return http.StatusBadRequest // Upgrade answered already
-	}
+	// Registered before the 101 goes out: a change made once the client knows it is subscribed is never missed.
 	sub := &subscriber{
-		conn: conn, env: c.env, envID: c.env.id, base: c.base, verBase: c.verBase, changes: changes,
+		env: c.env, envID: c.env.id, base: c.base, verBase: c.verBase, changes: changes,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	s.addSubscriber(sub)
 	defer s.removeSubscriber(sub)
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return http.StatusBadRequest // Upgrade answered already
+	}
+	sub.setConn(conn)
+	s.ev.mu.Lock()
+	s.ev.accepted++
+	s.ev.mu.Unlock()
+	s.lifeMu.Lock()
+	down := s.down // SetDown sets down, then drops the subscribers it finds: one of the two sees the other
+	s.lifeMu.Unlock()
+	if down {
+		sub.drop()
+	}
 
 	// Read and ignore what the client sends; a read error (its close frame included) ends the socket.
 	conn.SetReadLimit(subscribeReadLimit)
@@ -326,7 +356,6 @@ func (s *Server) addSubscriber(sub *subscriber) {
 		s.ev.subs = map[*subscriber]struct{}{}
 	}
 	s.ev.subs[sub] = struct{}{}
-	s.ev.accepted++
 	if !s.ev.running {
 		// Started from a running handler, so the handler count is above zero: Add is safe against Close's Wait.
 		s.ev.running = true
