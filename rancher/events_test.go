@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -233,6 +235,8 @@ func TestWatchCoalesces(t *testing.T) {
 	r := newRecorder(t)
 	wo := fastWatch
 	wo.MaxPending = 8
+	var frames atomic.Int64
+	wo.Frame = func(string, string) { frames.Add(1) }
 	watching(t, s, "", wo, r)
 	r.wait(Connected, "", 2*time.Second)
 
@@ -263,9 +267,12 @@ func TestWatchCoalesces(t *testing.T) {
 		w.srv.SetState(w.credA, st)
 		time.Sleep(30 * time.Millisecond) // a batch each
 	}
-	time.Sleep(100 * time.Millisecond)
-	if got := w.srv.Subscribers(w.envA); got != 1 {
-		t.Fatalf("the stand-in dropped the busy subscriber (%d sockets)", got)
+	// The read loop goes on reading while the handler is busy: more than the 100 messages Cattle queues.
+	before := frames.Load()
+	w.srv.EmitNoise(w.envA, 500)
+	waitUntil(t, "500 frames read while the handler is busy", 5*time.Second, func() bool { return frames.Load()-before >= 500 })
+	if got := w.srv.Subscribers(w.envA); got != 1 || w.srv.DroppedSlow() != 0 {
+		t.Fatalf("the stand-in dropped the busy subscriber (%d sockets, %d dropped)", got, w.srv.DroppedSlow())
 	}
 	r.mu.Lock()
 	r.block = nil
@@ -352,7 +359,13 @@ func TestWatchNoise(t *testing.T) {
 	if q := w.srv.EmitNoise(w.envA, n); q != n {
 		t.Fatalf("EmitNoise queued %d", q)
 	}
-	waitUntil(t, "1,500 noise events read", 10*time.Second, func() bool { return noise.Load() == n })
+	deadline := time.Now().Add(10 * time.Second)
+	for noise.Load() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d noise events read; stand-in dropped %d sockets; events %v", noise.Load(), n, w.srv.DroppedSlow(), r.kinds())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	wall, cpuUsed := time.Since(start), cpuTime()-cpu
 	t.Logf("1,500 noise events: %v wall, %v CPU of the whole process (stand-in rendering and writing included)", wall, cpuUsed)
 	if got := restRequests(w.srv) - rest; got != 0 {
@@ -792,5 +805,87 @@ func TestScanEvent(t *testing.T) {
 		if err != nil || name != x.name || typ != x.typ {
 			t.Errorf("scanEvent(%s) = %q %q %v, want %q %q", x.in, name, typ, err, x.name, x.typ)
 		}
+	}
+}
+
+// connectProxy is a forward proxy that also tunnels CONNECT (which a websocket through a proxy uses), and
+// resolves one made-up host name to the stand-in: a connection that bypassed it could not reach the server.
+type connectProxy struct {
+	srv      *httptest.Server
+	host, to string
+	connects atomic.Int32
+	forwards atomic.Int32
+}
+
+func newConnectProxy(t *testing.T, host, to string) *connectProxy {
+	p := &connectProxy{host: host, to: to}
+	fwd := &http.Transport{}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		target := req.Host
+		if target == p.host {
+			target = p.to
+		}
+		if req.Method == http.MethodConnect {
+			p.connects.Add(1)
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				http.Error(rw, err.Error(), http.StatusBadGateway)
+				return
+			}
+			down, _, err := rw.(http.Hijacker).Hijack()
+			if err != nil {
+				_ = up.Close()
+				return
+			}
+			_, _ = down.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+			go func() { _, _ = io.Copy(up, down); _ = up.Close() }()
+			_, _ = io.Copy(down, up)
+			_ = down.Close()
+			return
+		}
+		p.forwards.Add(1)
+		out := req.Clone(req.Context())
+		out.RequestURI = ""
+		out.URL.Host = target
+		resp, err := fwd.RoundTrip(out)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			rw.Header()[k] = v
+		}
+		rw.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(rw, resp.Body)
+	}))
+	t.Cleanup(func() { p.srv.CloseClientConnections(); p.srv.Close(); fwd.CloseIdleConnections() })
+	return p
+}
+
+// TestWatchProxy: the socket goes through the same proxy as the REST requests.
+func TestWatchProxy(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, ranchertest.Options{})
+	w.srv.SetEventOptions(fastEvents)
+	u, _ := url.Parse(w.srv.URL)
+	host := "rancher.example.invalid:" + u.Port()
+	p := newConnectProxy(t, host, u.Host)
+	proxyURL, _ := url.Parse(p.srv.URL)
+	var asked atomic.Int32
+	o := Options{URL: "http://" + host + "/v2-beta/projects/" + w.envA, AccessKey: envKeyA, SecretKey: envSecretA,
+		Proxy: func(*http.Request) (*url.URL, error) { asked.Add(1); return proxyURL, nil }}
+	s := dial(t, o)
+	r := newRecorder(t, envSecretA)
+	stop := watching(t, s, "", fastWatch, r)
+	r.wait(Connected, "", 2*time.Second)
+	reg := w.srv.AddRegistry(w.envA, ecrHost2, "")
+	r.wait(Changed, reg, 2*time.Second)
+	_ = stop()
+	if p.connects.Load() != 1 || p.forwards.Load() == 0 {
+		t.Errorf("proxy saw %d CONNECTs and %d requests", p.connects.Load(), p.forwards.Load())
+	}
+	if asked.Load() < 2 {
+		t.Errorf("Options.Proxy asked %d times", asked.Load())
 	}
 }
