@@ -285,11 +285,13 @@ func TestWatchCoalesces(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	n := 0
+	r.mu.Lock()
 	for _, ev := range r.all {
 		if ev.ResourceID == w.credA {
 			n++
 		}
 	}
+	r.mu.Unlock()
 	if n != 2 { // the batch test's one, and the folded one
 		t.Errorf("%d events of %s: %v", n, w.credA, r.kinds())
 	}
@@ -317,7 +319,7 @@ func TestWatchCoalesces(t *testing.T) {
 	}
 }
 
-func waitUntil(t *testing.T, what string, d time.Duration, ok func() bool) {
+func waitUntil(t testing.TB, what string, d time.Duration, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !ok() {
@@ -401,16 +403,17 @@ func TestWatchNoise(t *testing.T) {
 }
 
 // rawFrames subscribes with a plain websocket client and returns n noise frames as sent.
-func rawFrames(t *testing.T, srv *ranchertest.Server, env string, n int) [][]byte {
+func rawFrames(t testing.TB, srv *ranchertest.Server, env string, n int) [][]byte {
 	t.Helper()
 	h := http.Header{}
 	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(envKeyA+":"+envSecretA)))
+	n0 := srv.Subscribers(env)
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/v2-beta/subscribe?eventNames=resource.change", h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	waitUntil(t, "2 subscribers", 2*time.Second, func() bool { return srv.Subscribers(env) == 2 })
+	waitUntil(t, "one more subscriber", 2*time.Second, func() bool { return srv.Subscribers(env) == n0+1 })
 	srv.EmitNoise(env, n)
 	var out [][]byte
 	for len(out) < n {
@@ -539,6 +542,9 @@ func TestWatchCancel(t *testing.T) {
 		t.Errorf("last event %+v", ev)
 	}
 	waitUntil(t, "no subscriber", time.Second, func() bool { return w.srv.Subscribers("") == 0 })
+	if got := w.srv.ClosedByClient(); got != 1 {
+		t.Errorf("the stand-in got %d close frames, want 1", got)
+	}
 
 	// Cancelled while waiting to retry an unavailable stream.
 	o := fastEvents
@@ -727,11 +733,13 @@ func TestWatchAccountKey(t *testing.T) {
 	if ev := rb.wait(Changed, regB, 2*time.Second); ev.EnvID != w.envB {
 		t.Errorf("B: %+v", ev)
 	}
+	ra.mu.Lock()
 	for _, ev := range ra.all {
 		if ev.ResourceID == regB {
 			t.Error("A got B's registry")
 		}
 	}
+	ra.mu.Unlock()
 	if got := w.srv.Subscribers(""); got != 2 {
 		t.Errorf("%d sockets, want 2", got)
 	}
@@ -887,5 +895,27 @@ func TestWatchProxy(t *testing.T) {
 	}
 	if asked.Load() < 2 {
 		t.Errorf("Options.Proxy asked %d times", asked.Load())
+	}
+}
+
+// BenchmarkDecodeNoise is the client's cost of one unrelated event (about 3.4 KB): scanned and discarded.
+func BenchmarkDecodeNoise(b *testing.B) {
+	srv := ranchertest.New(ranchertest.Options{})
+	defer srv.Close()
+	env := srv.AddEnvironment("noisy")
+	srv.AddEnvironmentKey(env, envKeyA, envSecretA)
+	srv.SetEventOptions(fastEvents)
+	raw := rawFrames(b, srv, env, 1500)
+	wt := &watch{o: WatchOptions{}.withDefaults(), env: env, q: newEventQueue(DefaultMaxPending)}
+	size := 0
+	for _, f := range raw {
+		size += len(f)
+	}
+	b.SetBytes(int64(size / len(raw)))
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if err := wt.handle(raw[i%len(raw)]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

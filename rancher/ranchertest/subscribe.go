@@ -23,6 +23,7 @@ package ranchertest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -87,6 +88,8 @@ type eventHub struct {
 	accepted  int  // subscriptions accepted since the start
 	dropped   int  // sockets dropped by the slow-reader rule
 	published int  // resource.change messages queued to subscribers (noise included)
+
+	clientCloses int // sockets the client closed with a close frame
 }
 
 // changeSet is the set of resources changed since the last publish. It lives in the store, guarded by Server.mu.
@@ -139,6 +142,13 @@ func (s *Server) Subscriptions() int {
 	s.ev.mu.Lock()
 	defer s.ev.mu.Unlock()
 	return s.ev.accepted
+}
+
+// ClosedByClient returns the number of sockets the client ended with a close frame.
+func (s *Server) ClosedByClient() int {
+	s.ev.mu.Lock()
+	defer s.ev.mu.Unlock()
+	return s.ev.clientCloses
 }
 
 // DroppedSlow returns the number of sockets dropped because their reader did not keep up.
@@ -326,6 +336,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, c *call) int 
 		defer close(readDone)
 		for {
 			if _, _, err := conn.NextReader(); err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					s.ev.mu.Lock()
+					s.ev.clientCloses++
+					s.ev.mu.Unlock()
+				}
 				sub.stop()
 				return
 			}
