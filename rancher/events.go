@@ -223,8 +223,13 @@ func (s *Server) subscribeURL(envID string) (string, error) {
 
 // dialer is a websocket dialer with the REST transport's TLS settings, proxy and dialer.
 func (s *Server) dialer() (*websocket.Dialer, error) {
-	t, ok := s.http.Transport.(*http.Transport)
-	if !ok {
+	var t *http.Transport
+	switch rt := s.http.Transport.(type) {
+	case *http.Transport:
+		t = rt
+	case interface{ base() *http.Transport }: // a wrapper around the route's transport
+		t = rt.base()
+	default:
 		return nil, errors.New("watch: the server has no HTTP transport")
 	}
 	var tlsConfig = t.TLSClientConfig.Clone()

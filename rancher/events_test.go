@@ -636,6 +636,9 @@ func TestWatchFront(t *testing.T) {
 	w.srv.SetEventOptions(fastEvents)
 	back, _ := url.Parse(w.srv.URL)
 	rp := httputil.NewSingleHostReverseProxy(back)
+	tr := &http.Transport{} // not http.DefaultTransport, which package rancher routes (and guards)
+	defer tr.CloseIdleConnections()
+	rp.Transport = tr
 	var mode atomic.Value
 	mode.Store("redirect")
 	up := websocket.Upgrader{}

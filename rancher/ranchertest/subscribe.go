@@ -211,6 +211,7 @@ type subscriber struct {
 	done     chan struct{}
 	doneOnce sync.Once
 	graceful atomic.Bool
+	slow     atomic.Bool // dropped by the slow-reader rule (counted once)
 }
 
 func (sub *subscriber) stop() { sub.doneOnce.Do(func() { close(sub.done) }) }
@@ -439,7 +440,7 @@ func (s *Server) write(sub *subscriber, m []byte, o *EventOptions) bool {
 	}
 	_ = sub.conn.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
 	if err := sub.conn.WriteMessage(websocket.TextMessage, m); err != nil {
-		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() && sub.slow.CompareAndSwap(false, true) {
 			s.ev.mu.Lock()
 			s.ev.dropped++
 			s.ev.mu.Unlock()
@@ -536,7 +537,9 @@ func (s *Server) deliver(out map[*subscriber][][]byte) {
 			n += len(msgs)
 			continue
 		}
-		dropped++
+		if sub.slow.CompareAndSwap(false, true) {
+			dropped++
+		}
 		sub.drop()
 	}
 	s.ev.mu.Lock()
