@@ -1,7 +1,8 @@
 // Package rancher knows the Rancher 1.6 (Cattle) v2-beta API, through the go-rancher v2 client: connecting from
 // any CATTLE_URL form a user has (the /v1 URL Rancher injects into agent containers, the server root, /v2-beta,
 // an Environment API Endpoint /v2-beta/projects/<id>), finding environments, listing registries and registry
-// credentials page by page, and writing credentials. It knows nothing of ECR or of the rules of a pass.
+// credentials page by page, writing credentials, and following an environment's websocket event stream
+// (events.go). It knows nothing of ECR or of the rules of a pass.
 //
 // Facts it relies on: Cattle scopes a request to an environment only when the path has more than four segments,
 // so an account API key writes registries only through /v2-beta/projects/<id>/schemas (through the unscoped

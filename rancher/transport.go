@@ -154,6 +154,9 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 // CloseIdleConnections closes the idle connections of the origin's transport.
 func (g *guard) CloseIdleConnections() { g.t.CloseIdleConnections() }
 
+// base is the transport behind the guard: its TLS, proxy and dial settings serve the event stream too.
+func (g *guard) base() *http.Transport { return g.t }
+
 // boundedBody fails with errBodyTooLarge once more than left bytes were read.
 type boundedBody struct {
 	io.ReadCloser

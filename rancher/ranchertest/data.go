@@ -118,6 +118,8 @@ type store struct {
 	projects, registries, credentials index
 	byID                              map[string]*resource
 	keys                              map[string]*apiKey
+
+	changes changeSet // for the event stream (subscribe.go)
 }
 
 func newStore() store {
@@ -189,6 +191,7 @@ func (st *store) newResourceLocked(k kind, env *resource, state string) *resourc
 		r.removed = r.created
 	}
 	st.byID[r.id] = r
+	st.changes.mark(r)
 	st.global(k).add(r)
 	if env != nil {
 		env.idx(k).add(r)
@@ -200,6 +203,7 @@ func (st *store) newResourceLocked(k kind, env *resource, state string) *resourc
 func (st *store) setStateLocked(r *resource, state string) {
 	was, is := hiddenState(r.state), hiddenState(state)
 	r.state = state
+	st.changes.mark(r)
 	switch {
 	case is && r.removed == "":
 		r.removed, _ = nowStamp()

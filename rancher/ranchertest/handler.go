@@ -346,6 +346,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call, body 
 	}
 	segs := c.segs
 	switch segs[0] {
+	case "subscribe": // the event stream, in subscribe.go
+		if len(segs) == 1 {
+			return s.subscribe(w, r, c)
+		}
 	case "schemas":
 		if len(segs) > 2 {
 			break
@@ -621,6 +625,7 @@ func (s *Server) update(w http.ResponseWriter, c *call, def *collDef, id string,
 	if changed {
 		r.writes++
 	}
+	s.st.changes.mark(r) // Cattle publishes a resource.change for every update
 	e := getEnc(s.opts.EscapeSlashes)
 	writeResource(e, r, c.base, c.verBase, r.state, false)
 	s.mu.Unlock()

@@ -6,7 +6,8 @@
 // scoping rules, registries (1sp<N>) and registry credentials (1c<N>) with their states, the schemas that make
 // go-rancher allow or refuse writes, paginated and filtered lists, creates, updates, deletes and lifecycle actions,
 // Cattle's error bodies and headers, request records for exact request-count assertions, and fault injection
-// (error statuses, delays, hangs, dropped connections, garbage bodies, a port that refuses connections).
+// (error statuses, delays, hangs, dropped connections, garbage bodies, a port that refuses connections), and the
+// websocket event stream with its controls (subscribe.go).
 //
 // It also misbehaves on demand, as a hostile or misconfigured Rancher would: SetLinkBase renders every link and
 // X-API-Schemas with another origin (what Cattle's api.host setting does); faults answer with redirects (to any
@@ -116,6 +117,8 @@ type Server struct {
 
 	mu sync.RWMutex
 	st store
+
+	ev eventHub // the event stream (subscribe.go)
 }
 
 // New starts a Server listening on 127.0.0.1 on a free port. It panics if it cannot listen, like httptest.
@@ -260,6 +263,7 @@ func (s *Server) SetDown(down bool) {
 			_ = c.Close()
 		}
 		s.lifeMu.Unlock()
+		s.DropSubscribers() // hijacked websockets are not in conns
 		s.serveWG.Wait()
 		return
 	}
