@@ -20,7 +20,7 @@ import (
 
 // settingVars are every variable the daemon reads; each test starts with all of them unset.
 var settingVars = []string{"CATTLE_URL", "CATTLE_ACCESS_KEY", "CATTLE_SECRET_KEY", "AWS_REGION", "AWS_DEFAULT_REGION",
-	"AWS_ROLE_ARN", "AWS_ECR_REGISTRY_IDS", "ECR_REGIONS", "AUTO_CREATE", "UPDATE_INTERVAL", "DRY_RUN", "LOG_LEVEL",
+	"AWS_ROLE_ARN", "AWS_ECR_REGISTRY_IDS", "ECR_REGIONS", "AUTO_CREATE", "UPDATE_INTERVAL", "DRY_RUN", "EVENTS", "LOG_LEVEL",
 	"LOG_FORMAT", "LISTEN_PORT", "RANCHER_TIMEOUT", "ECR_TIMEOUT", "RANCHER_CA_CERT", "RANCHER_INSECURE_SKIP_VERIFY",
 	"RANCHER_ENVIRONMENTS", "RANCHER_CONCURRENCY", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ACCESS_KEY_ID",
 	"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
@@ -212,14 +212,18 @@ func TestConfigAcceptsDropInValues(t *testing.T) {
 		"0": false, "f": false, "F": false, "FALSE": false, "false": false, "False": false,
 		"yes": true, "no": false, "ON": true, "off": false, "": false, " true ": true}
 	for value, want := range bools {
-		for _, variable := range []string{"AUTO_CREATE", "DRY_RUN", "RANCHER_INSECURE_SKIP_VERIFY"} {
+		for _, variable := range []string{"AUTO_CREATE", "DRY_RUN", "EVENTS", "RANCHER_INSECURE_SKIP_VERIFY"} {
 			s, out, err := loadWith(t, with(map[string]string{variable: value, "AWS_REGION": "us-east-1"}))
 			if err != nil {
 				t.Errorf("%s=%q: %v %s", variable, value, err, out)
 				continue
 			}
 			got := map[string]bool{"AUTO_CREATE": s.updater.Rules.AutoCreate, "DRY_RUN": s.updater.DryRun,
-				"RANCHER_INSECURE_SKIP_VERIFY": s.updater.Rancher.InsecureSkipVerify}[variable]
+				"EVENTS": s.updater.Events, "RANCHER_INSECURE_SKIP_VERIFY": s.updater.Rancher.InsecureSkipVerify}[variable]
+			want := want
+			if variable == "EVENTS" && strings.TrimSpace(value) == "" {
+				want = true // EVENTS is on unless set false
+			}
 			if got != want {
 				t.Errorf("%s=%q read as %v, want %v", variable, value, got, want)
 			}
@@ -291,7 +295,7 @@ func TestConfigDefaults(t *testing.T) {
 	u := s.updater
 	if u.Interval != defaultInterval || u.Concurrency != defaultConcurrency || s.listenPort != defaultListenPort ||
 		u.Rancher.Timeout != defaultRancherTimeout || u.ECR.Timeout != defaultECRTimeout || s.log.GetLevel() != logrus.InfoLevel ||
-		u.DryRun || u.Rules.AutoCreate || u.Rancher.InsecureSkipVerify || len(u.Environments) != 0 {
+		u.DryRun || u.Rules.AutoCreate || u.Rancher.InsecureSkipVerify || len(u.Environments) != 0 || !u.Events {
 		t.Errorf("defaults: %+v, port %d, level %s", u, s.listenPort, s.log.GetLevel())
 	}
 	var help bytes.Buffer

@@ -157,15 +157,44 @@ func boolFlag(name, env, usage string) *cli.FlagBase[bool, cli.BoolConfig, envBo
 	return &cli.FlagBase[bool, cli.BoolConfig, envBool]{Name: name, Sources: cli.EnvVars(env), Usage: usage}
 }
 
+// boolFlagOn is a boolFlag that is true unless set false: an empty variable (a compose file's ${EVENTS} when
+// nothing was exported) keeps it true.
+func boolFlagOn(name, env, usage string) *cli.FlagBase[bool, cli.BoolConfig, envBool] {
+	f := boolFlag(name, env, usage)
+	f.Value = true
+	f.Sources = cli.NewValueSourceChain(nonEmptyEnv(env))
+	return f
+}
+
+// nonEmptyEnv is an environment variable as a flag's source, found only when it is set to something: urfave/cli
+// reads an empty boolean variable as false.
+type nonEmptyEnv string
+
+func (e nonEmptyEnv) Lookup() (string, bool) {
+	v, ok := os.LookupEnv(string(e))
+	return v, ok && strings.TrimSpace(v) != ""
+}
+func (e nonEmptyEnv) String() string   { return "environment variable " + strconv.Quote(string(e)) }
+func (e nonEmptyEnv) GoString() string { return "nonEmptyEnv(" + strconv.Quote(string(e)) + ")" }
+func (e nonEmptyEnv) IsFromEnv() bool  { return true }
+func (e nonEmptyEnv) Key() string      { return string(e) }
+
 // envBool is the value of a boolFlag.
-type envBool struct{ dest *bool }
+type envBool struct {
+	dest *bool
+	def  bool // what an empty value means
+}
 
 func (envBool) Create(v bool, p *bool, _ cli.BoolConfig) cli.Value {
 	*p = v
-	return &envBool{dest: p}
+	return &envBool{dest: p, def: v}
 }
 func (envBool) ToString(v bool) string { return strconv.FormatBool(v) }
 func (b *envBool) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		*b.dest = b.def
+		return nil
+	}
 	v, err := parseBool(s)
 	if err != nil {
 		return err
@@ -207,6 +236,7 @@ func flags() []cli.Flag {
 		boolFlag("auto-create", "AUTO_CREATE", "create the registry of the caller's account (or of each AWS_ECR_REGISTRY_IDS account) in AWS_REGION when missing"),
 		stringFlag("update-interval", "UPDATE_INTERVAL", shortDuration(defaultInterval), "longest time between passes (Go duration); passes come sooner when tokens live shorter"),
 		boolFlag("dry-run", "DRY_RUN", "compute and log the plan, write nothing"),
+		boolFlagOn("events", "EVENTS", "follow each environment's event stream and refresh a registry within seconds of its change (default true; false: on schedule only)"),
 		stringFlag("log-level", "LOG_LEVEL", defaultLogLevel, "trace, debug, info, warn (warning) or error, any case; panic and fatal log at error level"),
 		stringFlag("log-format", "LOG_FORMAT", defaultLogFormat, "text or json"),
 		stringFlag("listen-port", "LISTEN_PORT", strconv.Itoa(defaultListenPort), "port of /ping, /healthz, /readyz and /metrics (0 turns them off)"),
@@ -415,6 +445,7 @@ func load(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*setting
 	u.Interval, err = duration(get(c, "update-interval"), defaultInterval, minInterval, 0)
 	check(named("UPDATE_INTERVAL", err))
 	u.DryRun = c.Bool("dry-run")
+	u.Events = c.Bool("events")
 	s.listenPort, err = listenPort(c)
 	check(err)
 
@@ -675,7 +706,7 @@ func (s *settings) logStart(command string) {
 		"aws_region":          u.Rules.HomeRegion, "aws_credentials": aws, "aws_secret_access_key": secret(os.Getenv("AWS_SECRET_ACCESS_KEY")),
 		"aws_session_token": secret(os.Getenv("AWS_SESSION_TOKEN")), "aws_role_arn": u.ECR.RoleARN,
 		"aws_ecr_registry_ids": strings.Join(u.Rules.Accounts, ","), "ecr_regions": strings.Join(u.Rules.Regions, ","),
-		"ecr_timeout": shortDuration(u.ECR.Timeout), "auto_create": u.Rules.AutoCreate, "dry_run": u.DryRun,
+		"ecr_timeout": shortDuration(u.ECR.Timeout), "auto_create": u.Rules.AutoCreate, "dry_run": u.DryRun, "events": u.Events,
 		"update_interval": shortDuration(u.Interval), "listen_port": s.listenPort, "log_level": s.log.GetLevel().String(),
 	}).Info("starting")
 	if u.Rancher.InsecureSkipVerify {

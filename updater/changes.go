@@ -35,6 +35,7 @@ type changes struct {
 	mu      sync.Mutex
 	pending map[string]*envChange // by environment key
 	echoes  map[string]time.Time  // resource id -> when the updater last wrote it
+	window  time.Duration         // echoWindow
 	wake    chan struct{}
 }
 
@@ -45,7 +46,7 @@ type envChange struct {
 }
 
 func newChanges() *changes {
-	return &changes{pending: map[string]*envChange{}, echoes: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	return &changes{pending: map[string]*envChange{}, echoes: map[string]time.Time{}, window: echoWindow, wake: make(chan struct{}, 1)}
 }
 
 // Changed reports a change of one environment (by its key: the id given in RANCHER_ENVIRONMENTS, or "" for the
@@ -61,7 +62,7 @@ func (u *Updater) Changed(envKey string, c Change) bool {
 		if id == "" {
 			id = c.RegistryID
 		}
-		if at, ok := ch.echoes[envKey+"/"+id]; ok && now.Sub(at) < echoWindow {
+		if at, ok := ch.echoes[envKey+"/"+id]; ok && now.Sub(at) < ch.window {
 			return false
 		}
 	}
@@ -93,7 +94,7 @@ func (ch *changes) wrote(envKey string, now time.Time, ids ...string) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	for id, at := range ch.echoes {
-		if now.Sub(at) >= echoWindow {
+		if now.Sub(at) >= ch.window {
 			delete(ch.echoes, id)
 		}
 	}
@@ -124,9 +125,9 @@ func (ch *changes) take() (sc scope, ok bool) {
 	return sc, true
 }
 
-// smallPasses runs small passes for the changes reported while the loop waits for timer, until timer fires or
-// ctx is done. It returns false when ctx is done.
-func (u *Updater) smallPasses(ctx context.Context, timer <-chan time.Time) bool {
+// smallPasses runs small passes for the changes reported while the loop waits for timer (due at next), until
+// timer fires or ctx is done. It returns false when ctx is done.
+func (u *Updater) smallPasses(ctx context.Context, timer <-chan time.Time, next time.Time) bool {
 	var last time.Time
 	for {
 		select {
@@ -150,10 +151,11 @@ func (u *Updater) smallPasses(ctx context.Context, timer <-chan time.Time) bool 
 			continue
 		}
 		last = u.clock.Now()
-		u.runPass(ctx, sc)
+		res := u.runPass(ctx, sc)
 		if ctx.Err() != nil {
 			return false
 		}
+		u.health.passDone(res.Start.Add(res.Duration), res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.firstError()), next)
 		u.idle()
 	}
 }

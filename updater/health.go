@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -25,6 +26,7 @@ type Health struct {
 	lastSuccess time.Time
 	lastErr     string
 	next        time.Time
+	streams     map[string]string // event stream state by environment
 }
 
 // maxHealthProblems bounds the problems /healthz lists; ProblemsTotal counts them all.
@@ -63,6 +65,22 @@ type HealthStatus struct {
 	// Problems are what cannot be refreshed (at most maxHealthProblems of them; ProblemsTotal counts all).
 	Problems      []Problem `json:"problems,omitempty"`
 	ProblemsTotal int       `json:"problems_total,omitempty"`
+	// Events is the state of each environment's event stream; it never changes Status.
+	Events map[string]string `json:"events,omitempty"`
+}
+
+// setStream records the state of an environment's event stream; "" forgets it.
+func (h *Health) setStream(env, state string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if state == "" {
+		delete(h.streams, env)
+		return
+	}
+	if h.streams == nil {
+		h.streams = map[string]string{}
+	}
+	h.streams[env] = state
 }
 
 func stamp(t time.Time) string {
@@ -80,6 +98,9 @@ func (h *Health) Status() (healthy bool, s HealthStatus) {
 	s = HealthStatus{Passes: h.passes, LastPass: stamp(h.lastPass), LastSuccess: stamp(h.lastSuccess),
 		LastError: h.lastErr, NextPass: stamp(h.next), ProblemsTotal: len(h.problems)}
 	s.Problems = h.problems[:min(len(h.problems), maxHealthProblems)]
+	if len(h.streams) > 0 {
+		s.Events = maps.Clone(h.streams)
+	}
 	switch {
 	case h.passes == 0:
 		s.Status = "starting"

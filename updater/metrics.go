@@ -3,6 +3,8 @@ package updater
 import (
 	"runtime"
 	"time"
+
+	"github.com/ecr-updater/ecr-updater/rancher"
 )
 
 // MetricsPrefix is the namespace of every metric of the updater.
@@ -22,6 +24,10 @@ type Metrics struct {
 	requestDuration   histogramVec
 	requestErrors     counterVec
 	problems          gaugeVec
+	streamsConnected  gaugeVec
+	eventsReceived    counterVec
+	eventPasses       counter
+	reconnects        counter
 }
 
 // NewMetrics creates the metrics and registers them, with the Go and process collectors and build information,
@@ -51,6 +57,12 @@ func NewMetrics(reg *Registry, version, revision string) *Metrics {
 		problems: reg.gaugeVec(p+"registry_failing",
 			"1 for each registry (or environment) that cannot be refreshed, by environment, registry id and reason: token, write or read.",
 			"env", "registry", "reason"),
+		streamsConnected: reg.gaugeVec(p+"events_connected",
+			"1 while the event stream of the environment is connected, 0 otherwise.", "env"),
+		eventsReceived: reg.counterVec(p+"events_received_total",
+			"Messages received on the event streams, by type: ping, registry, registryCredential or other.", "type"),
+		eventPasses: reg.counter(p+"event_passes_total", "Small passes run for changes the event streams reported."),
+		reconnects:  reg.counter(p+"events_reconnects_total", "Event streams connected again after they were lost or closed."),
 	}
 	reg.gaugeVec(p+"build_info", "Build information; the value is 1.", "version", "revision", "goversion").
 		WithLabelValues(version, revision, runtime.Version()).Set(1)
@@ -59,6 +71,9 @@ func NewMetrics(reg *Registry, version, revision string) *Metrics {
 	}
 	for _, action := range []string{"updated", "created"} {
 		m.written.WithLabelValues(action)
+	}
+	for _, kind := range []string{"ping", rancher.TypeRegistry, rancher.TypeRegistryCredential, "other"} {
+		m.eventsReceived.WithLabelValues(kind)
 	}
 	reg.collect(goCollector)
 	reg.collect(processCollector)
@@ -78,6 +93,36 @@ func (m *Metrics) observer(target string) func(op string, d time.Duration, err e
 	}
 }
 
+// eventReceived counts a message of an event stream: ping, registry, registryCredential, or other (every other type
+// and name, so that a server cannot grow the label set).
+func (m *Metrics) eventReceived(name, resourceType string) {
+	if m == nil {
+		return
+	}
+	kind := "other"
+	switch {
+	case name == "ping":
+		kind = "ping"
+	case name == "resource.change" && (resourceType == rancher.TypeRegistry || resourceType == rancher.TypeRegistryCredential):
+		kind = resourceType
+	}
+	m.eventsReceived.WithLabelValues(kind).Inc()
+}
+
+func (m *Metrics) streamConnected(env string, up, again bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.streamsConnected.WithLabelValues(env).Set(v)
+	if again {
+		m.reconnects.Inc()
+	}
+}
+
 func (m *Metrics) scheduled(next time.Time) {
 	if m != nil {
 		m.nextPass.Set(float64(next.UnixMilli()) / 1000)
@@ -89,6 +134,9 @@ func (m *Metrics) passDone(res *Result, end time.Time) {
 		return
 	}
 	m.passDuration.Observe(res.Duration.Seconds())
+	if res.Kind == PassEvent {
+		m.eventPasses.Inc()
+	}
 	switch {
 	case res.OK():
 		m.passes.WithLabelValues("success").Inc()

@@ -43,6 +43,7 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	w.wantFresh(good, "us-east-1")
 	cfg.Metrics.scheduled(time.Unix(1_800_000_000, 500_000_000))
+	cfg.Metrics.streamConnected(w.env, true, false) // no stream runs here: give its gauge a series
 
 	srv := httptest.NewServer(Handler(NewHealth(nil), reg))
 	defer srv.Close()
@@ -56,8 +57,8 @@ func TestMetricsExposition(t *testing.T) {
 	}
 
 	documented := readmeMetrics(t)
-	if len(documented) != 13 {
-		t.Fatalf("README's metrics table has %d rows, want 13", len(documented))
+	if len(documented) != 17 {
+		t.Fatalf("README's metrics table has %d rows, want 17", len(documented))
 	}
 	for _, d := range documented {
 		f := fams[d.name]

@@ -134,6 +134,7 @@ func (s *schedule) margin() time.Duration {
 func (u *Updater) Run(ctx context.Context) error {
 	s := newSchedule(u.cfg.Interval, u.cfg.Jitter)
 	sc := scope{full: true}
+	defer u.stopStreams()
 	for {
 		res := u.runPass(ctx, sc)
 		var cfgErr *ConfigError
@@ -143,6 +144,9 @@ func (u *Updater) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			u.log.Info("stopped: the pass in flight has ended")
 			return nil
+		}
+		if res.Full && res.Err == nil {
+			u.watchStreams(ctx)
 		}
 		now := u.clock.Now()
 		delay, full, why := s.next(now, res)
@@ -163,7 +167,7 @@ func (u *Updater) Run(ctx context.Context) error {
 			"kind":      sc.name(),
 			"reason":    why,
 		}).Info("next pass scheduled")
-		if !u.smallPasses(ctx, u.clock.After(delay)) {
+		if !u.smallPasses(ctx, u.clock.After(delay), next) {
 			u.log.Info("stopped")
 			return nil
 		}

@@ -50,6 +50,10 @@ type Config struct {
 	Jitter func() float64
 	// OnPass, when set, is called with the result of every pass.
 	OnPass func(*Result)
+	// Events follows each environment's event stream (EVENTS) and runs a small pass for the registries that change.
+	Events bool
+	// Watch tunes the event streams; the zero value is right for Rancher.
+	Watch rancher.WatchOptions
 }
 
 // ConfigError is a configuration problem found only once Rancher answered (an Environment API key asked for
@@ -80,6 +84,7 @@ type Updater struct {
 	sourceLogged bool                       // the AWS credential source has been logged
 
 	changes *changes // reported by Rancher's event streams, for small passes
+	streams streams  // the event streams
 }
 
 // New checks the configuration and prepares the clients; it makes no network call.

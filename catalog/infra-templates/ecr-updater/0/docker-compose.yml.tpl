@@ -18,6 +18,7 @@ ecr-updater:
     AUTO_CREATE: ${auto_create}
     UPDATE_INTERVAL: ${update_interval}
     DRY_RUN: ${dry_run}
+    EVENTS: ${events}
     LOG_LEVEL: ${log_level}
     LOG_FORMAT: ${log_format}
     HTTP_PROXY: ${http_proxy}

@@ -1,0 +1,142 @@
+package updater
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ecr-updater/ecr-updater/rancher"
+)
+
+// States of an environment's event stream, as /healthz shows them.
+const (
+	StreamConnecting  = "connecting"
+	StreamConnected   = "connected"
+	StreamUnavailable = "unavailable" // the upgrade was refused (an older Rancher, a proxy without websockets)
+	StreamLost        = "disconnected"
+)
+
+// streams are the event streams of the environments served: one websocket each, started after the scheduled pass
+// that found the environment and stopped when a scheduled pass no longer serves it. They only report changes
+// (Changed); the schedule never depends on them.
+type streams struct {
+	mu      sync.Mutex
+	running map[string]*stream // by environment key
+	wg      sync.WaitGroup
+}
+
+type stream struct {
+	cancel    context.CancelFunc
+	label     string // the environment's id (and name), for logs and metrics
+	connected bool
+	connects  int
+}
+
+// watchStreams starts a stream for every environment the last scheduled pass read and stops the streams of the
+// environments it no longer serves.
+func (u *Updater) watchStreams(ctx context.Context) {
+	if !u.cfg.Events || u.server == nil {
+		return
+	}
+	want := map[string]*EnvResult{}
+	for _, t := range u.lastTargets {
+		if t.Inactive == "" && t.Err == nil {
+			want[t.key] = t
+		}
+	}
+	st := &u.streams
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.running == nil {
+		st.running = map[string]*stream{}
+	}
+	for key, s := range st.running {
+		if want[key] == nil {
+			s.cancel()
+			delete(st.running, key)
+			u.health.setStream(s.label, "")
+		}
+	}
+	for key, t := range want {
+		if st.running[key] != nil {
+			continue
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		s := &stream{cancel: cancel, label: t.label()}
+		st.running[key] = s
+		u.health.setStream(s.label, StreamConnecting)
+		st.wg.Add(1)
+		go func() {
+			defer st.wg.Done()
+			opts := u.cfg.Watch
+			opts.Frame = func(name, resourceType string) { u.cfg.Metrics.eventReceived(name, resourceType) }
+			if err := u.server.Watch(sctx, key, opts, func(ev rancher.Event) { u.onEvent(sctx, key, s, ev) }); err != nil {
+				u.log.WithField("env", s.label).Warn("event stream not started: " + err.Error() + "; changes are picked up by the schedule")
+				u.health.setStream(s.label, StreamUnavailable)
+			}
+		}()
+	}
+}
+
+// stopStreams closes every stream and waits for them.
+func (u *Updater) stopStreams() {
+	st := &u.streams
+	st.mu.Lock()
+	for key, s := range st.running {
+		s.cancel()
+		delete(st.running, key)
+	}
+	st.mu.Unlock()
+	st.wg.Wait()
+}
+
+// onEvent turns what a stream reports into changes, logs and metrics. A stream that connects (again) asks for a
+// small pass of its environment, so that changes made while it was away are caught.
+func (u *Updater) onEvent(ctx context.Context, key string, s *stream, ev rancher.Event) {
+	log := u.log.WithField("env", s.label)
+	switch ev.Kind {
+	case rancher.Connected:
+		s.connects++
+		s.connected = true
+		u.health.setStream(s.label, StreamConnected)
+		u.cfg.Metrics.streamConnected(s.label, true, s.connects > 1)
+		if s.connects == 1 {
+			log.Info("event stream connected: registry changes are picked up at once")
+		} else {
+			log.Debug("event stream connected again")
+		}
+		u.Changed(key, Change{Resync: true})
+	case rancher.Overflow:
+		u.Changed(key, Change{Resync: true})
+	case rancher.Changed:
+		switch ev.ResourceType {
+		case rancher.TypeRegistry:
+			u.Changed(key, Change{RegistryID: ev.ResourceID})
+		case rancher.TypeRegistryCredential:
+			u.Changed(key, Change{RegistryID: ev.RegistryID, CredentialID: ev.ResourceID})
+		}
+	case rancher.Disconnected:
+		if s.connected {
+			s.connected = false
+			u.cfg.Metrics.streamConnected(s.label, false, false)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		u.health.setStream(s.label, StreamLost)
+		why := "closed by Rancher"
+		if ev.Err != nil {
+			why = ev.Err.Error()
+		}
+		log.WithField("retry_in", ev.RetryIn.Round(time.Millisecond).String()).Debug("event stream lost: " + why)
+	case rancher.Unavailable:
+		u.health.setStream(s.label, StreamUnavailable)
+		if ev.Attempt == 1 {
+			log.WithFields(map[string]any{"status": ev.Status, "retry_in": ev.RetryIn.Round(time.Second).String()}).Warn(
+				fmt.Sprintf("event stream unavailable (Rancher answered %d %s instead of a websocket): registry changes wait "+
+					"for the schedule; trying again with backoff", ev.Status, http.StatusText(ev.Status)))
+		}
+	}
+}
