@@ -274,6 +274,16 @@ func TestRunServesHealthAndStopsOnSIGTERM(t *testing.T) {
 	if code, hc := daemon(t, map[string]string{"LISTEN_PORT": fmt.Sprint(port)}, "healthcheck"); code != 0 {
 		t.Errorf("healthcheck: exit %d %s", code, hc)
 	}
+	// EVENTS is on by default: the daemon holds the environment's event stream.
+	for w.rancher.Subscribers("") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no event stream (%d sockets):\n%s", w.rancher.Subscribers(""), out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := fetch(base + "/healthz"); !strings.Contains(body, `"events":{"`+w.env+`":"connected"}`) {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -289,6 +299,9 @@ func TestRunServesHealthAndStopsOnSIGTERM(t *testing.T) {
 		t.Fatal("still running 10 s after SIGTERM")
 	}
 	t.Logf("stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if n, closed := w.rancher.Subscribers(""), w.rancher.ClosedByClient(); n != 0 || closed != 1 {
+		t.Errorf("after SIGTERM: %d sockets open, %d closed by the daemon with a close frame", n, closed)
+	}
 	if code, _ := daemon(t, map[string]string{"LISTEN_PORT": fmt.Sprint(port)}, "healthcheck"); code != 1 {
 		t.Errorf("healthcheck of a stopped daemon: exit %d, want 1", code)
 	}
