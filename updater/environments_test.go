@@ -81,8 +81,8 @@ func TestEnvironmentSelection(t *testing.T) {
 				}
 			}
 			if tc.selector != nil && tc.selector[0] == "all" {
-				if res.EnvsInactive != 1 || !strings.Contains(m.log.String(), "environment skipped: environment is inactive") {
-					t.Errorf("inactive environment: %d skipped\n%s", res.EnvsInactive, m.log)
+				if res.EnvsSkipped != 1 || !strings.Contains(m.log.String(), "environment skipped: environment is inactive") {
+					t.Errorf("inactive environment: %d skipped\n%s", res.EnvsSkipped, m.log)
 				}
 			}
 		})
@@ -94,8 +94,8 @@ func TestOneEnvironmentFailingDoesNotStopTheOthers(t *testing.T) {
 	broken := m.envs["Production"]
 	m.rancher.AddFault(ranchertest.Fault{PathContains: "/projects/" + broken + "/", Status: http.StatusInternalServerError})
 	res := m.pass(m.config("all"))
-	if res.OK() || res.Failed != 1 || res.Updated != 2 {
-		t.Fatalf("ok %v failed %d updated %d", res.OK(), res.Failed, res.Updated)
+	if res.OK() || res.Failures() != 1 || res.Updated != 2 {
+		t.Fatalf("ok %v failed %d updated %d", res.OK(), res.Failures(), res.Updated)
 	}
 	m.wantFresh(m.creds[m.envs["Default"]], "us-east-1")
 	m.wantFresh(m.creds[m.envs["Windows"]], "us-east-1")
@@ -117,8 +117,8 @@ func TestOneEnvironmentFailingDoesNotStopTheOthers(t *testing.T) {
 func TestUnknownAndAmbiguousEnvironments(t *testing.T) {
 	m := newMulti(t, "Twin", "Twin")
 	res := m.pass(m.config("Nowhere", "Twin", "Default"))
-	if res.OK() || res.Failed != 2 || res.Updated != 1 {
-		t.Fatalf("ok %v failed %d updated %d", res.OK(), res.Failed, res.Updated)
+	if res.OK() || res.Failures() != 2 || res.Updated != 1 {
+		t.Fatalf("ok %v failed %d updated %d", res.OK(), res.Failures(), res.Updated)
 	}
 	log := m.log.String()
 	if !strings.Contains(log, `environment \"Nowhere\": no such environment`) || !strings.Contains(log, "use an id") {

@@ -154,7 +154,7 @@ func (m *Metrics) passDone(res *Result, end time.Time) {
 	}
 	m.written.WithLabelValues("updated").Add(float64(res.Updated))
 	m.written.WithLabelValues("created").Add(float64(res.Created))
-	m.writeFailures.Add(float64(res.failedRegistries))
+	m.writeFailures.Add(float64(res.FailedRegistries))
 	m.registriesCreated.Add(float64(res.RegistriesCreated))
 	for region, t := range res.Tokens {
 		m.tokenExpiry.WithLabelValues(region).Set(float64(t.ExpiresAt.UnixMilli()) / 1000)
@@ -165,5 +165,5 @@ func (m *Metrics) passDone(res *Result, end time.Time) {
 	m.lastPass.WithLabelValues("seen").Set(float64(res.Seen))
 	m.lastPass.WithLabelValues("in_scope").Set(float64(res.InScope))
 	m.lastPass.WithLabelValues("skipped").Set(float64(res.Skipped))
-	m.lastPass.WithLabelValues("failed").Set(float64(res.Failed))
+	m.lastPass.WithLabelValues("failed").Set(float64(res.Failures()))
 }

@@ -30,7 +30,7 @@ func TestPassAgentURLThreeRegions(t *testing.T) {
 	w.wantFresh(china, "cn-north-1")
 	w.wantFresh(otherAcct, "us-west-2") // a token serves every account of its region
 	w.wantUntouched(hub)
-	if res.Seen != 5 || res.InScope != 4 || res.Updated != 4 || res.Created != 0 || res.Failed != 0 {
+	if res.Seen != 5 || res.InScope != 4 || res.Updated != 4 || res.Created != 0 || res.Failures() != 0 {
 		t.Errorf("counts: %+v", res)
 	}
 	if res.ECRCalls != 3 || w.ecr.Calls() != 3 {
@@ -90,7 +90,7 @@ func TestPassAccountKeyWithoutEnvironmentIsExplained(t *testing.T) {
 	cfg := w.config()
 	cfg.Rancher.URL, cfg.Rancher.AccessKey, cfg.Rancher.SecretKey = w.rancher.URL, acctKey, acctSecret
 	res := w.pass(cfg)
-	if res.OK() || res.Failed == 0 {
+	if res.OK() || res.Failures() == 0 {
 		t.Fatal("an account key through the unscoped schemas cannot write; the pass must fail")
 	}
 	if msg := res.firstError(); !strings.Contains(msg, "RANCHER_ENVIRONMENTS") || !strings.Contains(msg, "not updatable") && !strings.Contains(msg, "read-only") {
@@ -275,8 +275,8 @@ func TestMalformedTokenWritesNothing(t *testing.T) {
 			hit := w.registry(w.env, ecrHost(acct, "eu-west-1"), "active")
 			w.ecr.AddFault(f)
 			res := w.pass(w.config())
-			if res.OK() || res.Failed != 1 {
-				t.Fatalf("pass ok %v failed %d, want one failure", res.OK(), res.Failed)
+			if res.OK() || res.Failures() != 1 {
+				t.Fatalf("pass ok %v failed %d, want one failure", res.OK(), res.Failures())
 			}
 			w.wantFresh(good, "us-east-1")
 			w.wantUntouched(hit)
@@ -330,8 +330,8 @@ func TestRancherErrors(t *testing.T) {
 			goods := []string{w.registry(w.env, ecrHost(acct, "eu-west-1"), "active"), w.registry(w.env, ecrHost(other, "eu-west-1"), "active")}
 			w.rancher.AddFault(ranchertest.Fault{Method: http.MethodPut, PathContains: "/" + bad, Status: status})
 			res := w.pass(w.config())
-			if res.OK() || res.Failed != 1 || res.Updated != 2 {
-				t.Fatalf("ok %v failed %d updated %d", res.OK(), res.Failed, res.Updated)
+			if res.OK() || res.Failures() != 1 || res.Updated != 2 {
+				t.Fatalf("ok %v failed %d updated %d", res.OK(), res.Failures(), res.Updated)
 			}
 			for _, g := range goods {
 				w.wantFresh(g, "eu-west-1")

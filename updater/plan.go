@@ -76,8 +76,8 @@ type Action struct {
 	Token         ecr.Token
 }
 
-// Skip is a registry the plan leaves alone for a reason worth a warning.
-type Skip struct {
+// Notice is a registry the plan says something about: why it is skipped, or why Rancher will never use it.
+type Notice struct {
 	RegistryID, ServerAddress, Reason string
 }
 
@@ -95,11 +95,11 @@ type EnvPlan struct {
 	// Seen counts the registries listed; InScope the active ECR registries the rules select.
 	Seen, InScope int
 	Actions       []Action
-	Skipped       []Skip
+	Skipped       []Notice
 	Failures      []Failure
-	// Unmatchable are in-scope registries whose serverAddress has a scheme, path or trailing slash: refreshed,
+	// Unmatched are in-scope registries whose serverAddress has a scheme, path or trailing slash: refreshed,
 	// but Rancher never matches an image to them.
-	Unmatchable []Skip
+	Unmatched []Notice
 	// Fresh counts the active credentials left alone because they hold a fresh password already.
 	Fresh int
 }
@@ -220,12 +220,12 @@ func Plan(r Rules, snap Snapshot, tokens map[string]TokenResult) EnvPlan {
 		case notECR, outOfScope:
 			continue
 		case unparsable, notActive:
-			p.Skipped = append(p.Skipped, Skip{RegistryID: reg.ID, ServerAddress: reg.ServerAddress, Reason: reg.reason})
+			p.Skipped = append(p.Skipped, Notice{RegistryID: reg.ID, ServerAddress: reg.ServerAddress, Reason: reg.reason})
 			continue
 		}
 		p.InScope++
 		if !host.Exact {
-			p.Unmatchable = append(p.Unmatchable, Skip{RegistryID: reg.ID, ServerAddress: reg.ServerAddress,
+			p.Unmatched = append(p.Unmatched, Notice{RegistryID: reg.ID, ServerAddress: reg.ServerAddress,
 				Reason: fmt.Sprintf("Rancher matches images only to a bare host; set the serverAddress to %s", host.Host)})
 		}
 		list := creds[reg.ID]
@@ -249,7 +249,7 @@ func Plan(r Rules, snap Snapshot, tokens map[string]TokenResult) EnvPlan {
 			continue // nothing to write, so no token needed
 		}
 		if active == 0 && pending != "" {
-			p.Skipped = append(p.Skipped, Skip{RegistryID: reg.ID, ServerAddress: reg.ServerAddress,
+			p.Skipped = append(p.Skipped, Notice{RegistryID: reg.ID, ServerAddress: reg.ServerAddress,
 				Reason: "credential " + pending + "; left for the next pass"})
 			continue
 		}

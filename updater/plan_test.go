@@ -53,7 +53,7 @@ type brief struct {
 	Actions              []string // "op registry credential region"
 	Skipped              []string // "registry: reason prefix"
 	Failures             []string // "registry"
-	Unmatchable          []string
+	Unmatched            []string
 }
 
 func summarise(p EnvPlan) brief {
@@ -75,8 +75,8 @@ func summarise(p EnvPlan) brief {
 		}
 		b.Failures = append(b.Failures, id)
 	}
-	for _, s := range p.Unmatchable {
-		b.Unmatchable = append(b.Unmatchable, s.RegistryID)
+	for _, s := range p.Unmatched {
+		b.Unmatched = append(b.Unmatched, s.RegistryID)
 	}
 	return b
 }
@@ -159,7 +159,7 @@ func TestPlan(t *testing.T) {
 			creds: []rancher.Credential{cred("1c1", "1sp1", "active"), cred("1c2", "1sp2", "active"),
 				cred("1c3", "1sp3", "active"), cred("1c4", "1sp4", "active")},
 			tokens: tokens("us-east-1"),
-			want: brief{Seen: 4, InScope: 4, Unmatchable: []string{"1sp1", "1sp2", "1sp3"}, Actions: []string{
+			want: brief{Seen: 4, InScope: 4, Unmatched: []string{"1sp1", "1sp2", "1sp3"}, Actions: []string{
 				"update 1sp1 1c1 us-east-1", "update 1sp2 1c2 us-east-1", "update 1sp3 1c3 us-east-1", "update 1sp4 1c4 us-east-1"}},
 		},
 		{
@@ -205,7 +205,7 @@ func TestPlan(t *testing.T) {
 			regs:   []rancher.Registry{reg("1sp1", "https://"+strings.ToUpper(east)+"/", "active")},
 			creds:  []rancher.Credential{cred("1c1", "1sp1", "active")},
 			tokens: tokens("us-east-1"),
-			want:   brief{Seen: 1, InScope: 1, Unmatchable: []string{"1sp1"}, Actions: []string{"update 1sp1 1c1 us-east-1"}},
+			want:   brief{Seen: 1, InScope: 1, Unmatched: []string{"1sp1"}, Actions: []string{"update 1sp1 1c1 us-east-1"}},
 		},
 		{
 			name:   "AUTO_CREATE leaves an inactive registry of that host alone",

@@ -54,7 +54,7 @@ func (u *Updater) remember(res *Result, sc scope) {
 		u.lastTargets = res.Envs
 	}
 	for _, e := range res.Envs {
-		if e.Inactive != "" {
+		if e.SkipReason != "" {
 			delete(u.state, e.key)
 			continue
 		}

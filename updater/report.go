@@ -10,21 +10,21 @@ import (
 
 // tally counts what the pass did, over every environment.
 func (r *Result) tally() {
-	r.Seen, r.InScope, r.Updated, r.Created, r.RegistriesCreated, r.Skipped, r.Failed, r.EnvsInactive = 0, 0, 0, 0, 0, 0, 0, 0
-	r.failedRegistries = 0
+	r.Seen, r.InScope, r.Updated, r.Created, r.RegistriesCreated, r.Skipped = 0, 0, 0, 0, 0, 0
+	r.FailedEnvs, r.FailedRegistries, r.EnvsSkipped = 0, 0, 0
 	for _, e := range r.Envs {
 		switch {
-		case e.Inactive != "":
-			r.EnvsInactive++
+		case e.SkipReason != "":
+			r.EnvsSkipped++
 			continue
 		case e.Err != nil:
-			r.Failed++
+			r.FailedEnvs++
 			continue
 		}
 		r.Seen += e.Plan.Seen
 		r.InScope += e.Plan.InScope
 		r.Skipped += len(e.Plan.Skipped)
-		r.failedRegistries += len(e.Plan.Failures)
+		r.FailedRegistries += len(e.Plan.Failures)
 		for _, w := range e.Writes {
 			switch w.Outcome {
 			case OutcomeUpdated:
@@ -37,11 +37,10 @@ func (r *Result) tally() {
 			case OutcomeGone, OutcomeExists:
 				r.Skipped++
 			case OutcomeFailed:
-				r.failedRegistries++
+				r.FailedRegistries++
 			}
 		}
 	}
-	r.Failed += r.failedRegistries
 }
 
 // firstError is a one-line account of what went wrong, for /healthz.
@@ -50,19 +49,19 @@ func (r *Result) firstError() string {
 		return r.Err.Error()
 	}
 	if regions := sortedRegions(r.TokenErrors); len(regions) > 0 {
-		return fmt.Sprintf("%d failures; first: %v", r.Failed, r.TokenErrors[regions[0]])
+		return fmt.Sprintf("%d failures; first: %v", r.Failures(), r.TokenErrors[regions[0]])
 	}
 	for _, e := range r.Envs {
 		if e.Err != nil {
-			return fmt.Sprintf("%d failures; first: %v", r.Failed, e.Err)
+			return fmt.Sprintf("%d failures; first: %v", r.Failures(), e.Err)
 		}
 		if len(e.Plan.Failures) > 0 {
 			f := e.Plan.Failures[0]
-			return fmt.Sprintf("%d failures; first: registry %s in %s: %v", r.Failed, f.ServerAddress, e.label(), f.Err)
+			return fmt.Sprintf("%d failures; first: registry %s in %s: %v", r.Failures(), f.ServerAddress, e.label(), f.Err)
 		}
 		for _, w := range e.Writes {
 			if w.Outcome == OutcomeFailed {
-				return fmt.Sprintf("%d failures; first: %v", r.Failed, w.Err)
+				return fmt.Sprintf("%d failures; first: %v", r.Failures(), w.Err)
 			}
 		}
 	}
@@ -89,8 +88,8 @@ func (u *Updater) report(res *Result) {
 	for _, e := range res.Envs {
 		el := log.WithField("env", e.label())
 		switch {
-		case e.Inactive != "":
-			el.Info("environment skipped: " + e.Inactive)
+		case e.SkipReason != "":
+			el.Info("environment skipped: " + e.SkipReason)
 			continue
 		case e.Err != nil:
 			el.Error(e.Err.Error())
@@ -99,7 +98,7 @@ func (u *Updater) report(res *Result) {
 		for _, s := range e.Plan.Skipped {
 			el.WithFields(logrus.Fields{"registry": s.RegistryID, "server_address": s.ServerAddress}).Warn("registry skipped: " + s.Reason)
 		}
-		for _, s := range e.Plan.Unmatchable {
+		for _, s := range e.Plan.Unmatched {
 			el.WithFields(logrus.Fields{"registry": s.RegistryID, "server_address": s.ServerAddress}).Warn("registry refreshed, but " + s.Reason)
 		}
 		for _, f := range e.Plan.Failures {
@@ -135,7 +134,7 @@ func (u *Updater) report(res *Result) {
 	}
 	fields := logrus.Fields{
 		"environments": len(res.Envs), "seen": res.Seen, "in_scope": res.InScope, "updated": res.Updated,
-		"created": res.Created, "skipped": res.Skipped, "failed": res.Failed,
+		"created": res.Created, "skipped": res.Skipped, "failed": res.Failures(),
 		"duration": res.Duration.Round(time.Millisecond).String(), "rancher_requests": res.RancherRequests,
 		"ecr_calls": res.ECRCalls, "kind": res.Kind,
 	}

@@ -177,16 +177,16 @@ func (u *Updater) Run(ctx context.Context) error {
 // runPass runs one pass that starts no new work once ctx is done and cancels what is still in flight Grace
 // later.
 func (u *Updater) runPass(ctx context.Context, sc scope) *Result {
-	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	inflight, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel() // also ends the watcher below
 	stop := context.AfterFunc(ctx, func() {
 		select {
-		case <-hard.Done():
+		case <-inflight.Done():
 		case <-time.After(u.cfg.Grace):
 			u.log.WithField("grace", u.cfg.Grace.String()).Warn("stopping: in-flight requests did not finish in time; cancelled")
 			cancel()
 		}
 	})
 	defer stop()
-	return u.pass(ctx, hard, sc)
+	return u.pass(ctx, inflight, sc)
 }

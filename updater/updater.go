@@ -189,11 +189,11 @@ type EnvResult struct {
 	key string
 	// Err is a failure to connect or read; nothing was written.
 	Err error
-	// Inactive is set when the environment was skipped because it is not active.
-	Inactive string
-	Plan     EnvPlan
-	Writes   []Write
-	Requests int64
+	// SkipReason says why the environment was skipped (it is not active); "" when it was not.
+	SkipReason string
+	Plan       EnvPlan
+	Writes     []Write
+	Requests   int64
 }
 
 func (e *EnvResult) label() string {
@@ -216,9 +216,12 @@ type Result struct {
 	Tokens      map[string]ecr.Token
 	TokenErrors map[string]error
 	// Counts over all environments.
-	Seen, InScope, Updated, Created, RegistriesCreated, Skipped, Failed, EnvsInactive int
-	RancherRequests                                                                   int64
-	ECRCalls                                                                          int
+	Seen, InScope, Updated, Created, RegistriesCreated, Skipped int
+	// FailedEnvs counts the environments that could not be read; FailedRegistries the in-scope registries not
+	// written (failed writes, and registries whose region had no valid token); EnvsSkipped the inactive ones.
+	FailedEnvs, FailedRegistries, EnvsSkipped int
+	RancherRequests                           int64
+	ECRCalls                                  int
 	// Err is a failure that stopped the whole pass (Rancher unreachable, no environment list).
 	Err error
 	// Kind is PassScheduled, PassRetry or the kind of a small pass; Full is true for a scheduled pass.
@@ -229,12 +232,13 @@ type Result struct {
 	// Problems are every registry (or environment, or region) that cannot be refreshed, as of the end of the pass:
 	// found by this pass, or by an earlier one in an environment this pass did not read.
 	Problems []Problem
-
-	failedRegistries int // in-scope registries not written (Failed also counts environments not read)
 }
 
 // OK reports whether every in-scope registry was written.
-func (r *Result) OK() bool { return r.Err == nil && r.Failed == 0 }
+func (r *Result) OK() bool { return r.Err == nil && r.Failures() == 0 }
+
+// Failures counts what failed: environments not read and in-scope registries not written.
+func (r *Result) Failures() int { return r.FailedEnvs + r.FailedRegistries }
 
 // ShortestLifetime is the shortest lifetime among the tokens of the pass, 0 without tokens.
 func (r *Result) ShortestLifetime() time.Duration {
@@ -325,9 +329,9 @@ func (u *Updater) ecrTimeout() time.Duration {
 	return ecr.DefaultTimeout
 }
 
-// pass runs one pass: stop ends the starting of new work, requests are cancelled only by hard (or by the pass's
+// pass runs one pass: once stop is done it starts no new work; requests in flight are cancelled only by inflight (or by the pass's
 // own deadline).
-func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
+func (u *Updater) pass(stop, inflight context.Context, sc scope) *Result {
 	res := &Result{Start: u.clock.Now(), DryRun: u.cfg.DryRun, Kind: sc.name(), Full: sc.full,
 		Tokens: map[string]ecr.Token{}, TokenErrors: map[string]error{}}
 	var before int64
@@ -340,13 +344,13 @@ func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
 		u.report(res)
 	}()
 
-	targets, err := u.connect(hard, sc, &before)
+	targets, err := u.connect(inflight, sc, &before)
 	if err != nil {
 		res.Err = err
 		return res
 	}
 	res.Envs = targets
-	hard, cancel := context.WithTimeout(hard, u.passBudget(len(targets)))
+	inflight, cancel := context.WithTimeout(inflight, u.passBudget(len(targets)))
 	defer cancel()
 
 	// Read every environment.
@@ -354,7 +358,7 @@ func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
 	forEach(len(targets), u.cfg.Concurrency, func(i int) {
 		t := targets[i]
 		ep := &envPass{res: t, key: t.key}
-		if t.Err != nil || t.Inactive != "" {
+		if t.Err != nil || t.SkipReason != "" {
 			return
 		}
 		if err := stop.Err(); err != nil {
@@ -362,10 +366,10 @@ func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
 			return
 		}
 		limit := readStageTimeouts * u.rancherTimeout()
-		ctx, cancel := context.WithTimeout(hard, limit)
+		ctx, cancel := context.WithTimeout(inflight, limit)
 		defer cancel()
 		if err := u.read(ctx, ep); err != nil {
-			if ctx.Err() != nil && hard.Err() == nil {
+			if ctx.Err() != nil && inflight.Err() == nil {
 				err = fmt.Errorf("reading the environment took longer than %s (%d Rancher request timeouts), given up: %w", limit, readStageTimeouts, err)
 			}
 			t.Err = err
@@ -395,7 +399,7 @@ func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
 			read = append(read, ep.snap)
 		}
 	}
-	tokens := u.tokens(hard, Regions(u.cfg.Rules, read), sc.full, res)
+	tokens := u.tokens(inflight, Regions(u.cfg.Rules, read), sc.full, res)
 
 	// Plan and apply, environment by environment.
 	forEach(len(envs), u.cfg.Concurrency, func(i int) {
@@ -405,7 +409,7 @@ func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
 		}
 		t := ep.res
 		t.Plan = Plan(u.cfg.Rules, ep.snap, tokens)
-		t.Writes = u.apply(stop, hard, ep.env, t.Plan.Actions)
+		t.Writes = u.apply(stop, inflight, ep.env, t.Plan.Actions)
 		u.noteEchoes(ep.key, t.Writes)
 		for _, w := range t.Writes {
 			if w.Err != nil && !rancher.IsNotFound(w.Err) {
@@ -420,8 +424,8 @@ func (u *Updater) pass(stop, hard context.Context, sc scope) *Result {
 
 // connect dials Rancher once (again after a failure) and resolves the environments of the pass. It is bounded
 // by the read stage's deadline.
-func (u *Updater) connect(hard context.Context, sc scope, before *int64) ([]*EnvResult, error) {
-	ctx, cancel := context.WithTimeout(hard, readStageTimeouts*u.rancherTimeout())
+func (u *Updater) connect(inflight context.Context, sc scope, before *int64) ([]*EnvResult, error) {
+	ctx, cancel := context.WithTimeout(inflight, readStageTimeouts*u.rancherTimeout())
 	defer cancel()
 	if u.server == nil {
 		srv, err := rancher.Dial(ctx, u.cfg.Rancher)
@@ -462,7 +466,7 @@ func (u *Updater) targets(ctx context.Context) ([]*EnvResult, error) {
 		seen[e.ID] = true
 		t := &EnvResult{ID: e.ID, Name: e.Name, key: e.ID}
 		if e.State != rancher.StateActive {
-			t.Inactive = "environment is " + e.State
+			t.SkipReason = "environment is " + e.State
 		}
 		out = append(out, t)
 	}
@@ -635,15 +639,15 @@ func (u *Updater) tokens(ctx context.Context, regions []string, refresh bool, re
 }
 
 // apply performs the actions, at most Concurrency requests in flight; one failure never stops the others.
-func (u *Updater) apply(stop, hard context.Context, env *rancher.Env, actions []Action) []Write {
+func (u *Updater) apply(stop, inflight context.Context, env *rancher.Env, actions []Action) []Write {
 	writes := make([]Write, len(actions))
 	forEach(len(actions), u.cfg.Concurrency, func(i int) {
-		writes[i] = u.do(stop, hard, env, actions[i])
+		writes[i] = u.write(stop, inflight, env, actions[i])
 	})
 	return writes
 }
 
-func (u *Updater) do(stop, hard context.Context, env *rancher.Env, a Action) Write {
+func (u *Updater) write(stop, inflight context.Context, env *rancher.Env, a Action) Write {
 	w := Write{Env: a.Env, RegistryID: a.RegistryID, ServerAddress: a.ServerAddress, CredentialID: a.Credential.ID,
 		Region: a.Token.Region, ExpiresAt: a.Token.ExpiresAt, Op: a.Op}
 	if u.cfg.DryRun {
@@ -662,15 +666,15 @@ func (u *Updater) do(stop, hard context.Context, env *rancher.Env, a Action) Wri
 	var err error
 	switch a.Op {
 	case OpUpdate:
-		err = env.UpdateCredential(hard, a.Credential, ecr.User, a.Token.Password)
+		err = env.UpdateCredential(inflight, a.Credential, ecr.User, a.Token.Password)
 		w.Outcome = OutcomeUpdated
 	case OpCreateCredential:
 		var c rancher.Credential
-		c, err = env.CreateCredential(hard, a.RegistryID, ecr.User, a.Token.Password)
+		c, err = env.CreateCredential(inflight, a.RegistryID, ecr.User, a.Token.Password)
 		w.CredentialID, w.Outcome = c.ID, OutcomeCreated
 	case OpCreateRegistry:
 		var reg rancher.Registry
-		reg, err = env.CreateRegistry(hard, a.ServerAddress)
+		reg, err = env.CreateRegistry(inflight, a.ServerAddress)
 		if errors.Is(err, rancher.ErrRegistryExists) {
 			w.Outcome = OutcomeExists
 			return w
@@ -678,7 +682,7 @@ func (u *Updater) do(stop, hard context.Context, env *rancher.Env, a Action) Wri
 		if err == nil {
 			w.RegistryID, w.RegistryCreated = reg.ID, true
 			var c rancher.Credential
-			c, err = env.CreateCredential(hard, reg.ID, ecr.User, a.Token.Password)
+			c, err = env.CreateCredential(inflight, reg.ID, ecr.User, a.Token.Password)
 			w.CredentialID, w.Outcome = c.ID, OutcomeCreated
 		}
 	}

@@ -42,7 +42,7 @@ func (u *Updater) watchStreams(ctx context.Context) {
 	}
 	want := map[string]*EnvResult{}
 	for _, t := range u.lastTargets {
-		if t.Inactive == "" && t.Err == nil {
+		if t.SkipReason == "" && t.Err == nil {
 			want[t.key] = t
 		}
 	}

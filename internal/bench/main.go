@@ -409,7 +409,7 @@ type outcome struct {
 }
 
 func summarise(res *updater.Result) outcome {
-	o := outcome{ok: res.OK(), updated: res.Updated, created: res.Created, failed: res.Failed, seen: res.Seen,
+	o := outcome{ok: res.OK(), updated: res.Updated, created: res.Created, failed: res.Failures(), seen: res.Seen,
 		inScope: res.InScope, rancherRequests: res.RancherRequests, ecrCalls: res.ECRCalls}
 	if err := passError(res); err != nil {
 		o.firstErr = err.Error()

@@ -158,7 +158,7 @@ func (w *World) printPass(out io.Writer, n int, res *updater.Result) {
 		latest[is.Region] = is.Password
 	}
 	fmt.Fprintf(out, "Pass %d at %s: %d registries seen, %d in scope, %d updated, %d created, %d skipped, %d failed (%s, %d Rancher requests, %d ECR calls)\n",
-		n, res.Start.Format("15:04:05"), res.Seen, res.InScope, res.Updated, res.Created, res.Skipped, res.Failed,
+		n, res.Start.Format("15:04:05"), res.Seen, res.InScope, res.Updated, res.Created, res.Skipped, res.Failures(),
 		res.Duration.Round(time.Millisecond), res.RancherRequests, res.ECRCalls)
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  ENVIRONMENT\tREGISTRY\tSERVER ADDRESS\tACTION\tCREDENTIAL\tTOKEN EXPIRES\tSTORED IN RANCHER")
