@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -48,6 +49,9 @@ type Config struct {
 	Now func() time.Time
 	// Scrubber, when set, learns every AWS secret the credentials provider hands out, as it hands it out.
 	Scrubber *redact.Scrubber
+	// Proxy, when set, chooses the proxy of every AWS and registry request instead of HTTP_PROXY, HTTPS_PROXY
+	// and NO_PROXY (tests; the daemon leaves it nil).
+	Proxy func(*http.Request) (*url.URL, error)
 }
 
 // Client fetches authorization tokens, one region at a time.
@@ -79,6 +83,9 @@ func New(ctx context.Context, c Config) (*Client, error) {
 		// A pass makes one call per region, hours apart: idle connections are closed soon after.
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3).WithTransportOptions(func(t *http.Transport) {
 			t.IdleConnTimeout = 10 * time.Second
+			if c.Proxy != nil {
+				t.Proxy = c.Proxy
+			}
 		})),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {

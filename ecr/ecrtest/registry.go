@@ -125,6 +125,19 @@ func (s *Server) closeRegistries() {
 // RegistryProxyURL is the URL of the forward proxy through which the registry hosts are reached (HTTPS_PROXY).
 func (s *Server) RegistryProxyURL() string { return s.registries().proxyURL }
 
+// RegistryProxy returns a proxy function (for http.Transport.Proxy) that sends requests to registry hosts
+// through RegistryProxyURL and every other request directly, as HTTPS_PROXY does for a process whose other
+// endpoints are on loopback.
+func (s *Server) RegistryProxy() func(*http.Request) (*url.URL, error) {
+	proxy, _ := url.Parse(s.registries().proxyURL)
+	return func(r *http.Request) (*url.URL, error) {
+		if registryHostRE.MatchString(strings.ToLower(r.URL.Hostname())) {
+			return proxy, nil
+		}
+		return nil, nil
+	}
+}
+
 // RegistryCAPEM is the PEM certificate of the CA that signs the registry hosts' certificates.
 func (s *Server) RegistryCAPEM() []byte {
 	return append([]byte(nil), s.registries().caPEM...)
