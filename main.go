@@ -116,6 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return &exitError{code: exitConfig, err: err}
 		},
 		Commands: []*cli.Command{
+			doctorCommand(stdout, stderr), // doctor_cmd.go
 			{
 				Name:  "run",
 				Usage: "run a pass now and then on schedule until SIGTERM or SIGINT (the default)",
