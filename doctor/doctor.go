@@ -53,6 +53,9 @@ type Check struct {
 	Host     string   `json:"host,omitempty"`
 	Region   string   `json:"region,omitempty"`
 	Services []string `json:"services,omitempty"`
+
+	// The table folds the ok lines of one group of an environment into one line (JSON keeps each).
+	group, item, foldAs string
 }
 
 // Exit statuses.
@@ -478,7 +481,8 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 		for _, reg := range regs {
 			host, v, reason := updater.Classify(r.rules, reg)
 			c := Check{Check: fmt.Sprintf("env %s: registry %s", e.label, reg.ID), Env: e.target.ID,
-				Registry: reg.ID, Host: host.Host, Region: host.Region}
+				Registry: reg.ID, Host: host.Host, Region: host.Region,
+				group: "ECR registries", item: reg.ID, foldAs: fmt.Sprintf("env %s: registries", e.label)}
 			switch v {
 			case updater.VerdictNotECR:
 				continue
@@ -603,7 +607,7 @@ func (r *run) images(e *env) {
 	for _, h := range hosts {
 		u := uses[h]
 		c := Check{Check: fmt.Sprintf("env %s: ECR images", e.label), Env: e.target.ID, Host: h, Region: u.img.ECR.Region,
-			Services: u.services}
+			Services: u.services, group: "ECR image hosts, each with its registry", item: h, foldAs: fmt.Sprintf("env %s: ECR images", e.label)}
 		used := "used by " + names(u.services)
 		var exact, near *rancher.Registry
 		for i := range e.regs {

@@ -17,13 +17,14 @@ const maxCheckWidth = 48
 // WriteText writes the report as a table, one line per check (RESULT, CHECK, and what was found; for a warning
 // or failure, the fix after "fix:"), and a summary line. Every known secret is scrubbed from it.
 func (r *Report) WriteText(w io.Writer, s *redact.Scrubber) error {
+	checks := r.folded()
 	width := len("CHECK")
-	for _, c := range r.Checks {
+	for _, c := range checks {
 		width = max(width, min(utf8.RuneCountInString(c.Check), maxCheckWidth))
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%-6s %-*s %s\n", "RESULT", width, "CHECK", "DETAIL")
-	for _, c := range r.Checks {
+	for _, c := range checks {
 		detail := oneLine(c.Detail)
 		if c.Fix != "" {
 			detail += " -- fix: " + oneLine(c.Fix)
@@ -34,6 +35,34 @@ func (r *Report) WriteText(w io.Writer, s *redact.Scrubber) error {
 		r.Count(Fail), r.Duration.Round(1e6), r.Exit(), r.verdict())
 	_, err := io.WriteString(w, s.Scrub(b.String()))
 	return err
+}
+
+// folded is the checks with the ok lines of each group of an environment (its in-scope registries, its image
+// hosts) folded into one line when there are several: a short table for 50 environments. Warnings and failures
+// keep their own lines; --output json keeps every line.
+func (r *Report) folded() []Check {
+	type key struct{ env, group string }
+	items := map[key][]string{}
+	for _, c := range r.Checks {
+		if c.Result == OK && c.group != "" {
+			k := key{c.Env, c.group}
+			items[k] = append(items[k], c.item)
+		}
+	}
+	var out []Check
+	done := map[key]bool{}
+	for _, c := range r.Checks {
+		k := key{c.Env, c.group}
+		switch {
+		case c.Result != OK || c.group == "" || len(items[k]) < 2:
+			out = append(out, c)
+		case !done[k]:
+			done[k] = true
+			out = append(out, Check{Check: c.foldAs, Result: OK, Env: c.Env,
+				Detail: fmt.Sprintf("%d %s ok: %s (--output json details each)", len(items[k]), c.group, names(items[k]))})
+		}
+	}
+	return out
 }
 
 func (r *Report) verdict() string {
