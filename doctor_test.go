@@ -118,7 +118,7 @@ func TestDoctorFailures(t *testing.T) {
 		{"/v2/ answers 401", func(w *doctorWorld, _ map[string]string) {
 			w.ecr.DenyRegistry(account, "us-east-1")
 		}, "FAIL", `env 1a5: registry 1sp1`,
-			[]string{"the us-east-1 token does not open it", "401 Unauthorized", "fix: let the caller identity pull from account " + account + " in us-east-1"}},
+			[]string{"the us-east-1 token does not open it: GET /v2/ answered 401 Unauthorized", "fix: the caller identity may not use this registry: let it pull from account " + account + " in us-east-1"}},
 		{"key that cannot write registries", func(w *doctorWorld, vars map[string]string) {
 			vars["CATTLE_URL"], vars["CATTLE_ACCESS_KEY"], vars["CATTLE_SECRET_KEY"] = w.rancher.URL+"/v2-beta", acctAccess, acctSecret
 		}, "FAIL", `env \(the key's environment\): write access`,
@@ -229,4 +229,30 @@ func TestDoctorPrintsNoSecret(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDoctorSample is the world of the README's sample: an Account API key serving two environments, one healthy,
+// one with three problems.
+func TestDoctorSample(t *testing.T) {
+	w := newDoctorWorld(t)
+	staging := w.rancher.AddEnvironment("Staging")
+	w.rancher.AddRegistry(staging, "https://"+host("eu-west-1")+"/", "active")
+	w.rancher.AddService(staging, "api", host("eu-west-1")+"/api:2.4")
+	w.rancher.AddService(staging, "worker", host("ap-southeast-2")+"/worker:7", host("us-east-1")+"/logger:1")
+	w.rancher.AddRegistry(staging, "210987654321.dkr.ecr.us-east-1.amazonaws.com", "active")
+	w.ecr.DenyRegistry("210987654321", "us-east-1")
+	vars := w.vars(t)
+	vars["CATTLE_URL"], vars["CATTLE_ACCESS_KEY"], vars["CATTLE_SECRET_KEY"] = w.rancher.URL, acctAccess, acctSecret
+	vars["RANCHER_ENVIRONMENTS"] = "all"
+	code, out := daemon(t, vars, "doctor")
+	t.Logf("exit %d:\n%s", code, out)
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	line(t, out, "FAIL", `env 1a6 \(Staging\): registry 1sp3`)
+	line(t, out, "FAIL", `env 1a6 \(Staging\): registry 1sp4`)
+	line(t, out, "FAIL", `env 1a6 \(Staging\): ECR images +`+regexp.QuoteMeta(host("ap-southeast-2")))
+	line(t, out, "FAIL", `env 1a6 \(Staging\): ECR images +`+regexp.QuoteMeta(host("eu-west-1")))
+	line(t, out, "FAIL", `env 1a6 \(Staging\): ECR images +`+regexp.QuoteMeta(host("us-east-1")))
+	line(t, out, "ok", `env 1a5 \(Default\): ECR images +`+regexp.QuoteMeta(host("us-east-1")))
 }

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -528,7 +529,12 @@ func (r *run) inScope(c Check, reg rancher.Registry, host ecr.Registry, tokens m
 		fixes = append(fixes, "see the line aws: token "+host.Region)
 	} else if probeErr != nil {
 		result = Fail
-		found = append(found, "the "+host.Region+" token does not open it: "+probeErr.Error())
+		var re *ecr.RegistryError
+		if errors.As(probeErr, &re) && re.Status != 0 {
+			found = append(found, fmt.Sprintf("the %s token does not open it: GET /v2/ answered %d %s", host.Region, re.Status, http.StatusText(re.Status)))
+		} else {
+			found = append(found, "the "+host.Region+" token does not open it: "+probeErr.Error())
+		}
 		fixes = append(fixes, registryFix(probeErr, host))
 	} else {
 		found = append(found, "the "+host.Region+" token opens it (GET /v2/ 200)")
@@ -550,8 +556,8 @@ func (r *run) inScope(c Check, reg rancher.Registry, host ecr.Registry, tokens m
 func registryFix(err error, host ecr.Registry) string {
 	var re *ecr.RegistryError
 	if errors.As(err, &re) && re.Status == 401 {
-		return "let the caller identity pull from account " + host.Account + " in " + host.Region +
-			" (a registry policy there, or AWS_ROLE_ARN of a role in that account)"
+		return "the caller identity may not use this registry: let it pull from account " + host.Account + " in " + host.Region +
+			" (a registry or repository policy there, or AWS_ROLE_ARN of a role in that account)"
 	}
 	if errors.As(err, &re) && re.Status == 403 {
 		return "grant ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repositories of " + host.Host
@@ -637,7 +643,7 @@ func (r *run) images(e *env) {
 		default:
 			c.Result, c.Detail = Fail, "no registry for this host in the environment: pulls go without credentials and fail; "+used
 			for _, reg := range e.regs {
-				if other, err := ecr.ParseServerAddress(reg.ServerAddress); err == nil && other.Account == u.img.ECR.Account &&
+				if other, err := ecr.ParseServerAddress(reg.ServerAddress); err == nil && other.Exact && other.Account == u.img.ECR.Account &&
 					other.Region != u.img.ECR.Region {
 					c.Detail += fmt.Sprintf(" (registry %s is of the same account in %s: a registry, and its token, serve one region only)", reg.ID, other.Region)
 					break
