@@ -116,7 +116,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return &exitError{code: exitConfig, err: err}
 		},
 		Commands: []*cli.Command{
-			doctorCommand(stdout, stderr), // doctor_cmd.go
 			{
 				Name:  "run",
 				Usage: "run a pass now and then on schedule until SIGTERM or SIGINT (the default)",
@@ -131,6 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 					return runOnce(ctx, c, stderr)
 				},
 			},
+			doctorCommand(stdout, stderr), // doctor_cmd.go
 			{
 				Name:  "healthcheck",
 				Usage: "ask the running daemon's /healthz on LISTEN_PORT; exit 0 when healthy, 1 otherwise",
