@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v3"
 
 	"github.com/ecr-updater/ecr-updater/doctor"
@@ -41,10 +43,16 @@ func runDoctor(ctx context.Context, c *cli.Command, format string, stdout, stder
 	switch {
 	case errors.As(err, &ee) && ee.code == exitConfig:
 		rep = doctor.ConfigReport(ee.err)
+		scrubber = redact.NewScrubber() // a message that echoes a value must not echo a secret
+		scrubber.Add(redact.Secret(c.String("cattle-secret-key")), redact.Secret(os.Getenv("AWS_SECRET_ACCESS_KEY")),
+			redact.Secret(os.Getenv("AWS_SESSION_TOKEN")))
 	case err != nil:
 		return err
 	default:
 		scrubber = s.scrubber
+		if s.log.IsLevelEnabled(logrus.DebugLevel) {
+			s.logStart("doctor")
+		}
 		rep = doctor.Run(ctx, doctor.Config{Updater: s.updater, Summary: summary(s)})
 	}
 	write := rep.WriteText

@@ -212,6 +212,7 @@ func TestDoctorPrintsNoSecret(t *testing.T) {
 	vars["LOG_LEVEL"], vars["RANCHER_CLIENT_DEBUG"] = "debug", "true"
 	for _, format := range []string{"text", "json"} {
 		code, out := daemon(t, vars, "doctor", "--output", format)
+		t.Logf("%s", out)
 		if code != 1 || len(out) < 500 {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}

@@ -401,6 +401,7 @@ func (r *run) tokens(ctx context.Context, regions []string, rancherRead bool) ma
 		if err == nil {
 			r.cfg.Updater.Scrubber.AddTransient(tok.Password, tok.Raw)
 		}
+		r.log.WithFields(logrus.Fields{"region": regions[i], "expires": tok.ExpiresAt, "error": err}).Debug("doctor: token fetched")
 		mu.Lock()
 		out[regions[i]] = updater.TokenResult{Token: tok, Err: err}
 		mu.Unlock()
@@ -463,6 +464,7 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 	forEach(len(order), registryChecks, func(i int) {
 		p := probes[order[i]]
 		p.err = r.ecr.CheckRegistry(ctx, p.host, p.tok)
+		r.log.WithFields(logrus.Fields{"host": p.host, "region": p.tok.Region, "error": p.err}).Debug("doctor: GET /v2/")
 	})
 
 	for _, e := range envs {
