@@ -148,6 +148,8 @@ type env struct {
 	creds    []rancher.Credential
 	services []rancher.Service
 	checks   []Check // the environment's own lines, in order
+	// autoCreate are the hosts AUTO_CREATE creates on the next pass.
+	autoCreate map[string]bool
 }
 
 // Run runs every check and returns the report. It never writes to Rancher.
@@ -474,8 +476,16 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 		plan := updater.Plan(r.rules, updater.Snapshot{Env: e.target.ID, Registries: e.regs, Credentials: e.creds}, tokens)
 		creating := map[string]bool{}
 		for _, a := range plan.Actions {
-			if a.Op == updater.OpCreateCredential {
+			switch a.Op {
+			case updater.OpCreateCredential:
 				creating[a.RegistryID] = true
+			case updater.OpCreateRegistry:
+				if e.autoCreate == nil {
+					e.autoCreate = map[string]bool{}
+				}
+				e.autoCreate[a.ServerAddress] = true
+				e.checks = append(e.checks, Check{Check: fmt.Sprintf("env %s: AUTO_CREATE", e.label), Env: e.target.ID, Result: OK,
+					Host: a.ServerAddress, Region: a.Token.Region, Detail: "the next pass creates the registry " + a.ServerAddress + " and its credential"})
 			}
 		}
 		regs := append([]rancher.Registry(nil), e.regs...)
@@ -642,6 +652,9 @@ func (r *run) images(e *env) {
 		case near != nil:
 			c.Result, c.Detail = Fail, fmt.Sprintf("no registry Rancher matches: registry %s has the address %q, which Rancher never matches to %s; %s", near.ID, near.ServerAddress, h, used)
 			c.Fix, c.Registry = "recreate registry "+near.ID+" with the bare host "+h, near.ID
+		case e.autoCreate[h]:
+			c.Result, c.Detail = Warn, "no registry for this host yet, but AUTO_CREATE creates it on the next pass; "+used
+			c.Fix = "none needed, or run a pass now (ecr-updater once) so that pulls do not fail until then"
 		default:
 			c.Result, c.Detail = Fail, "no registry for this host in the environment: pulls go without credentials and fail; "+used
 			for _, reg := range e.regs {

@@ -286,3 +286,26 @@ func TestFiftyEnvironments(t *testing.T) {
 	t.Logf("50 environments: %d checks in %s (%d Rancher requests, %d token fetches, %d GET /v2/)",
 		len(rep.Checks), d.Round(time.Millisecond), w.rancher.RequestCount(), w.ecr.Calls(), len(w.ecr.RegistryRequests()))
 }
+
+func TestAutoCreate(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	a := w.rancher.AddEnvironment("alpha")
+	w.rancher.AddService(a, "web", ecrHost(account, "us-east-1")+"/web:1")
+	w.cfg.Updater.Rules.AutoCreate = true
+	rep := Run(context.Background(), w.cfg)
+	if rep.Exit() != ExitOK {
+		t.Fatalf("exit %d", rep.Exit())
+	}
+	find(t, rep, "env "+a+" (alpha): AUTO_CREATE", "the next pass creates the registry "+ecrHost(account, "us-east-1"))
+	if c := find(t, rep, "env "+a+" (alpha): ECR images", "AUTO_CREATE creates it on the next pass"); c.Result != Warn {
+		t.Errorf("%+v", c)
+	}
+	if n := w.rancher.RequestCount(); n == 0 {
+		t.Fatal("no request")
+	}
+	for _, r := range w.rancher.Requests() {
+		if r.Method != "GET" {
+			t.Errorf("wrote: %s %s", r.Method, r.Path)
+		}
+	}
+}
