@@ -112,7 +112,25 @@ func (s *Server) Inspect(ctx context.Context, id string) (*Env, Access, error) {
 		return nil, Access{}, fmt.Errorf("connect to environment %s: %w", e, err)
 	}
 	access := accessOf(c)
-	keepOnly(c, client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE, client.SERVICE_TYPE)
+	services, listable := c.GetTypes()[client.SERVICE_TYPE]
+	keepOnly(c, client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE)
+	if listable {
+		keepListable(c, services)
+	}
 	e.c = c
 	return e, access, nil
+}
+
+// keepListable keeps of a schema only what listing needs (its collection link and methods): services are only
+// ever listed, and Cattle's service schema is large, kept once per environment for the life of the process.
+func keepListable(c *client.RancherClient, schema client.Schema) {
+	impl, ok := c.RancherBaseClient.(*client.RancherBaseClientImpl)
+	if !ok {
+		return
+	}
+	impl.Types[schema.Id] = client.Schema{
+		Resource:          client.Resource{Id: schema.Id, Type: schema.Type, Links: map[string]string{"collection": schema.Links["collection"]}},
+		PluralName:        schema.PluralName,
+		CollectionMethods: schema.CollectionMethods,
+	}
 }
