@@ -141,13 +141,14 @@ func (r *run) add(c Check) {
 
 // env is what was read of one environment.
 type env struct {
-	target   *updater.EnvResult
-	label    string
-	ok       bool // read completely
-	regs     []rancher.Registry
-	creds    []rancher.Credential
-	services []rancher.Service
-	checks   []Check // the environment's own lines, in order
+	target     *updater.EnvResult
+	label      string
+	ok         bool // registries and credentials read
+	servicesOK bool // services read
+	regs       []rancher.Registry
+	creds      []rancher.Credential
+	services   []rancher.Service
+	checks     []Check // the environment's own lines, in order
 	// autoCreate are the hosts AUTO_CREATE creates on the next pass.
 	autoCreate map[string]bool
 }
@@ -369,14 +370,17 @@ func (r *run) readEnv(ctx context.Context, srv *rancher.Server, t *updater.EnvRe
 	} else {
 		add(Check{Check: name + ": write access", Result: OK, Detail: "the key may create registries and create and update their credentials"})
 	}
+	// Services apart: without them the registries can still be checked.
+	if e.services, err = re.Services(ctx); err != nil {
+		add(Check{Check: name + ": read services", Result: Fail, Detail: err.Error() + "; the images in use are not checked", Fix: rancherFix(err)})
+	} else {
+		e.servicesOK = true
+	}
 	var errs []error
 	if e.regs, err = re.Registries(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if e.creds, err = re.Credentials(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if e.services, err = re.Services(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -580,7 +584,7 @@ func registryFix(err error, host ecr.Registry) string {
 // images checks that every ECR image the environment's services use has a registry Rancher uses for it: an active
 // registry whose serverAddress is the image's host (Rancher compares them exactly, case aside).
 func (r *run) images(e *env) {
-	if !e.ok {
+	if !e.ok || !e.servicesOK {
 		return
 	}
 	type use struct {

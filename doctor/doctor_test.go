@@ -191,12 +191,43 @@ func TestBounded(t *testing.T) {
 	}
 	n := 0
 	for _, c := range rep.Checks {
-		if strings.HasSuffix(c.Check, ": read") && c.Result == Fail && strings.Contains(c.Detail, "list services") {
+		if strings.HasSuffix(c.Check, ": read services") && c.Result == Fail && strings.Contains(c.Detail, "list services") {
 			n++
 		}
 	}
 	if n == 0 {
 		t.Fatalf("no read failure reported")
+	}
+	find(t, rep, "doctor: time", "the checks did not finish within 3s")
+}
+
+func TestRancherFailures(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	a := w.rancher.AddEnvironment("alpha")
+	w.rancher.AddRegistry(a, ecrHost(account, "us-east-1"), "")
+
+	// The environment list fails: no environment is read.
+	w.rancher.AddFault(ranchertest.Fault{Method: "GET", PathContains: "/v2-beta/projects", Status: 500, Times: 1})
+	rep := Run(context.Background(), w.cfg)
+	if c := find(t, rep, "rancher: environments", "500"); c.Result != Fail || !strings.Contains(c.Fix, "Rancher server") {
+		t.Errorf("%+v", c)
+	}
+
+	// The services fail: the registries are checked all the same.
+	w.rancher.AddFault(ranchertest.Fault{PathContains: "/services", Status: 500})
+	rep = Run(context.Background(), w.cfg)
+	label := "env " + a + " (alpha)"
+	if c := find(t, rep, label+": read services", "the images in use are not checked"); c.Result != Fail {
+		t.Errorf("%+v", c)
+	}
+	find(t, rep, label+": registry 1sp1", "the us-east-1 token opens it")
+	w.rancher.ClearFaults()
+
+	// A wrong secret.
+	w.cfg.Updater.Rancher.SecretKey = "not-the-secret"
+	rep = Run(context.Background(), w.cfg)
+	if c := find(t, rep, "rancher: reachable", "401"); c.Result != Fail || !strings.Contains(c.Fix, "check CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY") {
+		t.Errorf("%+v", c)
 	}
 }
 
