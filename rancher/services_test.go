@@ -17,6 +17,8 @@ func TestServicesPageByPage(t *testing.T) {
 	gone := w.srv.AddService(w.envA, "gone", "nginx")
 	w.srv.SetState(gone, "removed")
 	w.srv.SetState(lb, "inactive")
+	w.srv.SetServiceKind(lb, "loadBalancerService")
+	w.srv.SetServiceKind(ext, "externalService")
 	for i := 0; i < 7; i++ {
 		w.srv.AddService(w.envA, fmt.Sprint("many", i), "nginx")
 	}
@@ -41,10 +43,10 @@ func TestServicesPageByPage(t *testing.T) {
 		g.StackID == "" || fmt.Sprint(g.Images) != fmt.Sprintf("[{ docker:%s/web:1} {web-sidekick-1 docker:%s/log@sha256:%s} {web-sidekick-2 docker:busybox}]", ecrHost, ecrHost2, strings.Repeat("a", 64)) {
 		t.Errorf("web: %+v", g)
 	}
-	if g := got[1]; g.ID != lb || g.State != "inactive" || len(g.Images) != 1 {
+	if g := got[1]; g.ID != lb || g.State != "inactive" || g.Kind != "loadBalancerService" || len(g.Images) != 1 {
 		t.Errorf("lb: %+v", g)
 	}
-	if g := got[2]; g.ID != ext || len(g.Images) != 0 {
+	if g := got[2]; g.ID != ext || g.Kind != "externalService" || len(g.Images) != 0 {
 		t.Errorf("a service without launchConfig: %+v", g)
 	}
 	for _, g := range got {

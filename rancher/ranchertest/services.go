@@ -9,7 +9,9 @@ import (
 // Environment API key, or read-only across its environments for an Account API key), ids 1s<N>, one stack id
 // (1st<N>) per environment, the fields of Cattle's "service" schema that say what a service runs: launchConfig
 // (a "launchConfig" object whose imageUuid is "docker:<image>") and secondaryLaunchConfigs (its sidekicks: a
-// "secondaryLaunchConfig" each, with name and imageUuid), stackId, scale, state. A service without an image (an
+// "secondaryLaunchConfig" each, with name and imageUuid), stackId, scale, state. As in Cattle, one collection
+// holds every kind of service: an item's type is its kind ("service", "loadBalancerService", ...), its baseType
+// "service". A service without an image (an
 // external or DNS service) has "launchConfig":null.
 //
 // The stand-in serves services for reading only: the schema offers GET on the collection and the resource,
@@ -46,6 +48,7 @@ var serviceSchema = func() *schemaDef {
 
 // service is what a stored service runs.
 type service struct {
+	kind      string // "service", "loadBalancerService", "externalService", "dnsService"
 	stackID   string
 	image     string // launchConfig.imageUuid without "docker:"; "" for no launchConfig
 	sidekicks []sidekick
@@ -57,6 +60,8 @@ type sidekick struct{ name, image string }
 // Service is a stored service, as the test sees it.
 type Service struct {
 	ID, EnvID, Name, State, StackID string
+	// Kind is the service's type: "service" unless SetServiceKind changed it.
+	Kind string
 	// Image is the launchConfig's image, without the "docker:" of its imageUuid; "" when it has no launchConfig.
 	Image string
 	// Sidekicks are the images of the secondaryLaunchConfigs, in order; SidekickNames their names.
@@ -73,7 +78,7 @@ func (s *Server) AddService(envID, name, image string, sidekicks ...string) stri
 	p := s.st.mustProjectLocked("AddService", envID)
 	r := s.st.newResourceLocked(kService, p, "active")
 	r.name = name
-	r.svc = &service{stackID: "1st" + strconv.FormatInt(p.num, 10), image: image, scale: 1}
+	r.svc = &service{kind: "service", stackID: "1st" + strconv.FormatInt(p.num, 10), image: image, scale: 1}
 	for i, img := range sidekicks {
 		r.svc.sidekicks = append(r.svc.sidekicks, sidekick{name: fmt.Sprintf("%s-sidekick-%d", name, i+1), image: img})
 	}
@@ -86,6 +91,14 @@ func (s *Server) SetServiceImage(id, image string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mustServiceLocked("SetServiceImage", id).svc.image = image
+}
+
+// SetServiceKind sets a service's type and kind, as Cattle lists every kind of service in one collection:
+// "loadBalancerService", "externalService", "dnsService", or "service". It panics if id is not a service.
+func (s *Server) SetServiceKind(id, kind string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustServiceLocked("SetServiceKind", id).svc.kind = kind
 }
 
 // SetSidekickImages replaces the secondaryLaunchConfigs of a service by one per image, named as AddService names
@@ -118,7 +131,7 @@ func (s *Server) Services(envID string) []Service {
 		if envID != "" && r.env.id != envID {
 			continue
 		}
-		v := Service{ID: r.id, EnvID: r.env.id, Name: r.name, State: r.state, StackID: r.svc.stackID, Image: r.svc.image}
+		v := Service{ID: r.id, EnvID: r.env.id, Name: r.name, State: r.state, StackID: r.svc.stackID, Kind: r.svc.kind, Image: r.svc.image}
 		for _, sk := range r.svc.sidekicks {
 			v.Sidekicks = append(v.Sidekicks, sk.image)
 			v.SidekickNames = append(v.SidekickNames, sk.name)
@@ -133,7 +146,9 @@ func writeService(e *enc, r *resource, base, state string) {
 	sv := r.svc
 	e.raw(`{"id":`)
 	e.str(r.id)
-	e.raw(`,"type":"service","links":{"self":`)
+	e.raw(`,"type":`)
+	e.str(sv.kind)
+	e.raw(`,"links":{"self":`)
 	e.strs(base, "/services/", r.id)
 	e.raw(`,"account":`)
 	e.strs(base, "/accounts/", r.env.id)
@@ -155,7 +170,9 @@ func writeService(e *enc, r *resource, base, state string) {
 	e.int(sv.scale)
 	e.raw(`,"description":`)
 	e.nstr(r.description)
-	e.raw(`,"externalId":null,"fqdn":null,"healthState":"healthy","instanceIds":[],"kind":"service","launchConfig":`)
+	e.raw(`,"externalId":null,"fqdn":null,"healthState":"healthy","instanceIds":[],"kind":`)
+	e.str(sv.kind)
+	e.raw(`,"launchConfig":`)
 	if sv.image == "" {
 		e.null()
 	} else {

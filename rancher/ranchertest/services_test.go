@@ -61,6 +61,15 @@ func TestServicesThroughGoRancher(t *testing.T) {
 		t.Fatalf("self link %s", s.Links["self"])
 	}
 
+	// Every kind of service is in the one collection, with its own type.
+	lb := w.s.AddService(w.env1, "lb", "rancher/lb-service-haproxy:v0.9.1")
+	w.s.SetServiceKind(lb, "loadBalancerService")
+	coll, err = c.Service.List(&client.ListOpts{Filters: map[string]any{"name": "lb"}})
+	if err != nil || len(coll.Data) != 1 || coll.Data[0].Type != "loadBalancerService" || coll.Data[0].Kind != "loadBalancerService" ||
+		coll.ResourceType != "service" || w.s.Services(w.env1)[2].Kind != "loadBalancerService" {
+		t.Fatalf("a load balancer: %v %+v", err, coll)
+	}
+
 	// By id; another environment's service is not found.
 	got, err := c.Service.ById(web)
 	if err != nil || got == nil || got.Name != "web" {
@@ -79,25 +88,25 @@ func TestServicesThroughGoRancher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(serviceIDs(coll)) != "[1s1]" || coll.Data[0].State != "upgrading" || coll.Data[0].Transitioning != "yes" ||
+	if fmt.Sprint(serviceIDs(coll)) != "[1s1 1s4]" || coll.Data[0].State != "upgrading" || coll.Data[0].Transitioning != "yes" ||
 		coll.Data[0].LaunchConfig.ImageUuid != "docker:nginx:2" || len(coll.Data[0].SecondaryLaunchConfigs) != 1 ||
 		coll.Data[0].SecondaryLaunchConfigs[0].ImageUuid != "docker:redis" {
 		t.Fatalf("after changes: %+v", coll.Data)
 	}
 	all := w.s.Services("")
-	if len(all) != 3 || all[1].State != "removed" || all[0].Image != "nginx:2" || fmt.Sprint(all[0].Sidekicks) != "[redis]" {
+	if len(all) != 4 || all[1].State != "removed" || all[0].Image != "nginx:2" || fmt.Sprint(all[0].Sidekicks) != "[redis]" {
 		t.Fatalf("Services(): %+v", all)
 	}
 
 	// Account keys: the admin sees every environment's services unscoped, read-only; a member only its own.
 	admin := dial(t, w.s.URL+"/v2-beta/schemas", w.admin)
 	coll, err = admin.Service.List(nil)
-	if err != nil || fmt.Sprint(serviceIDs(coll)) != "[1s1 1s3]" {
+	if err != nil || fmt.Sprint(serviceIDs(coll)) != "[1s1 1s3 1s4]" {
 		t.Fatalf("admin: %v %v", err, serviceIDs(coll))
 	}
 	user := dial(t, w.s.URL+"/v2-beta/projects/"+w.env1+"/schemas", w.user)
 	coll, err = user.Service.List(nil)
-	if err != nil || fmt.Sprint(serviceIDs(coll)) != "[1s1]" {
+	if err != nil || fmt.Sprint(serviceIDs(coll)) != "[1s1 1s4]" {
 		t.Fatalf("member: %v %v", err, serviceIDs(coll))
 	}
 }
