@@ -36,8 +36,8 @@ func typeAccess(types map[string]client.Schema, t string) TypeAccess {
 	}
 }
 
-func accessOf(c *client.RancherClient) Access {
-	types := c.GetTypes()
+// accessOf reads the access from a scope's schemas.
+func accessOf(types map[string]client.Schema) Access {
 	return Access{Registry: typeAccess(types, client.REGISTRY_TYPE), Credential: typeAccess(types, client.REGISTRY_CREDENTIAL_TYPE)}
 }
 
@@ -111,7 +111,7 @@ func (s *Server) Inspect(ctx context.Context, id string) (*Env, Access, error) {
 	if err != nil {
 		return nil, Access{}, fmt.Errorf("connect to environment %s: %w", e, err)
 	}
-	access := accessOf(c)
+	access := accessOf(c.GetTypes())
 	services, listable := c.GetTypes()[client.SERVICE_TYPE]
 	keepOnly(c, client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE)
 	if listable {
