@@ -221,9 +221,12 @@ func Run(ctx context.Context, cfg Config) *Report {
 	for _, e := range envs {
 		r.checks = append(r.checks, e.checks...)
 	}
-	if err := ctx.Err(); err != nil {
-		r.add(Check{Check: "doctor: time", Result: Fail, Detail: fmt.Sprintf("the checks did not finish within %s: %v", cfg.Budget, err),
+	switch err := ctx.Err(); {
+	case errors.Is(err, context.DeadlineExceeded):
+		r.add(Check{Check: "doctor: time", Result: Fail, Detail: fmt.Sprintf("the checks did not finish within %s", cfg.Budget),
 			Fix: "the checks above that failed for lack of time did not get an answer in time: check the network path and RANCHER_TIMEOUT/ECR_TIMEOUT"})
+	case err != nil:
+		r.add(Check{Check: "doctor: time", Result: Fail, Detail: "stopped before the checks finished: " + err.Error(), Fix: "run it again"})
 	}
 	rep.Checks = r.checks
 	return rep

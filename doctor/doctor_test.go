@@ -340,3 +340,14 @@ func TestAutoCreate(t *testing.T) {
 		}
 	}
 }
+
+func TestStopped(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	w.rancher.AddEnvironment("alpha")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rep := Run(ctx, w.cfg)
+	if c := find(t, rep, "doctor: time", "stopped before the checks finished"); c.Result != Fail || rep.Exit() != ExitFailed {
+		t.Errorf("%+v", c)
+	}
+}
