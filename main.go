@@ -302,6 +302,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 					return runOnce(ctx, c, stderr, scrubber)
 				},
 			},
+			doctorCommand(stdout, stderr, scrubber), // doctor_cmd.go
 			{
 				Name:   "healthcheck",
 				Usage:  "ask the running daemon's /healthz on LISTEN_PORT; exit 0 when healthy, 1 otherwise",

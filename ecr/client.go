@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -50,6 +51,9 @@ type Config struct {
 	// WebIdentityTokenFile is the web identity token file the SDK reads (its AWS_WEB_IDENTITY_TOKEN_FILE): with
 	// it, the SDK assumes RoleARN by web identity itself, and the token it holds is a secret to scrub.
 	WebIdentityTokenFile string
+	// Proxy, when set, chooses the proxy of every AWS and registry request instead of HTTP_PROXY, HTTPS_PROXY
+	// and NO_PROXY (tests; the daemon leaves it nil).
+	Proxy func(*http.Request) (*url.URL, error)
 }
 
 // Client fetches authorization tokens, one region at a time.
@@ -81,6 +85,9 @@ func New(ctx context.Context, c Config) (*Client, error) {
 		// A pass makes one call per region, hours apart: idle connections are closed soon after.
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3).WithTransportOptions(func(t *http.Transport) {
 			t.IdleConnTimeout = 10 * time.Second
+			if c.Proxy != nil {
+				t.Proxy = c.Proxy
+			}
 		})),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {

@@ -285,49 +285,16 @@ func (s *Server) Environments(ctx context.Context) ([]Environment, error) {
 // Open connects a client scoped to one environment (one request: its schemas). An empty id means the
 // environment CATTLE_URL names, or else the key's own scope (an Environment API key's environment, or the
 // environment of the agent container Rancher gave the keys to). It fails with an explanation when the key could
-// read but not write registries there.
+// read but not write registries there (see Inspect, in access.go).
 func (s *Server) Open(ctx context.Context, id string) (*Env, error) {
-	schemas := s.schemas
-	switch {
-	case id != "":
-		schemas = s.endpoint.ProjectSchemas(id)
-	case s.endpoint.Project != "":
-		id = s.endpoint.Project
-		schemas = s.endpoint.ProjectSchemas(id)
-	case s.kind == KindProject:
-		id = s.accountID
-	}
-	e := &Env{id: id, srv: s}
-	c, err := s.connect(ctx, schemas, &e.requests, client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE)
+	e, access, err := s.Inspect(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("connect to environment %s: %w", e, err)
+		return nil, err
 	}
-	if err := writable(c.Types); err != nil {
-		hint := "use an Environment API key, the agent labels, or an Environment API Endpoint (/v2-beta/projects/<id>) as CATTLE_URL"
-		if s.IsAccountKey() {
-			hint = "CATTLE_ACCESS_KEY is an Account API key and CATTLE_URL names no environment: give the Environment API Endpoint (/v2-beta/projects/<id>) as CATTLE_URL, or set RANCHER_ENVIRONMENTS"
-		}
-		return nil, fmt.Errorf("environment %s: %w; %s", e, err, hint)
+	if err := access.Err(); err != nil {
+		return nil, fmt.Errorf("environment %s: %w; %s", e, err, s.WriteFix())
 	}
-	e.c = c
 	return e, nil
-}
-
-// writable checks that the schemas let the key list, create and update registries and their credentials.
-func writable(types map[string]client.Schema) error {
-	for _, t := range []string{client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE} {
-		schema, ok := types[t]
-		if !ok {
-			return fmt.Errorf("the key cannot see %s resources", t)
-		}
-		if !contains(schema.CollectionMethods, http.MethodGet) || !contains(schema.CollectionMethods, http.MethodPost) {
-			return fmt.Errorf("%s resources are read-only for this key and URL (cannot create)", t)
-		}
-		if t == client.REGISTRY_CREDENTIAL_TYPE && !contains(schema.ResourceMethods, http.MethodPut) {
-			return fmt.Errorf("%s is not updatable with this key and URL", t)
-		}
-	}
-	return nil
 }
 
 func contains(list []string, s string) bool {

@@ -104,35 +104,35 @@ type EnvPlan struct {
 	Fresh int
 }
 
-// verdict is what the rules make of one registry.
-type verdict int
+// Verdict is what the rules make of one registry.
+type Verdict string
 
 const (
-	notECR     verdict = iota // another registry: untouched
-	outOfScope                // an ECR registry the rules exclude: untouched
-	unparsable                // skipped with a warning
-	notActive                 // an ECR registry in scope but not active: skipped
-	inScope
+	VerdictNotECR     Verdict = "not ECR"      // another registry: untouched
+	VerdictOutOfScope Verdict = "out of scope" // an ECR registry AWS_ECR_REGISTRY_IDS or ECR_REGIONS exclude: untouched
+	VerdictUnparsable Verdict = "unparsable"   // skipped with a warning
+	VerdictNotActive  Verdict = "not active"   // an ECR registry in scope but not active: skipped
+	VerdictInScope    Verdict = "in scope"     // refreshed
 )
 
 // classify applies rule 1 (scope) to one registry.
-func classify(r Rules, reg rancher.Registry) (ecr.Registry, verdict, string) {
+func classify(r Rules, reg rancher.Registry) (ecr.Registry, Verdict, string) {
 	host, err := ecr.ParseServerAddress(reg.ServerAddress)
 	switch {
 	case err != nil && reg.State != rancher.StateActive:
-		return host, notECR, ""
+		return host, VerdictNotECR, ""
 	case errors.Is(err, ecr.ErrNotECR):
-		return host, notECR, ""
+		return host, VerdictNotECR, ""
 	case err != nil:
-		return host, unparsable, err.Error()
+		return host, VerdictUnparsable, err.Error()
 	case !r.accountInScope(host.Account):
-		return host, outOfScope, "account " + host.Account + " is not in AWS_ECR_REGISTRY_IDS"
+		return host, VerdictOutOfScope, "account " + host.Account + " is not in AWS_ECR_REGISTRY_IDS"
 	case !r.regionInScope(host.Region):
-		return host, outOfScope, "region " + host.Region + " is not in ECR_REGIONS"
+		return host, VerdictOutOfScope, "region " + host.Region + " is not in ECR_REGIONS"
 	case reg.State != rancher.StateActive:
-		return host, notActive, "registry is " + reg.State
+		return host, VerdictNotActive, "registry is " + reg.State
 	}
-	return host, inScope, ""
+	return host, VerdictInScope, ""
 }
 
 // classified is a registry with what the rules make of it: the registries of a snapshot, once each, without
@@ -140,7 +140,7 @@ func classify(r Rules, reg rancher.Registry) (ecr.Registry, verdict, string) {
 type classified struct {
 	rancher.Registry
 	host    ecr.Registry // Host is "" when the address is not an ECR host
-	verdict verdict
+	verdict Verdict
 	reason  string
 }
 
@@ -174,7 +174,7 @@ func Regions(r Rules, snaps []Snapshot) []string {
 	}
 	for _, s := range snaps {
 		for _, c := range s.classified(r) {
-			if c.verdict == inScope {
+			if c.verdict == VerdictInScope {
 				set[c.host.Region] = true
 			}
 		}
@@ -217,9 +217,9 @@ func Plan(r Rules, snap Snapshot, tokens map[string]TokenResult) EnvPlan {
 		}
 		host := reg.host
 		switch reg.verdict {
-		case notECR, outOfScope:
+		case VerdictNotECR, VerdictOutOfScope:
 			continue
-		case unparsable, notActive:
+		case VerdictUnparsable, VerdictNotActive:
 			p.Skipped = append(p.Skipped, Notice{RegistryID: reg.ID, ServerAddress: reg.ServerAddress, Reason: reg.reason})
 			continue
 		}

@@ -876,7 +876,7 @@ func TestWireFormat(t *testing.T) {
 		!strings.Contains(xe.Error.Message, "is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::444455556666:role/none") {
 		t.Errorf("STS error: %d %s (%v)", resp.StatusCode, body, err)
 	}
-	resp, _ = do(t, signedRequest(t, srv, "sts", "", "application/x-www-form-urlencoded", "Action=GetCallerIdentity&Version=2011-06-15"))
+	resp, _ = do(t, signedRequest(t, srv, "sts", "", "application/x-www-form-urlencoded", "Action=GetSessionToken&Version=2011-06-15"))
 	if resp.StatusCode != 400 {
 		t.Errorf("unknown STS action: %d", resp.StatusCode)
 	}

@@ -1,7 +1,9 @@
 // Package ecrtest is an in-process stand-in, like net/http/httptest, for the
 // parts of AWS that ecr-updater talks to: the Amazon ECR GetAuthorizationToken
-// API (AWS JSON 1.1 protocol) and the STS AssumeRole and
-// AssumeRoleWithWebIdentity actions (AWS query protocol, XML answers).
+// API (AWS JSON 1.1 protocol), the STS AssumeRole, AssumeRoleWithWebIdentity
+// and GetCallerIdentity actions (AWS query protocol, XML answers), and the
+// registry hosts themselves for GET /v2/ (registry.go: reached through a
+// forward proxy, RegistryProxyURL).
 //
 // A Server listens on 127.0.0.1 over real HTTP (or HTTPS with a self-signed
 // certificate, see Options.TLS and Server.CAPEM), so the real, unmodified
@@ -160,6 +162,8 @@ type Server struct {
 	assumed []string
 	calls   int
 	callsIn map[string]int
+
+	reg *registryHosts // registry.go: started on first use
 }
 
 // New starts a server on 127.0.0.1 and returns it; Close it when done.
@@ -231,6 +235,7 @@ func (s *Server) Close() {
 		_ = s.srv.Close()
 		<-s.serveDone
 		s.inflight.Wait()
+		s.closeRegistries() // registry.go
 		s.client.CloseIdleConnections()
 	})
 }

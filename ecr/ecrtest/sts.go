@@ -43,6 +43,10 @@ func queryForm(r *http.Request, body []byte) (url.Values, bool) {
 
 func (s *Server) serveSTS(w http.ResponseWriter, req *request, form url.Values) {
 	action, version := form.Get("Action"), form.Get("Version")
+	if action == ActionGetCallerIdentity && version == stsVersion {
+		s.serveCallerIdentity(w, req) // identity.go
+		return
+	}
 	if (action != ActionAssumeRole && action != ActionAssumeRoleWithWebIdentity) || version != stsVersion {
 		_, latency, _ := s.settings()
 		if !s.wait(req.r.Context(), latency) {

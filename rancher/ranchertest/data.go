@@ -16,6 +16,7 @@ const (
 	kProject kind = iota
 	kRegistry
 	kCredential
+	kService // services.go
 )
 
 // resource is one stored Cattle resource: an environment (project), a registry or a registry credential.
@@ -40,6 +41,9 @@ type resource struct {
 
 	// project only: this environment's registries and credentials, by id.
 	regs, creds index
+
+	svc  *service // service only (services.go)
+	svcs index    // project only: this environment's services, by id
 }
 
 // index is a list of resources sorted by id (ids are sequential, so appending keeps the order) and the number of
@@ -71,7 +75,8 @@ func hiddenState(state string) bool {
 func transitional(state string) bool {
 	switch state {
 	case "requested", "registering", "activating", "deactivating", "updating-active", "updating-inactive",
-		"removing", "purging", "restoring":
+		"removing", "purging", "restoring",
+		"upgrading", "rolling-back", "canceling-upgrade", "finishing-upgrade", "restarting": // services
 		return true
 	}
 	return false
@@ -87,8 +92,11 @@ func envKeyUsable(state string) bool {
 }
 
 func (r *resource) idx(k kind) *index {
-	if k == kRegistry {
+	switch k {
+	case kRegistry:
 		return &r.regs
+	case kService:
+		return &r.svcs
 	}
 	return &r.creds
 }
@@ -114,10 +122,11 @@ type store struct {
 	nextUser    int64 // reserved user account numbers 1..4
 	nextReg     int64
 	nextCred    int64
+	nextSvc     int64 // services.go
 
-	projects, registries, credentials index
-	byID                              map[string]*resource
-	keys                              map[string]*apiKey
+	projects, registries, credentials, services index
+	byID                                        map[string]*resource
+	keys                                        map[string]*apiKey
 
 	changes changeSet // for the event stream (subscribe.go)
 }
@@ -128,6 +137,7 @@ func newStore() store {
 		nextUser:    1,
 		nextReg:     1,
 		nextCred:    1,
+		nextSvc:     1,
 		byID:        map[string]*resource{},
 		keys:        map[string]*apiKey{},
 	}
@@ -139,6 +149,8 @@ func (st *store) global(k kind) *index {
 		return &st.projects
 	case kRegistry:
 		return &st.registries
+	case kService:
+		return &st.services
 	}
 	return &st.credentials
 }
@@ -186,6 +198,10 @@ func (st *store) newResourceLocked(k kind, env *resource, state string) *resourc
 		r.num = st.nextCred
 		st.nextCred++
 		r.id = "1c" + strconv.FormatInt(r.num, 10)
+	case kService:
+		r.num = st.nextSvc
+		st.nextSvc++
+		r.id = "1s" + strconv.FormatInt(r.num, 10)
 	}
 	if hiddenState(state) {
 		r.removed = r.created

@@ -63,6 +63,7 @@ var collections = map[string]*collDef{
 	"registrycredentials": {kind: kCredential, resourceType: "registryCredential", writable: true, filters: credentialFilters},
 	"storagepools":        {kind: kRegistry, resourceType: "storagePool", filters: registryFilters},
 	"credentials":         {kind: kCredential, resourceType: "credential", filters: schemaByLower["credential"].filters},
+	"services":            serviceColl, // services.go
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {

@@ -142,6 +142,9 @@ func writeResource(e *enc, r *resource, base, verBase, state string, secret bool
 	case kRegistry:
 		writeRegistry(e, r, base, state)
 		return
+	case kService:
+		writeService(e, r, base, state)
+		return
 	}
 	e.raw(`{"id":`)
 	e.str(r.id)
@@ -274,6 +277,8 @@ func writeAPIVersion(e *enc, version, verBase string) {
 	e.strs(verBase, "/registries")
 	e.raw(`,"registrycredentials":`)
 	e.strs(verBase, "/registrycredentials")
+	e.raw(`,"services":`)
+	e.strs(verBase, "/services")
 	e.raw(`},"actions":{}}`)
 }
 

@@ -84,6 +84,8 @@ func value(r *resource, field string) (string, bool) {
 			v = "project"
 		case kRegistry:
 			v = "registry"
+		case kService:
+			v = "service"
 		default:
 			v = "registryCredential"
 		}
@@ -95,6 +97,10 @@ func value(r *resource, field string) (string, bool) {
 		v = r.registryID
 	case "removed":
 		v = r.removed
+	case "stackId":
+		if r.svc != nil {
+			v = r.svc.stackID
+		}
 	case "state":
 		v = r.state
 	case "uuid":

@@ -114,6 +114,7 @@ var schemaDefs = []*schemaDef{
 		fields: fields("pluralName:string", "resourceMethods:array[enum]", "resourceFields:map[field]",
 			"resourceActions:map[action]", "collectionMethods:array[enum]", "collectionFields:map[field]",
 			"collectionActions:map[action]", "collectionFilters:map[filter]", "includeableLinks:array[string]")},
+	serviceSchema, // services.go
 	{id: "storagePool", plural: "storagePools", collPath: "storagepools", resMethods: true, collMethods: true,
 		fields: withCommon("accountId:reference[account]", "blockDevicePath:string::n", "description:string:cun",
 			"driverName:string::n", "externalId:string::n", "name:string:cun", "volumeAccessMode:string::n",

@@ -569,6 +569,8 @@ func resourceTypeOf(r *resource) string {
 		return "project"
 	case kRegistry:
 		return "registry"
+	case kService:
+		return r.svc.kind
 	}
 	return "registryCredential"
 }

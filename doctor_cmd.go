@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v3"
+
+	"github.com/ecr-updater/ecr-updater/doctor"
+	"github.com/ecr-updater/ecr-updater/internal/redact"
+)
+
+// doctorCommand is `ecr-updater doctor`: the checks of package doctor, with the configuration loaded exactly as the
+// daemon loads it (load, with the same variables and flags).
+func doctorCommand(stdout, stderr io.Writer, scrubber *redact.Scrubber) *cli.Command {
+	return &cli.Command{
+		Name: "doctor",
+		Usage: "check, without writing anything, everything a pull from ECR through Rancher depends on; " +
+			"exit 0 when all is well, 1 when something would make a pull fail, 2 for configuration errors",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Value: "text", Usage: "text (a table) or json"},
+		},
+		Action: func(ctx context.Context, c *cli.Command) error {
+			format := strings.ToLower(strings.TrimSpace(c.String("output")))
+			if format != "text" && format != "json" {
+				return configErr("--output: %q is not text or json", c.String("output"))
+			}
+			return runDoctor(ctx, c, format, stdout, stderr, scrubber)
+		},
+	}
+}
+
+func runDoctor(ctx context.Context, c *cli.Command, format string, stdout, stderr io.Writer, all *redact.Scrubber) error {
+	var rep *doctor.Report
+	var scrubber *redact.Scrubber
+	s, err := load(c, stderr, all)
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee) && ee.code == exitConfig:
+		rep = doctor.ConfigReport(ee.err)
+		scrubber = all // load taught it the keys
+	case err != nil:
+		return err
+	default:
+		scrubber = s.scrubber
+		if s.log.IsLevelEnabled(logrus.DebugLevel) {
+			s.logStart("doctor")
+		}
+		rep = doctor.Run(ctx, doctor.Config{Updater: s.updater, Summary: summary(s)})
+	}
+	write := rep.WriteText
+	if format == "json" {
+		write = rep.WriteJSON
+	}
+	if err := write(stdout, scrubber); err != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("write the report: %w", err)}
+	}
+	if code := rep.Exit(); code != exitOK {
+		return &exitError{code: code, err: errors.New("")}
+	}
+	return nil
+}
+
+// summary describes the loaded configuration in one line, without secrets.
+func summary(s *settings) string {
+	u := s.updater
+	parts := []string{"CATTLE_URL " + u.Rancher.URL, "CATTLE_ACCESS_KEY " + u.Rancher.AccessKey}
+	if len(u.Environments) > 0 {
+		parts = append(parts, "RANCHER_ENVIRONMENTS "+strings.Join(u.Environments, ","))
+	}
+	region := u.Rules.HomeRegion
+	if region == "" {
+		region = "(not set)"
+	}
+	parts = append(parts, "AWS_REGION "+region)
+	if u.ECR.RoleARN != "" {
+		parts = append(parts, "AWS_ROLE_ARN "+u.ECR.RoleARN)
+	}
+	if len(u.Rules.Accounts) > 0 {
+		parts = append(parts, "AWS_ECR_REGISTRY_IDS "+strings.Join(u.Rules.Accounts, ","))
+	}
+	if len(u.Rules.Regions) > 0 {
+		parts = append(parts, "ECR_REGIONS "+strings.Join(u.Rules.Regions, ","))
+	}
+	if u.Rules.AutoCreate {
+		parts = append(parts, "AUTO_CREATE on")
+	}
+	return "valid, as the daemon loads it: " + strings.Join(parts, ", ")
+}
