@@ -236,6 +236,7 @@ func flags() []cli.Flag {
 		boolFlag("auto-create", "AUTO_CREATE", "create the registry of the caller's account (or of each AWS_ECR_REGISTRY_IDS account) in AWS_REGION when missing"),
 		stringFlag("update-interval", "UPDATE_INTERVAL", shortDuration(defaultInterval), "longest time between passes (Go duration); passes come sooner when tokens live shorter"),
 		boolFlag("dry-run", "DRY_RUN", "compute and log the plan, write nothing"),
+		boolFlag("discover-registries", "DISCOVER_REGISTRIES", "create the in-scope ECR registries that the images of an environment's services use and the environment lacks"),
 		boolFlagOn("events", "EVENTS", "follow each environment's event stream and refresh a registry within seconds of its change (default true; false: on schedule only)"),
 		stringFlag("log-level", "LOG_LEVEL", defaultLogLevel, "trace, debug, info, warn (warning) or error, any case; panic and fatal log at error level"),
 		stringFlag("log-format", "LOG_FORMAT", defaultLogFormat, "text or json"),
@@ -447,6 +448,7 @@ func load(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*setting
 	check(named("UPDATE_INTERVAL", err))
 	u.DryRun = c.Bool("dry-run")
 	u.Events = c.Bool("events")
+	u.Rules.Discover = c.Bool("discover-registries")
 	s.listenPort, err = listenPort(c)
 	check(err)
 
@@ -708,7 +710,8 @@ func (s *settings) logStart(command string) {
 		"aws_session_token": secret(os.Getenv("AWS_SESSION_TOKEN")), "aws_role_arn": u.ECR.RoleARN,
 		"aws_ecr_registry_ids": strings.Join(u.Rules.Accounts, ","), "ecr_regions": strings.Join(u.Rules.Regions, ","),
 		"ecr_timeout": shortDuration(u.ECR.Timeout), "auto_create": u.Rules.AutoCreate, "dry_run": u.DryRun, "events": u.Events,
-		"update_interval": shortDuration(u.Interval), "listen_port": s.listenPort, "log_level": s.log.GetLevel().String(),
+		"discover_registries": u.Rules.Discover,
+		"update_interval":     shortDuration(u.Interval), "listen_port": s.listenPort, "log_level": s.log.GetLevel().String(),
 	}).Info("starting")
 	if u.Rancher.InsecureSkipVerify {
 		s.log.Warn("RANCHER_INSECURE_SKIP_VERIFY is on: the Rancher server's TLS certificate is NOT verified; anyone on the network path can read the API keys and ECR passwords. Use RANCHER_CA_CERT instead.")

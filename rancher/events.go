@@ -29,6 +29,7 @@ import (
 const (
 	TypeRegistry           = "registry"
 	TypeRegistryCredential = "registryCredential"
+	TypeService            = "service" // every kind of service is reported as this type
 )
 
 // Defaults of WatchOptions.
@@ -56,6 +57,10 @@ type WatchOptions struct {
 	UnavailableBackoff time.Duration // first wait after the upgrade was refused; 0 means DefaultUnavailableBackoff
 	MaxMessageBytes    int64         // largest frame read; 0 means DefaultMaxMessageBytes
 	MaxPending         int           // distinct changes kept while the handler is busy; 0 means DefaultMaxPending
+
+	// Services also reports changes of services (of every kind: "service", "loadBalancerService", ...), as
+	// Changed events of ResourceType TypeService: registries discovered from the images services use.
+	Services bool
 
 	// Frame, when set, is called in the read loop for every frame with its event name ("ping",
 	// "resource.change", ...) and resource type ("" for none), before it is discarded or decoded: for counters.
@@ -432,7 +437,15 @@ func (w *watch) handle(b []byte) error {
 	if w.o.Frame != nil {
 		w.o.Frame(name, typ)
 	}
-	if name != "resource.change" || (typ != TypeRegistry && typ != TypeRegistryCredential) {
+	if name != "resource.change" {
+		return nil
+	}
+	switch {
+	case typ == TypeRegistry || typ == TypeRegistryCredential:
+	case w.o.Services && (typ == TypeService || strings.HasSuffix(typ, "Service")):
+		// Only the id is needed: the service is read again. Its type is checked against the event's own.
+		return w.serviceChanged(b, typ)
+	default:
 		return nil
 	}
 	var v struct {
@@ -464,6 +477,42 @@ func (w *watch) handle(b []byte) error {
 			ev.ResourceID = r.ID
 		}
 		ev.State, ev.RegistryID, ev.ServerAddress, ev.PublicValue = r.State, r.RegistryID, r.ServerAddress, r.PublicValue
+	}
+	if ev.ResourceID == "" {
+		return fmt.Errorf("a %s event without a resource id", typ)
+	}
+	w.q.push(ev)
+	return nil
+}
+
+// serviceChanged reports a change of a service, of any kind.
+func (w *watch) serviceChanged(b []byte, typ string) error {
+	var v struct {
+		ResourceID string `json:"resourceId"`
+		Data       struct {
+			Resource *struct {
+				ID        string `json:"id"`
+				Type      string `json:"type"`
+				State     string `json:"state"`
+				AccountID string `json:"accountId"`
+			} `json:"resource"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("a malformed %s event", typ)
+	}
+	ev := Event{Kind: Changed, EnvID: w.env, ResourceType: TypeService, ResourceID: v.ResourceID}
+	if r := v.Data.Resource; r != nil {
+		if r.Type != "" && r.Type != typ || ev.ResourceID != "" && r.ID != "" && r.ID != ev.ResourceID {
+			return fmt.Errorf("a %s event about another resource", typ)
+		}
+		if w.env != "" && r.AccountID != "" && r.AccountID != w.env {
+			return fmt.Errorf("a %s event of another environment", typ)
+		}
+		if ev.ResourceID == "" {
+			ev.ResourceID = r.ID
+		}
+		ev.State = r.State
 	}
 	if ev.ResourceID == "" {
 		return fmt.Errorf("a %s event without a resource id", typ)

@@ -15,6 +15,8 @@ type Change struct {
 	CredentialID string
 	// Resync asks for the whole environment: every registry is read and planned, and what is not fresh written.
 	Resync bool
+	// ServiceID is a service that changed: its images may need a registry (DISCOVER_REGISTRIES).
+	ServiceID string
 }
 
 const (

@@ -23,6 +23,9 @@ type Rules struct {
 	AutoCreate bool
 	// HomeRegion is AWS_REGION.
 	HomeRegion string
+	// Discover creates, in each environment, the in-scope ECR registries its services' images use and it lacks
+	// (DISCOVER_REGISTRIES).
+	Discover bool
 }
 
 func (r Rules) accountInScope(account string) bool {
@@ -41,11 +44,14 @@ type Snapshot struct {
 	// retry or a small pass leaves them alone. Empty in a scheduled pass, which writes every credential.
 	Fresh map[string]bool
 	// Only, when not nil, narrows the writes to these registries (by id): a small pass triggered by changes to
-	// them. AUTO_CREATE and registries without an active credential are planned as usual.
+	// them. AUTO_CREATE, discovery and registries without an active credential are planned as usual.
 	Only map[string]bool
+	// Services are the environment's services, read when Rules.Discover is on.
+	Services []rancher.Service
 
-	classes []classified // set by Classify
-	rules   *Rules       // the rules classes were made with
+	classes     []classified // set by Classify
+	discoveries []discovery  // set by Classify
+	rules       *Rules       // the rules classes were made with
 }
 
 // TokenResult is the outcome of fetching one region's token.
@@ -74,6 +80,8 @@ type Action struct {
 	ServerAddress string
 	Credential    rancher.Credential // for OpUpdate
 	Token         ecr.Token
+	// Service names the service whose image a discovered registry serves (OpCreateRegistry with Rules.Discover).
+	Service string
 }
 
 // Notice is a registry the plan says something about: why it is skipped, or why Rancher will never use it.
@@ -150,11 +158,52 @@ func (s *Snapshot) Classify(r Rules) {
 	regs := dedupe(s.Registries, func(r rancher.Registry) string { return r.ID })
 	sort.SliceStable(regs, func(i, j int) bool { return idLess(regs[i].ID, regs[j].ID) })
 	s.classes = make([]classified, len(regs))
+	hosts := map[string]bool{}
 	for i, reg := range regs {
 		host, v, reason := classify(r, reg)
 		s.classes[i] = classified{Registry: reg, host: host, verdict: v, reason: reason}
+		if host.Host != "" {
+			hosts[host.Host] = true
+		}
+	}
+	s.discoveries = nil
+	if r.Discover {
+		s.discoveries = discover(r, s.Services, hosts)
 	}
 	s.rules = &r
+}
+
+// discovery is an in-scope ECR registry that a service's image uses and the environment has no registry for.
+type discovery struct {
+	host    ecr.Registry
+	service string // the first service that uses it: "web (1s3)"
+}
+
+// discover lists, once each and in the order of the services, the in-scope ECR registries the images of the
+// services use that no registry of the environment has (hosts: the ECR hosts of every registry listed, any
+// state). Images of other registries, and services on their way out, are left alone.
+func discover(r Rules, services []rancher.Service, hosts map[string]bool) []discovery {
+	var out []discovery
+	seen := map[string]bool{}
+	for _, svc := range services {
+		if svc.State == "removing" || svc.State == "removed" || svc.State == "purging" || svc.State == "purged" {
+			continue
+		}
+		for _, img := range svc.Images {
+			ref, err := ecr.ParseImage(img.ImageUUID)
+			if err != nil || ref.ECR == nil {
+				continue
+			}
+			host := *ref.ECR
+			if hosts[host.Host] || seen[host.Host] || !r.accountInScope(host.Account) || !r.regionInScope(host.Region) {
+				continue
+			}
+			seen[host.Host] = true
+			host.Exact = true
+			out = append(out, discovery{host: host, service: svc.Name + " (" + svc.ID + ")"})
+		}
+	}
+	return out
 }
 
 // classified returns the classification of the snapshot's registries under r.
@@ -163,6 +212,14 @@ func (s Snapshot) classified(r Rules) []classified {
 		s.Classify(r)
 	}
 	return s.classes
+}
+
+// discovered returns the registries to create for the services' images under r.
+func (s Snapshot) discovered(r Rules) []discovery {
+	if s.rules == nil || !reflect.DeepEqual(*s.rules, r) {
+		s.Classify(r)
+	}
+	return s.discoveries
 }
 
 // Regions lists, sorted, the regions whose tokens a pass needs: those of every in-scope registry, and
@@ -176,6 +233,11 @@ func Regions(r Rules, snaps []Snapshot) []string {
 		for _, c := range s.classified(r) {
 			if c.verdict == VerdictInScope {
 				set[c.host.Region] = true
+			}
+		}
+		if r.Discover {
+			for _, d := range s.discovered(r) {
+				set[d.host.Region] = true
 			}
 		}
 	}
@@ -201,6 +263,8 @@ var pendingStates = map[string]bool{
 //  5. A credential in snap.Fresh is not written again, nor is one outside snap.Only.
 //  6. A registry or credential listed twice (overlapping pages) counts once: never two writes for one
 //     credential, never two creates for one registry.
+//  7. DISCOVER_REGISTRIES: every in-scope ECR registry a service's image uses (launchConfig and sidekicks) that
+//     no registry of the environment has is created with its credential, like AUTO_CREATE.
 func Plan(r Rules, snap Snapshot, tokens map[string]TokenResult) EnvPlan {
 	regs := snap.classified(r)
 	p := EnvPlan{Env: snap.Env, Seen: len(regs)}
@@ -272,6 +336,19 @@ func Plan(r Rules, snap Snapshot, tokens map[string]TokenResult) EnvPlan {
 
 	if r.AutoCreate {
 		p.autoCreate(r, hosts, tokens)
+	}
+	for _, d := range snap.discovered(r) {
+		if hosts[d.host.Host] {
+			continue // AUTO_CREATE plans it already
+		}
+		hosts[d.host.Host] = true
+		tok, ok := tokens[d.host.Region]
+		if !ok || tok.Err != nil {
+			p.Failures = append(p.Failures, Failure{ServerAddress: d.host.Host, Region: d.host.Region,
+				Err: fmt.Errorf("no valid ECR token for region %s to create the registry that service %s uses", d.host.Region, d.service)})
+			continue
+		}
+		p.Actions = append(p.Actions, Action{Op: OpCreateRegistry, Env: p.Env, ServerAddress: d.host.Host, Token: tok.Token, Service: d.service})
 	}
 	return p
 }

@@ -43,6 +43,18 @@ func reg(id, addr, state string) rancher.Registry {
 	return rancher.Registry{ID: id, EnvID: "1a5", ServerAddress: addr, State: state}
 }
 
+func svc(id, name string, images ...string) rancher.Service {
+	s := rancher.Service{ID: id, EnvID: "1a5", Name: name, State: "active", Kind: "service"}
+	for i, img := range images {
+		c := ""
+		if i > 0 {
+			c = fmt.Sprintf("sidekick-%d", i)
+		}
+		s.Images = append(s.Images, rancher.ServiceImage{Container: c, ImageUUID: img})
+	}
+	return s
+}
+
 func cred(id, regID, state string) rancher.Credential {
 	return rancher.Credential{ID: id, EnvID: "1a5", RegistryID: regID, PublicValue: "AWS", State: state}
 }
@@ -94,6 +106,7 @@ func TestPlan(t *testing.T) {
 		tokens map[string]TokenResult
 		fresh  []string // credentials written already this cycle
 		only   []string // registries a small pass is narrowed to
+		svcs   []rancher.Service
 		want   brief
 	}{
 		{
@@ -253,10 +266,38 @@ func TestPlan(t *testing.T) {
 			only:   []string{"1sp1"},
 			want:   brief{Seen: 3, InScope: 3, Fresh: 1, Actions: []string{"update 1sp1 1c1 us-east-1", "create credential 1sp3  eu-west-1"}},
 		},
+		{
+			name:  "DISCOVER_REGISTRIES creates the in-scope ECR registries services use and the environment lacks, once each",
+			rules: Rules{Discover: true, Accounts: []string{acct}},
+			regs:  []rancher.Registry{reg("1sp1", east, "active"), reg("1sp2", host(acct, "eu-west-1"), "inactive")},
+			creds: []rancher.Credential{cred("1c1", "1sp1", "active")},
+			svcs: []rancher.Service{
+				svc("1s1", "web", "docker:"+west+"/web:1", "docker:nginx:1.25", "docker:"+host(other, "us-west-2")+"/x"),
+				svc("1s2", "api", "docker:"+strings.ToUpper(west)+"/api@sha256:"+strings.Repeat("a", 64), "docker:"+east+"/side"),
+				svc("1s3", "old", "docker:"+host(acct, "ap-south-1")+"/old"),
+				svc("1s4", "db", "docker:"+host(acct, "eu-west-1")+"/db", "docker:quay.io/x/y", "docker:public.ecr.aws/z/w"),
+			},
+			tokens: tokens("us-east-1", "us-west-2", "ap-south-1"),
+			want: brief{Seen: 2, InScope: 1, Skipped: []string{"1sp2"}, Actions: []string{"update 1sp1 1c1 us-east-1",
+				"create registry " + west + "  us-west-2", "create registry " + host(acct, "ap-south-1") + "  ap-south-1"}},
+		},
+		{
+			name:   "a discovered registry without a token is a failure, nothing is guessed",
+			rules:  Rules{Discover: true},
+			svcs:   []rancher.Service{svc("1s1", "web", "docker:"+eu+"/web")},
+			tokens: failed,
+			want:   brief{Failures: []string{eu}},
+		},
+		{
+			name:   "without DISCOVER_REGISTRIES the services change nothing",
+			svcs:   []rancher.Service{svc("1s1", "web", "docker:"+west+"/web")},
+			tokens: tokens("us-west-2"),
+			want:   brief{},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			snap := Snapshot{Env: "1a5", Registries: tc.regs, Credentials: tc.creds}
+			snap := Snapshot{Env: "1a5", Registries: tc.regs, Credentials: tc.creds, Services: tc.svcs}
 			if tc.fresh != nil {
 				snap.Fresh = map[string]bool{}
 				for _, id := range tc.fresh {

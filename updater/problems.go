@@ -22,6 +22,8 @@ const (
 	ReasonRead  = "read"  // the environment could not be read
 	ReasonToken = "token" // no valid ECR token for the registry's region
 	ReasonWrite = "write" // the credential write failed
+	// ReasonDiscover: the services could not be read, so DISCOVER_REGISTRIES created nothing this pass.
+	ReasonDiscover = "discover"
 )
 
 // Problem is one thing the updater cannot refresh: a registry, a whole environment, or an AUTO_CREATE.
@@ -73,6 +75,9 @@ func (u *Updater) remember(res *Result, sc scope) {
 			continue
 		}
 		st.inScope = e.Plan.InScope
+		if e.DiscoverErr != nil {
+			st.problems = append(st.problems, Problem{Env: e.label(), Reason: ReasonDiscover, Error: u.scrub(e.DiscoverErr)})
+		}
 		for _, f := range e.Plan.Failures {
 			st.problems = append(st.problems, Problem{Env: e.label(), Registry: f.RegistryID, ServerAddress: f.ServerAddress,
 				Region: f.Region, Reason: ReasonToken, Error: u.scrub(tokenError(res, f))})

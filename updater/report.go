@@ -95,6 +95,9 @@ func (u *Updater) report(res *Result) {
 			el.Error(e.Err.Error())
 			continue
 		}
+		if e.DiscoverErr != nil {
+			el.Warn("services not read, so no registry discovered this pass: " + e.DiscoverErr.Error())
+		}
 		for _, s := range e.Plan.Skipped {
 			el.WithFields(logrus.Fields{"registry": s.RegistryID, "server_address": s.ServerAddress}).Warn("registry skipped: " + s.Reason)
 		}
@@ -111,7 +114,9 @@ func (u *Updater) report(res *Result) {
 			case OutcomeUpdated:
 				wl.Info("credential updated")
 			case OutcomeCreated:
-				if w.RegistryCreated {
+				if w.RegistryCreated && w.Service != "" {
+					wl.WithField("service", w.Service).Info("registry and credential created for the image of a service (DISCOVER_REGISTRIES)")
+				} else if w.RegistryCreated {
 					wl.Info("registry and credential created (AUTO_CREATE)")
 				} else {
 					wl.Info("credential created")

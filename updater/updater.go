@@ -175,8 +175,10 @@ type Write struct {
 	Env, RegistryID, ServerAddress, CredentialID, Region string
 	Op                                                   Op
 	Outcome                                              Outcome
-	// RegistryCreated is true when AUTO_CREATE made the registry.
+	// RegistryCreated is true when AUTO_CREATE or discovery made the registry; Service names the service whose
+	// image a discovered registry serves.
 	RegistryCreated bool
+	Service         string
 	ExpiresAt       time.Time
 	Err             error
 }
@@ -191,9 +193,11 @@ type EnvResult struct {
 	Err error
 	// SkipReason says why the environment was skipped (it is not active); "" when it was not.
 	SkipReason string
-	Plan       EnvPlan
-	Writes     []Write
-	Requests   int64
+	// DiscoverErr is a failure to list the services (DISCOVER_REGISTRIES); the registries were refreshed anyway.
+	DiscoverErr error
+	Plan        EnvPlan
+	Writes      []Write
+	Requests    int64
 }
 
 func (e *EnvResult) label() string {
@@ -522,8 +526,18 @@ func (u *Updater) read(ctx context.Context, ep *envPass) error {
 	}
 	var regs []rancher.Registry
 	var creds []rancher.Credential
-	var regErr, credErr error
+	var services []rancher.Service
+	var regErr, credErr, svcErr error
 	var wg sync.WaitGroup
+	if u.cfg.Rules.Discover {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u.sem <- struct{}{}
+			defer func() { <-u.sem }()
+			services, svcErr = env.Services(ctx)
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -543,7 +557,9 @@ func (u *Updater) read(ctx context.Context, ep *envPass) error {
 		return err
 	}
 	u.keep(ep.key, env)
-	ep.env, ep.snap = env, Snapshot{Env: env.ID(), Registries: regs, Credentials: creds}
+	ep.env, ep.snap = env, Snapshot{Env: env.ID(), Registries: regs, Credentials: creds, Services: services}
+	// Without the services, registries are still refreshed; only discovery waits for the next pass.
+	ep.res.DiscoverErr = svcErr
 	return nil
 }
 
@@ -649,7 +665,7 @@ func (u *Updater) apply(stop, inflight context.Context, env *rancher.Env, action
 
 func (u *Updater) write(stop, inflight context.Context, env *rancher.Env, a Action) Write {
 	w := Write{Env: a.Env, RegistryID: a.RegistryID, ServerAddress: a.ServerAddress, CredentialID: a.Credential.ID,
-		Region: a.Token.Region, ExpiresAt: a.Token.ExpiresAt, Op: a.Op}
+		Region: a.Token.Region, ExpiresAt: a.Token.ExpiresAt, Op: a.Op, Service: a.Service}
 	if u.cfg.DryRun {
 		w.Outcome = OutcomeWouldCreate
 		if a.Op == OpUpdate {

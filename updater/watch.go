@@ -71,6 +71,7 @@ func (u *Updater) watchStreams(ctx context.Context) {
 		go func() {
 			defer st.wg.Done()
 			opts := u.cfg.Watch
+			opts.Services = u.cfg.Rules.Discover
 			opts.Frame = func(name, resourceType string) { u.cfg.Metrics.eventReceived(name, resourceType) }
 			if err := u.server.Watch(sctx, key, opts, func(ev rancher.Event) { u.onEvent(sctx, key, s, ev) }); err != nil {
 				u.log.WithField("env", s.label).Warn("event stream not started: " + err.Error() + "; changes are picked up by the schedule")
@@ -116,6 +117,8 @@ func (u *Updater) onEvent(ctx context.Context, key string, s *stream, ev rancher
 			u.Changed(key, Change{RegistryID: ev.ResourceID})
 		case rancher.TypeRegistryCredential:
 			u.Changed(key, Change{RegistryID: ev.RegistryID, CredentialID: ev.ResourceID})
+		case rancher.TypeService:
+			u.Changed(key, Change{ServiceID: ev.ResourceID})
 		}
 	case rancher.Disconnected:
 		if s.connected {

@@ -19,6 +19,7 @@ ecr-updater:
     UPDATE_INTERVAL: ${update_interval}
     DRY_RUN: ${dry_run}
     EVENTS: ${events}
+    DISCOVER_REGISTRIES: ${discover_registries}
     LOG_LEVEL: ${log_level}
     LOG_FORMAT: ${log_format}
     HTTP_PROXY: ${http_proxy}
