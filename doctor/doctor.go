@@ -149,7 +149,7 @@ type env struct {
 	creds      []rancher.Credential
 	services   []rancher.Service
 	checks     []Check // the environment's own lines, in order
-	// autoCreate are the hosts AUTO_CREATE creates on the next pass.
+	// autoCreate are the hosts AUTO_CREATE or DISCOVER_REGISTRIES create on the next pass.
 	autoCreate map[string]bool
 }
 
@@ -210,7 +210,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 	var snaps []updater.Snapshot
 	for _, e := range envs {
 		if e.ok {
-			snaps = append(snaps, updater.Snapshot{Env: e.target.ID, Registries: e.regs, Credentials: e.creds})
+			snaps = append(snaps, updater.Snapshot{Env: e.target.ID, Registries: e.regs, Credentials: e.creds, Services: e.services})
 		}
 	}
 	tokens := r.tokens(ctx, updater.Regions(r.rules, snaps), len(envs) > 0)
@@ -480,7 +480,7 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 		if !e.ok {
 			continue
 		}
-		plan := updater.Plan(r.rules, updater.Snapshot{Env: e.target.ID, Registries: e.regs, Credentials: e.creds}, tokens)
+		plan := updater.Plan(r.rules, updater.Snapshot{Env: e.target.ID, Registries: e.regs, Credentials: e.creds, Services: e.services}, tokens)
 		creating := map[string]bool{}
 		for _, a := range plan.Actions {
 			switch a.Op {
@@ -491,8 +491,12 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 					e.autoCreate = map[string]bool{}
 				}
 				e.autoCreate[a.ServerAddress] = true
-				e.checks = append(e.checks, Check{Check: fmt.Sprintf("env %s: AUTO_CREATE", e.label), Env: e.target.ID, Result: OK,
-					Host: a.ServerAddress, Region: a.Token.Region, Detail: "the next pass creates the registry " + a.ServerAddress + " and its credential"})
+				what, detail := "AUTO_CREATE", "the next pass creates the registry "+a.ServerAddress+" and its credential"
+				if a.Service != "" {
+					what, detail = "DISCOVER_REGISTRIES", detail+", for the image of service "+a.Service
+				}
+				e.checks = append(e.checks, Check{Check: fmt.Sprintf("env %s: %s", e.label, what), Env: e.target.ID, Result: OK,
+					Host: a.ServerAddress, Region: a.Token.Region, Detail: detail})
 			}
 		}
 		regs := append([]rancher.Registry(nil), e.regs...)
@@ -660,7 +664,7 @@ func (r *run) images(e *env) {
 			c.Result, c.Detail = Fail, fmt.Sprintf("no registry Rancher matches: registry %s has the address %q, which Rancher never matches to %s; %s", near.ID, near.ServerAddress, h, used)
 			c.Fix, c.Registry = "recreate registry "+near.ID+" with the bare host "+h, near.ID
 		case e.autoCreate[h]:
-			c.Result, c.Detail = Warn, "no registry for this host yet, but AUTO_CREATE creates it on the next pass; "+used
+			c.Result, c.Detail = Warn, "no registry for this host yet, but the next pass creates it (AUTO_CREATE or DISCOVER_REGISTRIES); "+used
 			c.Fix = "none needed, or run a pass now (ecr-updater once) so that pulls do not fail until then"
 		default:
 			c.Result, c.Detail = Fail, "no registry for this host in the environment: pulls go without credentials and fail; "+used

@@ -328,7 +328,7 @@ func TestAutoCreate(t *testing.T) {
 		t.Fatalf("exit %d", rep.Exit())
 	}
 	find(t, rep, "env "+a+" (alpha): AUTO_CREATE", "the next pass creates the registry "+ecrHost(account, "us-east-1"))
-	if c := find(t, rep, "env "+a+" (alpha): ECR images", "AUTO_CREATE creates it on the next pass"); c.Result != Warn {
+	if c := find(t, rep, "env "+a+" (alpha): ECR images", "the next pass creates it (AUTO_CREATE or DISCOVER_REGISTRIES)"); c.Result != Warn {
 		t.Errorf("%+v", c)
 	}
 	if n := w.rancher.RequestCount(); n == 0 {
@@ -337,6 +337,35 @@ func TestAutoCreate(t *testing.T) {
 	for _, r := range w.rancher.Requests() {
 		if r.Method != "GET" {
 			t.Errorf("wrote: %s %s", r.Method, r.Path)
+		}
+	}
+}
+
+// TestDiscoverRegistries: with DISCOVER_REGISTRIES, an image whose registry nobody added is a warning (the next
+// pass creates it), not a failure; without the option it is a failure. Nothing is written either way.
+func TestDiscoverRegistries(t *testing.T) {
+	for _, discover := range []bool{true, false} {
+		w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+		a := w.rancher.AddEnvironment("alpha")
+		host := ecrHost(account, "eu-west-1")
+		w.rancher.AddService(a, "web", host+"/web:1")
+		w.cfg.Updater.Rules.Discover = discover
+		rep := Run(context.Background(), w.cfg)
+		images := find(t, rep, "env "+a+" (alpha): ECR images", "")
+		if !discover {
+			if rep.Exit() != ExitFailed || images.Result != Fail {
+				t.Errorf("without discovery: exit %d, %+v", rep.Exit(), images)
+			}
+			continue
+		}
+		if rep.Exit() != ExitOK || images.Result != Warn {
+			t.Errorf("with discovery: exit %d, %+v", rep.Exit(), images)
+		}
+		find(t, rep, "env "+a+" (alpha): DISCOVER_REGISTRIES", "the next pass creates the registry "+host+" and its credential, for the image of service web (")
+		for _, r := range w.rancher.Requests() {
+			if r.Method != "GET" {
+				t.Errorf("wrote: %s %s", r.Method, r.Path)
+			}
 		}
 	}
 }

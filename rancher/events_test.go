@@ -922,3 +922,39 @@ func BenchmarkDecodeNoise(b *testing.B) {
 		}
 	}
 }
+
+// TestWatchServices: with Services, a change of a service of any kind is reported (as TypeService, with its id);
+// without it, service events are discarded like any other type.
+func TestWatchServices(t *testing.T) {
+	t.Parallel()
+	for _, services := range []bool{true, false} {
+		w := newWorld(t, ranchertest.Options{})
+		w.srv.SetEventOptions(fastEvents)
+		s := dial(t, w.opts("/v1", envKeyA, envSecretA))
+		r := newRecorder(t, envSecretA)
+		o := fastWatch
+		o.Services = services
+		watching(t, s, "", o, r)
+		r.wait(Connected, "", 2*time.Second)
+		svc := w.srv.AddService(w.envA, "web", "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1")
+		lb := w.srv.AddService(w.envA, "lb", "rancher/lb-service-haproxy:v0.9.1")
+		w.srv.SetServiceKind(lb, "loadBalancerService")
+		marker := w.srv.AddRegistry(w.envA, ecrHost2, "")
+		r.wait(Changed, marker, 2*time.Second)
+		if !services {
+			r.mu.Lock()
+			for _, ev := range r.all {
+				if ev.ResourceType == TypeService {
+					t.Errorf("a service event without Services: %+v", ev)
+				}
+			}
+			r.mu.Unlock()
+			continue
+		}
+		for _, id := range []string{svc, lb} {
+			if ev := r.wait(Changed, id, 2*time.Second); ev.ResourceType != TypeService || ev.State != "active" {
+				t.Errorf("service event %+v", ev)
+			}
+		}
+	}
+}
