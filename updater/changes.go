@@ -2,6 +2,7 @@ package updater
 
 import (
 	"context"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -158,6 +159,8 @@ func (u *Updater) smallPasses(ctx context.Context, timer <-chan time.Time, next 
 			return false
 		}
 		u.health.passDone(res.Start.Add(res.Duration), res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.firstError()), next)
+		// As after a scheduled pass: the daemon idles between changes, so the pass's garbage goes back now.
 		u.idle()
+		debug.FreeOSMemory()
 	}
 }
