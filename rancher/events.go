@@ -440,11 +440,11 @@ func (w *watch) handle(b []byte) error {
 	if name != "resource.change" {
 		return nil
 	}
+	report := typ
 	switch {
 	case typ == TypeRegistry || typ == TypeRegistryCredential:
 	case w.o.Services && (typ == TypeService || strings.HasSuffix(typ, "Service")):
-		// Only the id is needed: the service is read again. Its type is checked against the event's own.
-		return w.serviceChanged(b, typ)
+		report = TypeService // every kind of service: only its id matters, the services are read again
 	default:
 		return nil
 	}
@@ -465,7 +465,7 @@ func (w *watch) handle(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return fmt.Errorf("a malformed %s event", typ)
 	}
-	ev := Event{Kind: Changed, EnvID: w.env, ResourceType: typ, ResourceID: v.ResourceID}
+	ev := Event{Kind: Changed, EnvID: w.env, ResourceType: report, ResourceID: v.ResourceID}
 	if r := v.Data.Resource; r != nil {
 		if r.Type != "" && r.Type != typ || ev.ResourceID != "" && r.ID != "" && r.ID != ev.ResourceID {
 			return fmt.Errorf("a %s event about another resource", typ)
@@ -477,42 +477,6 @@ func (w *watch) handle(b []byte) error {
 			ev.ResourceID = r.ID
 		}
 		ev.State, ev.RegistryID, ev.ServerAddress, ev.PublicValue = r.State, r.RegistryID, r.ServerAddress, r.PublicValue
-	}
-	if ev.ResourceID == "" {
-		return fmt.Errorf("a %s event without a resource id", typ)
-	}
-	w.q.push(ev)
-	return nil
-}
-
-// serviceChanged reports a change of a service, of any kind.
-func (w *watch) serviceChanged(b []byte, typ string) error {
-	var v struct {
-		ResourceID string `json:"resourceId"`
-		Data       struct {
-			Resource *struct {
-				ID        string `json:"id"`
-				Type      string `json:"type"`
-				State     string `json:"state"`
-				AccountID string `json:"accountId"`
-			} `json:"resource"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return fmt.Errorf("a malformed %s event", typ)
-	}
-	ev := Event{Kind: Changed, EnvID: w.env, ResourceType: TypeService, ResourceID: v.ResourceID}
-	if r := v.Data.Resource; r != nil {
-		if r.Type != "" && r.Type != typ || ev.ResourceID != "" && r.ID != "" && r.ID != ev.ResourceID {
-			return fmt.Errorf("a %s event about another resource", typ)
-		}
-		if w.env != "" && r.AccountID != "" && r.AccountID != w.env {
-			return fmt.Errorf("a %s event of another environment", typ)
-		}
-		if ev.ResourceID == "" {
-			ev.ResourceID = r.ID
-		}
-		ev.State = r.State
 	}
 	if ev.ResourceID == "" {
 		return fmt.Errorf("a %s event without a resource id", typ)
