@@ -294,7 +294,12 @@ func eventPhase(ctx context.Context, w *worldProc, o options) (*eventFigures, er
 		if err := w.ask(cmdSubs, &subs); err != nil {
 			return f, err
 		}
-		if subs.Open >= o.Envs && counter(reg, "ecr_updater_events_connected") >= float64(o.Envs) || time.Now().After(deadline) {
+		connected := counter(reg, updater.MetricsPrefix+"_events_connected")
+		if subs.Open >= o.Envs && connected >= float64(o.Envs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			f.Problems = append(f.Problems, fmt.Sprintf("after 30 s, %d sockets open and %.0f streams connected, want %d", subs.Open, connected, o.Envs))
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -319,7 +324,7 @@ func eventPhase(ctx context.Context, w *worldProc, o options) (*eventFigures, er
 		return f, err
 	}
 	req0 = subs.Requests
-	seen0 := counter(reg, `ecr_updater_events_received_total{type="other"}`)
+	seen0 := counter(reg, updater.MetricsPrefix+`_events_received_total{type="other"}`)
 	cpu0, t0 := cpuTime(), time.Now()
 	a, err := w.ack(fmt.Sprintf("%s 0 %d", cmdNoise, noiseEvents))
 	if err != nil {
@@ -328,12 +333,12 @@ func eventPhase(ctx context.Context, w *worldProc, o options) (*eventFigures, er
 	f.NoiseQueued = a.Checked
 	for time.Since(t0) < 30*time.Second {
 		time.Sleep(20 * time.Millisecond)
-		if counter(reg, `ecr_updater_events_received_total{type="other"}`)-seen0 >= float64(noiseEvents) {
+		if counter(reg, updater.MetricsPrefix+`_events_received_total{type="other"}`)-seen0 >= float64(noiseEvents) {
 			break
 		}
 	}
 	f.NoiseCPU, f.NoiseWall = cpuTime()-cpu0, time.Since(t0)
-	f.NoiseSeen = int(counter(reg, `ecr_updater_events_received_total{type="other"}`) - seen0)
+	f.NoiseSeen = int(counter(reg, updater.MetricsPrefix+`_events_received_total{type="other"}`) - seen0)
 	if err := w.ask(cmdSubs, &subs); err != nil {
 		return f, err
 	}
@@ -450,7 +455,7 @@ func (f *eventFigures) evaluate(add func(target, ok bool, what, got string)) {
 	add(false, f.NoiseRequests == 0, "events: no Rancher request for unrelated events", strconv.Itoa(f.NoiseRequests)+" requests")
 	add(false, f.Sockets == f.Envs && f.Accepted == f.Envs, fmt.Sprintf("events: one socket per environment (%d)", f.Envs),
 		fmt.Sprintf("%d open, %d accepted", f.Sockets, f.Accepted))
-	add(false, len(f.Problems) == 0 && len(f.Fast) == 2*f.Envs, "events: every change made and refreshed",
+	add(false, len(f.Problems) == 0 && len(f.Fast) == 2*f.Envs, "events: every stream connected, every change made and refreshed",
 		orNone(strings.Join(f.Problems, "; ")))
 }
 
