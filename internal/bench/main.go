@@ -2,8 +2,11 @@
 // concurrency 8) runs passes over 50 environments x 40 registries (half of them ECR, across three regions, each
 // with one active credential) against the Rancher and ECR stand-ins, which add 5 ms to every Rancher request. It
 // prints the wall time of each pass, the Rancher requests and ECR calls (counted by the stand-ins and by the
-// updater, checked against the minimum), the peak RSS and the idle RSS between passes, and the machine, and exits
-// 1 when a count differs from the minimum or a target is missed.
+// updater, checked against the minimum), the peak RSS and the idle RSS between passes, and the machine. These passes
+// run with EVENTS off. Then (unless -events=false) a second updater with EVENTS on runs its loop over the same world:
+// the event phase of issue 9 (events.go) measures the latency from a change to the fresh password, the CPU spent on
+// unrelated events, and the sockets and memory the streams hold. It exits 1 when a count differs from the minimum or
+// a target is missed.
 //
 // The stand-ins run in a process of their own (this binary again, see world.go), so that the memory figures are
 // the updater's alone.
@@ -60,6 +63,8 @@ type options struct {
 	pause       time.Duration
 	memProfile  string
 	cpuProfile  string
+	events      bool
+	spread      time.Duration // the event phase's changes of one round are spread over this long; 0: 1 s
 }
 
 // run is the bench: it returns the exit code.
@@ -73,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.baseline, "baseline", false, "also run the passes sequentially (concurrency 1) and print the speed-up")
 	fs.DurationVar(&o.pause, "pause", 250*time.Millisecond, "idle pause after each pass before reading the idle RSS")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile (pprof) here, taken while idle after the last measured pass (skews the figures)")
+	fs.BoolVar(&o.events, "events", true, "also run the event phase (issue 9): a second updater with EVENTS on; latency, noise CPU, sockets")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the measured passes here (skews the figures)")
 	var d daemonOptions
 	daemon := fs.Bool("daemon", false, "measure the released daemon binary instead (issue 10): its size, and its idle RSS after the first pass in the basic world (-envs 1 -registries 3 unless given)")
@@ -174,6 +180,7 @@ type report struct {
 	startAnon  int64
 	measured   *runFigures
 	baseline   *runFigures
+	events     *eventFigures
 	peak       int64  // the peak RSS of the process up to the end of the measured run, in KiB
 	peakSource string // how peak was read
 	rusagePeak int64  // getrusage(RUSAGE_SELF).ru_maxrss then
@@ -238,6 +245,13 @@ func bench(ctx context.Context, o options, args []string) (*report, error) {
 		rep.baseline, err = runPasses(ctx, w, o, "baseline", 1, rep, false)
 		if err != nil {
 			return rep, err
+		}
+	}
+	if o.events {
+		// After the passes, so that their figures (requests, memory) are those of the updater without streams.
+		rep.events, err = eventPhase(ctx, w, o)
+		if err != nil {
+			return rep, fmt.Errorf("event phase: %w", err)
 		}
 	}
 	rep.evaluate()
@@ -397,6 +411,9 @@ func (r *report) evaluate() {
 	add(true, wallOK, "target: wall time of a pass < "+targetWall.String(), strings.Join(walls, ", "))
 	add(true, r.peak > 0 && r.peak*1024 < targetPeak, "target: peak RSS < 40 MB", mb(r.peak)+" ("+r.peakSource+")")
 	add(true, idleOK, "target: idle RSS between passes < 20 MB", strings.Join(idles, ", "))
+	if r.events != nil {
+		r.events.evaluate(add)
+	}
 }
 
 // outcome is what the checks need of an updater.Result.
@@ -474,7 +491,7 @@ func mbBytes(b uint64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
 func (r *report) print(out io.Writer) {
 	o, info := r.o, r.info
 	ecrPer := o.ecrPerEnv()
-	fmt.Fprintln(out, "ecr-updater benchmark (issue 5)")
+	fmt.Fprintln(out, "ecr-updater benchmark (issues 5 and 9)")
 	fmt.Fprintf(out, "command:  %s\n", r.command)
 	fmt.Fprintf(out, "machine:  %s/%s, %d CPUs (GOMAXPROCS %d), %s, %s, %s\n", runtime.GOOS, runtime.GOARCH,
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), runtime.Version(), cgo())
@@ -512,6 +529,9 @@ func (r *report) print(out io.Writer) {
 			}
 		}
 		fmt.Fprintln(out)
+	}
+	if r.events != nil {
+		r.events.print(out)
 	}
 	if len(r.checks) == 0 {
 		return

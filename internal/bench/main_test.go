@@ -99,3 +99,84 @@ func TestSymbolPackage(t *testing.T) {
 		t.Error("groupMap.of")
 	}
 }
+
+// TestEventPhase runs the event phase on a small world: one socket per environment, every change refreshed, the
+// noise received without a Rancher request, and the checks and figures printed.
+func TestEventPhase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 15 s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := options{size: size{Envs: 3, Registries: 9}, concurrency: 4, passes: 2, events: true, spread: 100 * time.Millisecond}
+	rep, err := bench(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := rep.events
+	if f == nil {
+		t.Fatal("no event figures")
+	}
+	if f.Sockets != 3 || f.Accepted != 3 {
+		t.Errorf("%d sockets open, %d accepted; want 3 and 3", f.Sockets, f.Accepted)
+	}
+	// Each environment's catch-up pass lists its registries and credentials; the upgrades count too.
+	if f.ResyncRequests != 3*3 {
+		t.Errorf("%d Rancher requests while the streams connected, want 3 upgrades + 3 x 2 lists", f.ResyncRequests)
+	}
+	if f.NoiseSeen != noiseEvents || f.NoiseQueued != noiseEvents || f.NoiseRequests != 0 || f.NoiseCPU <= 0 {
+		t.Errorf("noise: %d queued, %d received, %d Rancher requests, CPU %s", f.NoiseQueued, f.NoiseSeen, f.NoiseRequests, f.NoiseCPU)
+	}
+	for name, ls := range map[string][]latency{"1 s batching": f.Slow, "10 ms batching": f.Fast} {
+		if len(ls) != 6 {
+			t.Errorf("%s: %d changes, want 2 per environment", name, len(ls))
+		}
+		kinds := map[string]int{}
+		for _, l := range ls {
+			kinds[l.kind]++
+			if l.d <= 0 || l.d > changeWait {
+				t.Errorf("%s: a %s change took %s", name, l.kind, l.d)
+			}
+		}
+		if kinds["add"] != 3 || kinds["edit"] != 3 {
+			t.Errorf("%s: changes by kind %v, want 3 add and 3 edit", name, kinds)
+		}
+	}
+	if len(f.Problems) > 0 {
+		t.Errorf("problems: %v", f.Problems)
+	}
+	var out bytes.Buffer
+	rep.print(&out)
+	for _, want := range []string{"event phase (issue 9)", "Rancher publishing changes once a second (Cattle): 6 changes, p50 ",
+		"target: events, 6 changes, p99 change -> fresh password < 3s (1 s batching)", "target: CPU for 1500 unrelated events < 1s",
+		"events: one socket per environment (3)  "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, c := range rep.checks {
+		if !c.target && !c.ok {
+			t.Errorf("%s: %s", c.what, c.got)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var ls []latency
+	for i := 1; i <= 100; i++ {
+		ls = append(ls, latency{d: time.Duration(i) * time.Millisecond})
+	}
+	if p, ok := percentile(ls, 0.5); !ok || p != 50*time.Millisecond {
+		t.Errorf("p50 = %s", p)
+	}
+	if p, ok := percentile(ls, 0.99); !ok || p != 99*time.Millisecond {
+		t.Errorf("p99 = %s", p)
+	}
+	ls[0].d = -1 // never refreshed: counts as the slowest
+	if _, ok := percentile(ls, 1); ok {
+		t.Error("a change never refreshed does not show at p100")
+	}
+	if p, ok := percentile(ls, 0.99); !ok || p != 100*time.Millisecond {
+		t.Errorf("p99 with one lost = %s", p)
+	}
+}

@@ -101,11 +101,13 @@ type worldAck struct {
 
 // world holds the stand-ins and what they were populated with.
 type world struct {
-	rancher *ranchertest.Server
-	ecr     *ecrtest.Server
-	info    worldInfo
-	ecrCred map[string]string // credential id -> region of its ECR registry
-	other   map[string]string // credential id -> its secret, which no pass may change
+	rancher  *ranchertest.Server
+	ecr      *ecrtest.Server
+	info     worldInfo
+	ecrCred  map[string]string // credential id -> region of its ECR registry
+	envs     []string          // environment ids, in order
+	ecrByEnv [][]string        // per environment, its ECR credentials in order
+	other    map[string]string // credential id -> its secret, which no pass may change
 }
 
 // otherRegistry is the serverAddress of the i-th non-ECR registry of an environment.
@@ -136,6 +138,8 @@ func newWorld(sz size) *world {
 	w.rancher.AddAccountKey(w.info.AccessKey, w.info.SecretKey, true)
 	for e := 0; e < sz.Envs; e++ {
 		env := w.rancher.AddEnvironment(fmt.Sprintf("bench-%03d", e+1))
+		w.envs = append(w.envs, env)
+		w.ecrByEnv = append(w.ecrByEnv, nil)
 		for i := 0; i < sz.ecrPerEnv(); i++ {
 			// Distinct hosts: a new account for every three registries, the three regions in turn.
 			region := regions[i%len(regions)]
@@ -143,6 +147,7 @@ func newWorld(sz size) *world {
 			reg := w.rancher.AddRegistry(env, account+".dkr.ecr."+region+".amazonaws.com", "active")
 			id := w.rancher.AddCredential(env, reg, ecrUser, fmt.Sprintf("stale-ecr-password-%d-%d", e, i), "active")
 			w.ecrCred[id] = region
+			w.ecrByEnv[e] = append(w.ecrByEnv[e], id)
 		}
 		for i := 0; i < sz.Registries-sz.ecrPerEnv(); i++ {
 			reg := w.rancher.AddRegistry(env, otherRegistry(i), "active")
@@ -240,7 +245,11 @@ func worldMain(args []string) int {
 		case cmdVerify:
 			ok = reply(w.verify())
 		default:
-			ok = reply(worldAck{Problems: []string{"unknown command " + cmd}})
+			if v, known := w.command(cmd); known {
+				ok = reply(v)
+			} else {
+				ok = reply(worldAck{Problems: []string{"unknown command " + cmd}})
+			}
 		}
 		if !ok {
 			return 1

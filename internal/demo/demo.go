@@ -6,12 +6,16 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/sirupsen/logrus"
@@ -33,6 +37,8 @@ type Options struct {
 	// Out receives the tables, Log the updater's log lines (at LogLevel, "warn" when empty).
 	Out, Log io.Writer
 	LogLevel string
+	// OnWorld, when set, is called with the stand-ins once they run (tests look at what they store and issued).
+	OnWorld func(*World)
 }
 
 const (
@@ -101,7 +107,25 @@ func (w *World) Config(log logrus.FieldLogger) updater.Config {
 	}
 }
 
-// Run runs the demo until ctx is done or the passes are done.
+// Placeholder is the password of the registry the demo adds while it runs, as an operator would type it in the
+// Rancher UI.
+const Placeholder = "placeholder"
+
+// addedAccount is the account of the registry the demo adds while it runs (in us-east-1, whose token the updater
+// holds already).
+const addedAccount = "345678901234"
+
+// AddedRegistry is the serverAddress of the registry the demo adds while it runs.
+var AddedRegistry = host(addedAccount, "us-east-1")
+
+// Spacing is the time between two scheduled passes for tokens of this lifetime: half the lifetime, but never less
+// than the updater's floor (updater.MinSpacing).
+func Spacing(ttl time.Duration) time.Duration { return max(ttl/2, updater.MinSpacing) }
+
+// Run runs the demo until ctx is done or the passes are done. Passes counts scheduled passes; the small passes
+// the event streams trigger are printed too. After the first scheduled pass, once both event streams are up, it
+// adds an ECR registry with the password Placeholder to environment Default and prints how long Rancher took to
+// hold a fresh token for it.
 func Run(ctx context.Context, o Options) error {
 	if o.TokenTTL <= 0 {
 		o.TokenTTL = 10 * time.Second
@@ -115,6 +139,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	w := NewWorld(o.TokenTTL)
 	defer w.Close()
+	// Cattle publishes changes once a second; the stand-in does the same.
+	w.Rancher.SetEventOptions(ranchertest.EventOptions{BatchInterval: time.Second})
+	if o.OnWorld != nil {
+		o.OnWorld(w)
+	}
 
 	scrubber := redact.NewScrubber()
 	scrubber.Add(redact.Secret(w.SecretKey), redact.Secret(w.AWSSecret))
@@ -127,71 +156,409 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 	cfg := w.Config(log)
 	cfg.Scrubber = scrubber
-	passes := 0
-	fmt.Fprintf(o.Out, "ecr-updater demo: Rancher stand-in at %s, ECR stand-in at %s, tokens live %s.\n", w.Rancher.URL, w.ECR.URL, o.TokenTTL)
-	fmt.Fprintf(o.Out, "Environments %s (Default) and %s (Windows); the updater uses one account key for both.\n\n", w.Envs[0], w.Envs[1])
-	cfg.OnPass = func(res *updater.Result) {
-		passes++
-		w.printPass(o.Out, passes, res)
-		if o.Passes > 0 && passes >= o.Passes {
-			cancel()
-		}
+	cfg.Events = true
+	r := &run{w: w, o: o, rules: cfg.Rules, scrub: scrubber, out: o.Out, ctx: ctx, cancel: cancel,
+		known: map[string]string{}, resynced: map[string]bool{}}
+	for _, c := range w.Rancher.Credentials("") {
+		r.known[c.ID] = c.SecretValue
 	}
+	r.intro()
+	cfg.OnPass = r.onPass
 	u, err := updater.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer u.Close()
-	if err := u.Run(ctx); err != nil {
+	err = u.Run(ctx)
+	r.wg.Wait()
+	if err != nil {
 		return err
 	}
-	if o.Passes > 0 && passes < o.Passes {
-		return fmt.Errorf("interrupted after %d of %d passes", passes, o.Passes)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if o.Passes > 0 && r.scheduled < o.Passes {
+		return fmt.Errorf("interrupted after %d of %d passes", r.scheduled, o.Passes)
 	}
 	return nil
 }
 
-// printPass writes one pass as a table, checking each write against what the Rancher stand-in now stores.
-func (w *World) printPass(out io.Writer, n int, res *updater.Result) {
+// run is the state of one demo run. mu guards its fields and the output.
+type run struct {
+	w      *World
+	o      Options
+	rules  updater.Rules
+	scrub  *redact.Scrubber
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	out        io.Writer
+	known      map[string]string // credential id -> its password as of the last table
+	scheduled  int               // scheduled passes so far
+	lastFull   time.Time         // start of the last scheduled pass
+	resynced   map[string]bool   // environments that had a small pass since their stream connected
+	injecting  bool
+	added      *added
+	eventNoted bool // the event line was printed
+}
+
+// added is the registry the demo adds while it runs, and when Rancher held a fresh token for it.
+type added struct {
+	env, registryID, credentialID, region string
+	at                                    time.Time
+	done                                  chan struct{} // closed once fresh, or once the wait gave up
+
+	mu      sync.Mutex
+	freshAt time.Time // zero until fresh
+}
+
+func (a *added) fresh() (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.freshAt, !a.freshAt.IsZero()
+}
+
+// freshWait bounds how long the demo waits for the added registry to get a fresh token.
+const freshWait = 10 * time.Second
+
+func (r *run) intro() {
+	w, ttl := r.w, r.o.TokenTTL
+	fmt.Fprintf(r.out, "ecr-updater demo: Rancher stand-in at %s, ECR stand-in at %s, tokens live %s.\n", w.Rancher.URL, w.ECR.URL, ttl)
+	fmt.Fprintf(r.out, "Environments %s (Default) and %s (Windows); the updater uses one account key for both, and follows\n", w.Envs[0], w.Envs[1])
+	fmt.Fprintf(r.out, "each environment's event stream (EVENTS=true; the stand-in publishes changes once a second, like Rancher).\n")
+	half, floor := ttl/2, updater.MinSpacing
+	switch {
+	case half > floor:
+		fmt.Fprintf(r.out, "Scheduled passes come every %s: half the token lifetime, so credentials are rewritten long before they expire.\n", Spacing(ttl))
+	case half == floor:
+		fmt.Fprintf(r.out, "Scheduled passes come every %s: half the %s token lifetime, which is also the updater's floor: it never\n", half, ttl)
+		fmt.Fprintf(r.out, "starts two passes less than %s apart (updater.MinSpacing). ECR's real tokens live 12 h: a pass every 6 h.\n", floor)
+	default:
+		fmt.Fprintf(r.out, "Scheduled passes come every %s, not every %s (half the %s token lifetime): the updater never starts\n", floor, half, ttl)
+		fmt.Fprintf(r.out, "two passes less than %s apart (updater.MinSpacing). ECR's real tokens live 12 h: a pass every 6 h.\n", floor)
+	}
+	fmt.Fprintf(r.out, "Passwords are shown masked: the first 4 characters and the length, e.g. %s.\n\n", Mask("placeholder"))
+}
+
+// Mask shows a password as its first 4 characters and its length, e.g. "plac… (11)"; a password shorter than 8
+// characters shows only its length.
+func Mask(p string) string {
+	n := utf8.RuneCountInString(p)
+	if n == 0 {
+		return "(empty)"
+	}
+	head := ""
+	if n >= 8 {
+		head = string([]rune(p)[:4])
+	}
+	return fmt.Sprintf("%s… (%d)", head, n)
+}
+
+func (r *run) onPass(res *updater.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	event := res.Kind == updater.PassEvent
+	if res.Full {
+		r.scheduled++
+		r.lastFull = res.Start
+	}
+	r.printPass(res)
+	if event {
+		for _, e := range res.Envs {
+			r.resynced[e.ID] = true
+		}
+	}
+	if a := r.added; a != nil && !r.eventNoted && wrote(res, a.credentialID) {
+		select { // the poller notices within milliseconds of the write; the pass reports after its last write
+		case <-a.done:
+		case <-time.After(time.Second):
+		}
+		r.noteEvent(a, res)
+	}
+	if res.Full && !r.injecting {
+		r.injecting = true
+		r.wg.Add(1)
+		go r.inject()
+	}
+	if r.o.Passes > 0 && r.scheduled >= r.o.Passes && r.settled() {
+		r.cancel()
+	}
+}
+
+// settled reports whether the added registry's story is told (or given up on).
+func (r *run) settled() bool {
+	if r.eventNoted {
+		return true
+	}
+	if r.added == nil {
+		return false
+	}
+	select {
+	case <-r.added.done:
+		_, ok := r.added.fresh()
+		return !ok
+	default:
+		return false
+	}
+}
+
+func wrote(res *updater.Result, credentialID string) bool {
+	for _, e := range res.Envs {
+		for _, wr := range e.Writes {
+			if wr.CredentialID == credentialID && wr.Err == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// inject waits until both event streams are up and caught up, adds an ECR registry with the password Placeholder
+// to environment Default, and waits until Rancher holds a fresh token for it.
+func (r *run) inject() {
+	defer r.wg.Done()
+	w := r.w
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		ready := w.Rancher.Subscribers("") >= len(w.Envs) && len(r.resynced) >= len(w.Envs)
+		r.mu.Unlock()
+		if ready {
+			break
+		}
+		if !sleep(r.ctx, 20*time.Millisecond) {
+			return
+		}
+	}
+	if !sleep(r.ctx, 300*time.Millisecond) {
+		return
+	}
+
+	r.mu.Lock()
+	env := w.Envs[0]
+	reg := w.Rancher.AddRegistry(env, AddedRegistry, "active")
+	cred := w.Rancher.AddCredential(env, reg, ecr.User, Placeholder, "active")
+	a := &added{env: env, registryID: reg, credentialID: cred, region: "us-east-1", at: time.Now(), done: make(chan struct{})}
+	r.added = a
+	r.known[cred] = Placeholder
+	fmt.Fprintf(r.out, "%s  Someone adds registry %s (%s) to %s (Default) in Rancher, with credential %s: user %s, password %s.\n",
+		a.at.Format(timeFormat), reg, AddedRegistry, env, cred, ecr.User, Mask(Placeholder))
+	fmt.Fprintf(r.out, "              Rancher reports the change on the event stream within a second; no scheduled pass is due.\n\n")
+	r.mu.Unlock()
+
+	defer close(a.done)
+	for time.Since(a.at) < freshWait {
+		latest := ""
+		for _, is := range w.ECR.Issued() {
+			if is.Region == a.region {
+				latest = is.Password
+			}
+		}
+		if c, ok := w.Rancher.Credential(cred); ok && latest != "" && c.SecretValue == latest && c.PublicValue == ecr.User {
+			a.mu.Lock()
+			a.freshAt = time.Now()
+			a.mu.Unlock()
+			return
+		}
+		if !sleep(r.ctx, 2*time.Millisecond) {
+			return
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.out, "Registry %s still had no fresh token %s after it was added.\n\n", reg, freshWait)
+	if r.o.Passes > 0 && r.scheduled >= r.o.Passes {
+		r.cancel()
+	}
+}
+
+// noteEvent prints how long after the registry was added Rancher held a fresh token, and which pass wrote it.
+func (r *run) noteEvent(a *added, res *updater.Result) {
+	r.eventNoted = true
+	at, ok := a.fresh()
+	if !ok {
+		fmt.Fprintf(r.out, "Event: %s pass wrote registry %s's credential %s, but Rancher did not hold the newest token.\n\n", res.Kind, a.registryID, a.credentialID)
+		return
+	}
+	by := "a small pass triggered by the event, not by the schedule"
+	if res.Kind != updater.PassEvent {
+		by = "the " + res.Kind + " pass, not by the event (the event stream did not trigger a small pass in time)"
+	}
+	fmt.Fprintf(r.out, "Event: registry %s was added at %s with password %s; Rancher held a fresh token %d ms later (%s),\n",
+		a.registryID, a.at.Format(timeFormat), Mask(Placeholder), at.Sub(a.at).Milliseconds(), at.Format(timeFormat))
+	fmt.Fprintf(r.out, "       written by %s (scheduled passes: last at %s, next due at %s).\n\n", by,
+		r.lastFull.Format(timeFormat), r.lastFull.Add(Spacing(r.o.TokenTTL)).Format(timeFormat))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+const timeFormat = "15:04:05.000"
+
+// printPass writes one pass as a table: every registry of every environment the pass read, what became of it
+// and why, and the password before -> after (masked), checked against what the Rancher stand-in now stores.
+func (r *run) printPass(res *updater.Result) {
+	w, out := r.w, r.out
 	latest := map[string]string{} // region -> password of the newest token
 	for _, is := range w.ECR.Issued() {
 		latest[is.Region] = is.Password
 	}
-	fmt.Fprintf(out, "Pass %d at %s: %d registries seen, %d in scope, %d updated, %d created, %d skipped, %d failed (%s, %d Rancher requests, %d ECR calls)\n",
-		n, res.Start.Format("15:04:05"), res.Seen, res.InScope, res.Updated, res.Created, res.Skipped, res.Failures(),
+	title := fmt.Sprintf("Pass %d (scheduled)", r.scheduled)
+	switch {
+	case res.Kind == updater.PassEvent:
+		title = "Small pass (event: Rancher reported a change, or a stream connected)"
+	case !res.Full:
+		title = "Pass (" + res.Kind + ")"
+	}
+	fmt.Fprintf(out, "%s at %s: %d registries seen, %d in scope, %d updated, %d created, %d skipped, %d failed (%s, %d Rancher requests, %d ECR calls)\n",
+		title, res.Start.Format(timeFormat), res.Seen, res.InScope, res.Updated, res.Created, res.Skipped, res.Failures(),
 		res.Duration.Round(time.Millisecond), res.RancherRequests, res.ECRCalls)
+	if res.Err != nil {
+		fmt.Fprintf(out, "  failed: %s\n\n", r.scrub.Scrub(res.Err.Error()))
+		return
+	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  ENVIRONMENT\tREGISTRY\tSERVER ADDRESS\tACTION\tCREDENTIAL\tTOKEN EXPIRES\tSTORED IN RANCHER")
-	var rows []string
-	for _, e := range res.Envs {
+	fmt.Fprintln(tw, "  ENVIRONMENT\tREGISTRY\tSERVER ADDRESS\tCREDENTIAL\tPASSWORD BEFORE -> AFTER\tEXPIRES\tFRESH IN RANCHER\tWHAT HAPPENED, AND WHY")
+	envs := slices.Clone(res.Envs)
+	sort.Slice(envs, func(i, j int) bool { return idLess(envs[i].ID, envs[j].ID) })
+	for _, e := range envs {
 		name := e.ID
 		if e.Name != "" {
 			name += " (" + e.Name + ")"
 		}
-		if e.Err != nil {
-			rows = append(rows, fmt.Sprintf("  %s\t\t\tfailed: %v\t\t\t", name, e.Err))
+		switch {
+		case e.Err != nil:
+			fmt.Fprintf(tw, "  %s\t\t\t\t\t\t\tfailed: %s\n", name, r.scrub.Scrub(e.Err.Error()))
+			continue
+		case e.SkipReason != "":
+			fmt.Fprintf(tw, "  %s\t\t\t\t\t\t\tskipped: %s\n", name, e.SkipReason)
 			continue
 		}
-		for _, wr := range e.Writes {
-			stored := "no"
-			if c, ok := w.Rancher.Credential(wr.CredentialID); ok && c.SecretValue == latest[wr.Region] && c.PublicValue == ecr.User {
-				stored = "yes, fresh password"
-			}
-			action := string(wr.Outcome)
-			if wr.Err != nil {
-				action += ": " + wr.Err.Error()
-			}
-			rows = append(rows, fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%s\t%s", name, wr.RegistryID, wr.ServerAddress, action,
-				wr.CredentialID, wr.ExpiresAt.Format("15:04:05"), stored))
+		for _, row := range r.rows(res, e, latest) {
+			fmt.Fprintf(tw, "  %s\t%s\n", name, row)
 		}
-		for _, s := range e.Plan.Skipped {
-			rows = append(rows, fmt.Sprintf("  %s\t%s\t%s\tskipped: %s\t\t\t", name, s.RegistryID, s.ServerAddress, s.Reason))
-		}
-	}
-	sort.Strings(rows)
-	for _, r := range rows {
-		fmt.Fprintln(tw, r)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(out)
+	for _, c := range w.Rancher.Credentials("") {
+		r.known[c.ID] = c.SecretValue
+	}
+}
+
+// rows are the table rows of one environment (without the environment column), one per registry, or one per
+// write.
+func (r *run) rows(res *updater.Result, e *updater.EnvResult, latest map[string]string) []string {
+	w := r.w
+	writes := map[string][]updater.Write{}
+	for _, wr := range e.Writes {
+		writes[wr.RegistryID] = append(writes[wr.RegistryID], wr)
+	}
+	skipped := map[string]string{}
+	for _, s := range e.Plan.Skipped {
+		skipped[s.RegistryID] = "skipped: " + s.Reason
+	}
+	for _, f := range e.Plan.Failures {
+		skipped[f.RegistryID] = "failed: " + r.scrub.Scrub(f.Err.Error())
+	}
+	creds := map[string][]ranchertest.Credential{}
+	for _, c := range w.Rancher.Credentials(e.ID) {
+		if c.State == "active" {
+			creds[c.RegistryID] = append(creds[c.RegistryID], c)
+		}
+	}
+	var rows []string
+	for _, reg := range w.Rancher.Registries(e.ID) {
+		if reg.State == "removed" || reg.State == "purged" {
+			continue
+		}
+		if ws := writes[reg.ID]; len(ws) > 0 {
+			for _, wr := range ws {
+				before := "(no credential)"
+				if p, ok := r.known[wr.CredentialID]; ok {
+					before = Mask(p)
+				}
+				after, fresh := "?", "no"
+				if c, ok := w.Rancher.Credential(wr.CredentialID); ok {
+					after = Mask(c.SecretValue)
+					if c.SecretValue == latest[wr.Region] && c.PublicValue == ecr.User {
+						fresh = "yes"
+					}
+				}
+				what := string(wr.Outcome) + ": " + whyWritten(res, wr)
+				if wr.Err != nil {
+					what = string(wr.Outcome) + ": " + r.scrub.Scrub(wr.Err.Error())
+				}
+				rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s -> %s\t%s\t%s\t%s", reg.ID, reg.ServerAddress, wr.CredentialID,
+					before, after, wr.ExpiresAt.Format("15:04:05"), fresh, what))
+			}
+			continue
+		}
+		var ids, pw []string
+		for _, c := range creds[reg.ID] {
+			ids = append(ids, c.ID)
+			pw = append(pw, Mask(c.SecretValue)+", unchanged")
+		}
+		cred, password := "-", "(no credential)"
+		if len(ids) > 0 {
+			cred, password = strings.Join(ids, ","), strings.Join(pw, "; ")
+		}
+		what, ok := skipped[reg.ID]
+		if !ok {
+			what = r.untouched(res, reg)
+		}
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t\t\t%s", reg.ID, reg.ServerAddress, cred, password, what))
+	}
+	return rows
+}
+
+// whyWritten says why a pass wrote a credential.
+func whyWritten(res *updater.Result, wr updater.Write) string {
+	switch {
+	case res.Kind == updater.PassEvent:
+		return "Rancher reported this registry changed"
+	case wr.Op == updater.OpCreateCredential:
+		return "ECR registry without a credential"
+	case wr.Op == updater.OpCreateRegistry:
+		return "AUTO_CREATE"
+	case res.Full:
+		return "ECR registry: every scheduled pass rewrites it"
+	}
+	return "retry of what failed"
+}
+
+// untouched says why a registry the pass wrote nothing to was left alone.
+func (r *run) untouched(res *updater.Result, reg ranchertest.Registry) string {
+	h, err := ecr.ParseServerAddress(reg.ServerAddress)
+	switch {
+	case errors.Is(err, ecr.ErrNotECR):
+		return "untouched: not an ECR registry"
+	case err != nil:
+		return "skipped: " + err.Error()
+	case len(r.rules.Accounts) > 0 && !slices.Contains(r.rules.Accounts, h.Account):
+		return "untouched: out of scope (account not in AWS_ECR_REGISTRY_IDS)"
+	case len(r.rules.Regions) > 0 && !slices.Contains(r.rules.Regions, h.Region):
+		return "untouched: out of scope (region not in ECR_REGIONS)"
+	case reg.State != "active":
+		return "skipped: registry is " + reg.State
+	case !res.Full:
+		return "left alone: holds a fresh password, and Rancher reported no change to it"
+	}
+	return "left alone"
+}
+
+// idLess orders Cattle ids ("1a5" < "1a10") by length, then text.
+func idLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }
