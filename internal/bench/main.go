@@ -60,6 +60,7 @@ type options struct {
 	concurrency int
 	passes      int
 	baseline    bool
+	discover    bool
 	pause       time.Duration
 	memProfile  string
 	cpuProfile  string
@@ -76,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.concurrency, "concurrency", 8, "RANCHER_CONCURRENCY of the measured run")
 	fs.IntVar(&o.passes, "passes", 2, "passes per run (at least 2: the first connects, the others are steady state)")
 	fs.BoolVar(&o.baseline, "baseline", false, "also run the passes sequentially (concurrency 1) and print the speed-up")
+	fs.BoolVar(&o.discover, "discover", true, "also run the passes with DISCOVER_REGISTRIES on: one services list more per environment and pass")
 	fs.DurationVar(&o.pause, "pause", 250*time.Millisecond, "idle pause after each pass before reading the idle RSS")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile (pprof) here, taken while idle after the last measured pass (skews the figures)")
 	fs.BoolVar(&o.events, "events", true, "also run the event phase (issue 9): a second updater with EVENTS on; latency, noise CPU, sockets")
@@ -180,6 +182,7 @@ type report struct {
 	startAnon  int64
 	measured   *runFigures
 	baseline   *runFigures
+	discovery  *runFigures // DISCOVER_REGISTRIES on
 	events     *eventFigures
 	peak       int64  // the peak RSS of the process up to the end of the measured run, in KiB
 	peakSource string // how peak was read
@@ -247,6 +250,12 @@ func bench(ctx context.Context, o options, args []string) (*report, error) {
 			return rep, err
 		}
 	}
+	if o.discover {
+		rep.discovery, err = runPasses(ctx, w, o, "discovery", o.concurrency, rep, false)
+		if err != nil {
+			return rep, err
+		}
+	}
 	if o.events {
 		// After the passes, so that their figures (requests, memory) are those of the updater without streams.
 		rep.events, err = eventPhase(ctx, w, o)
@@ -284,7 +293,10 @@ func config(info worldInfo, concurrency int) updater.Config {
 // the options ask for.
 func runPasses(ctx context.Context, w *worldProc, o options, name string, concurrency int, rep *report, profile bool) (*runFigures, error) {
 	rf := &runFigures{Name: name, Concurrency: concurrency}
-	u, err := updater.New(ctx, config(w.info, concurrency))
+	cfg := config(w.info, concurrency)
+	discover := name == "discovery"
+	cfg.Rules.Discover = discover
+	u, err := updater.New(ctx, cfg)
 	if err != nil {
 		return rf, err
 	}
@@ -309,6 +321,9 @@ func runPasses(ctx context.Context, w *worldProc, o options, name string, concur
 			return rf, err
 		}
 		p := &passFigures{N: n, WantRancher: minimum(o.size, n == 1), WantECR: o.regionsInUse()}
+		if discover {
+			p.WantRancher += o.Envs // one services list per environment (their images all have a registry: nothing to create)
+		}
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 
@@ -373,6 +388,9 @@ func (r *report) evaluate() {
 	runs := []*runFigures{r.measured}
 	if r.baseline != nil {
 		runs = append(runs, r.baseline)
+	}
+	if r.discovery != nil {
+		runs = append(runs, r.discovery)
 	}
 	for _, rf := range runs {
 		for _, p := range rf.Passes {
@@ -516,6 +534,16 @@ func (r *report) print(out io.Writer) {
 		fmt.Fprintln(out)
 		if last := r.measured.Passes[len(r.measured.Passes)-1]; last.WorldRSSKiB > 0 {
 			fmt.Fprintf(out, "  the stand-ins' own process: RSS %s, peak %s (kept out of the figures above)\n", mb(last.WorldRSSKiB), mb(last.WorldHWMK))
+		}
+		fmt.Fprintln(out)
+	}
+	if r.discovery != nil {
+		r.printRun(out, r.discovery)
+		for i, p := range r.discovery.Passes {
+			if i < len(r.measured.Passes) {
+				fmt.Fprintf(out, "  DISCOVER_REGISTRIES, pass %d: %d Rancher requests, %d without (one services list more per environment)\n",
+					p.N, p.Rancher, r.measured.Passes[i].Rancher)
+			}
 		}
 		fmt.Fprintln(out)
 	}

@@ -149,6 +149,12 @@ func newWorld(sz size) *world {
 			w.ecrCred[id] = region
 			w.ecrByEnv[e] = append(w.ecrByEnv[e], id)
 		}
+		// Services: ECR images of registries the environment has, and a Docker Hub image, so that DISCOVER_REGISTRIES
+		// reads them and has nothing to create.
+		for i := 0; i < 5 && i < sz.ecrPerEnv(); i++ {
+			account := fmt.Sprintf("%012d", 123456789012+i/len(regions))
+			w.rancher.AddService(env, fmt.Sprintf("svc-%d", i), account+".dkr.ecr."+regions[i%len(regions)]+".amazonaws.com/app:1", "redis:7")
+		}
 		for i := 0; i < sz.Registries-sz.ecrPerEnv(); i++ {
 			reg := w.rancher.AddRegistry(env, otherRegistry(i), "active")
 			secret := fmt.Sprintf("other-registry-password-%d-%d", e, i)

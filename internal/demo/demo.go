@@ -59,8 +59,9 @@ type World struct {
 }
 
 // NewWorld starts the stand-ins: environment "Default" with ECR registries in us-east-1 and eu-west-1, a Docker
-// Hub registry and an ECR registry of a second account without any credential; environment "Windows" with an
-// ECR registry in us-east-1 and one in eu-west-1.
+// Hub registry and an ECR registry of a second account without any credential, and a service running a Docker Hub
+// image; environment "Windows" with an ECR registry in us-east-1 and one in eu-west-1, and a service whose ECR
+// image (in ap-southeast-2) has no registry: nobody added it (DISCOVER_REGISTRIES creates it).
 func NewWorld(ttl time.Duration) *World {
 	w := &World{
 		Rancher:   ranchertest.New(ranchertest.Options{}),
@@ -86,6 +87,9 @@ func NewWorld(ttl time.Duration) *World {
 	w.Rancher.AddCredential(win, r, "AWS", "expired-password-3", "active")
 	r = w.Rancher.AddRegistry(win, host(account, "eu-west-1"), "active")
 	w.Rancher.AddCredential(win, r, "AWS", "expired-password-4", "active")
+
+	w.Rancher.AddService(def, "cache", "redis:7")
+	w.Rancher.AddService(win, "checkout", DiscoveredRegistry+"/checkout:7")
 	return w
 }
 
@@ -98,7 +102,7 @@ func (w *World) Close() {
 // Config is an updater configuration for this world, serving every environment with the account key.
 func (w *World) Config(log logrus.FieldLogger) updater.Config {
 	return updater.Config{
-		Rules:        updater.Rules{HomeRegion: "us-east-1"},
+		Rules:        updater.Rules{HomeRegion: "us-east-1", Discover: true},
 		Environments: []string{"all"},
 		Rancher:      rancher.Options{URL: w.Rancher.URL, AccessKey: w.AccessKey, SecretKey: redact.Secret(w.SecretKey)},
 		ECR: ecr.Config{HomeRegion: "us-east-1", Endpoint: w.ECR.URL, Timeout: 10 * time.Second,
@@ -114,6 +118,9 @@ const Placeholder = "placeholder"
 // addedAccount is the account of the registry the demo adds while it runs (in us-east-1, whose token the updater
 // holds already).
 const addedAccount = "345678901234"
+
+// DiscoveredRegistry is the ECR registry a service of "Windows" uses and nobody added.
+var DiscoveredRegistry = host(account, "ap-southeast-2")
 
 // AddedRegistry is the serverAddress of the registry the demo adds while it runs.
 var AddedRegistry = host(addedAccount, "us-east-1")
@@ -238,6 +245,8 @@ func (r *run) intro() {
 		fmt.Fprintf(r.out, "Scheduled passes come every %s, not every %s (half the %s token lifetime): the updater never starts\n", floor, half, ttl)
 		fmt.Fprintf(r.out, "two passes less than %s apart (updater.MinSpacing). ECR's real tokens live 12 h: a pass every 6 h.\n", floor)
 	}
+	fmt.Fprintf(r.out, "Service checkout in Windows runs %s/checkout:7, but nobody added that registry:\n", DiscoveredRegistry)
+	fmt.Fprintf(r.out, "with DISCOVER_REGISTRIES=true the first pass creates it, with a fresh credential.\n")
 	fmt.Fprintf(r.out, "Passwords are shown masked: the first 4 characters and the length, e.g. %s.\n\n", Mask("placeholder"))
 }
 
@@ -527,6 +536,8 @@ func whyWritten(res *updater.Result, wr updater.Write) string {
 		return "Rancher reported this registry changed"
 	case wr.Op == updater.OpCreateCredential:
 		return "ECR registry without a credential"
+	case wr.Op == updater.OpCreateRegistry && wr.Service != "":
+		return "DISCOVER_REGISTRIES: service " + wr.Service + " runs an image of it, and nobody had added it"
 	case wr.Op == updater.OpCreateRegistry:
 		return "AUTO_CREATE"
 	case res.Full:

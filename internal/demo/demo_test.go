@@ -38,10 +38,11 @@ func TestDemo(t *testing.T) {
 		"123456789012.dkr.ecr.eu-west-1.amazonaws.com": "updated: ECR registry: every scheduled pass rewrites it",
 		"index.docker.io": "untouched: not an ECR registry",
 		"210987654321.dkr.ecr.us-east-1.amazonaws.com": "created: ECR registry without a credential",
+		DiscoveredRegistry: "created: DISCOVER_REGISTRIES: service checkout (",
 	}
 	regs := w.Rancher.Registries("")
-	if len(regs) != 7 {
-		t.Fatalf("the world has %d registries, want 6 and the one the demo adds", len(regs))
+	if len(regs) != 8 {
+		t.Fatalf("the world has %d registries, want 6, the one discovered for service checkout and the one the demo adds", len(regs))
 	}
 	pass1 := section(lines, "Pass 1 (scheduled)")
 	pass2 := section(lines, "Pass 2 (scheduled)")
