@@ -1,18 +1,14 @@
 package rancher
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	client "github.com/rancher/go-rancher/v2"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
 )
@@ -102,59 +98,6 @@ func truncate(s string) string {
 		i--
 	}
 	return s[:i] + "..."
-}
-
-// pairKey finds where a pair of go-rancher's "k=v, k=v" error text starts: at the start or after ", ", a JSON
-// field name and "=".
-var pairKey = regexp.MustCompile(`(?:^|, )([A-Za-z][A-Za-z0-9_]*)=`)
-
-// pairsOf reads go-rancher's rebuilt error body. A value runs to the next ", name=" (so a message that holds
-// ", " is kept whole, unless it holds ", name=" too).
-func pairsOf(body string) map[string]string {
-	out := map[string]string{}
-	locs := pairKey.FindAllStringSubmatchIndex(body, -1)
-	for i, l := range locs {
-		end := len(body)
-		if i+1 < len(locs) {
-			end = locs[i+1][0]
-		}
-		out[body[l[2]:l[3]]] = body[l[1]:end]
-	}
-	return out
-}
-
-// fromClient converts an error of go-rancher into an *Error.
-func fromClient(err error) error {
-	if err == nil {
-		return nil
-	}
-	var api *client.ApiError
-	if errors.As(err, &api) {
-		e := &Error{Status: api.StatusCode, Hint: hintFor(api.StatusCode)}
-		// go-rancher rebuilds the JSON error body as "k=v, k=v" pairs; a value may hold ", " itself.
-		pairs := pairsOf(api.Body)
-		e.Code, e.Message = pairs["code"], pairs["message"]
-		if f := pairs["fieldName"]; e.Message == "" && f != "" {
-			e.Message = "field " + f
-		}
-		return e
-	}
-	var re *redirectError
-	if errors.As(err, &re) {
-		return &Error{Status: re.status, Hint: re.hint()}
-	}
-	if e, ok := err.(*Error); ok {
-		return e // made by this package already
-	}
-	if strings.HasPrefix(err.Error(), "Failed to parse") {
-		// go-rancher puts the whole body in this error: keep only what the JSON decoder found wrong.
-		err = errors.New("rancher's answer is not JSON of the expected shape: " + jsonErrorText(err))
-	}
-	e := &Error{Err: err}
-	if errors.Is(err, context.DeadlineExceeded) {
-		e.Hint = "no answer within RANCHER_TIMEOUT"
-	}
-	return e
 }
 
 // scrub removes secrets from the text of err (an *Error as fromClient makes, or any error): every form in which
