@@ -53,7 +53,7 @@ func newWorld(t *testing.T, ro ranchertest.Options, eo ecrtest.Options) *world {
 	s := redact.NewScrubber()
 	s.Add(adminSecr, envKeySecret, awsSecret)
 	w.cfg = Config{Updater: updater.Config{
-		Rancher:      rancher.Options{URL: w.rancher.URL, AccessKey: adminKey, SecretKey: adminSecr, Timeout: 5 * time.Second},
+		Rancher:      rancher.Options{Endpoint: rancher.Endpoint{Origin: w.rancher.URL}, AccessKey: adminKey, SecretKey: adminSecr, Timeout: 5 * time.Second},
 		Environments: []string{"all"},
 		Concurrency:  8,
 		Rules:        updater.Rules{HomeRegion: "us-east-1"},

@@ -42,8 +42,8 @@ type Observer func(op string, d time.Duration, err error)
 
 // Options say how to reach a Rancher server.
 type Options struct {
-	// URL is CATTLE_URL, in any form ParseURL accepts.
-	URL       string
+	// Endpoint is the server's URL, as ParseURL parsed it (the one parser: nothing parses it again).
+	Endpoint  Endpoint
 	AccessKey string
 	SecretKey redact.Secret
 	// Timeout bounds each request; 0 means DefaultTimeout.
@@ -104,10 +104,7 @@ type Server struct {
 // Dial checks the URL and the key with one GET of the API base (or of the environment the URL names) and
 // learns what kind of key it is. It is the only request Dial makes.
 func Dial(ctx context.Context, o Options) (*Server, error) {
-	ep, err := ParseURL(o.URL)
-	if err != nil {
-		return nil, fmt.Errorf("CATTLE_URL: %w", err)
-	}
+	ep := o.Endpoint
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}

@@ -96,14 +96,23 @@ func newWorld(t *testing.T, opts ranchertest.Options) *world {
 }
 
 func (w *world) opts(path, accessKey, secretKey string) Options {
-	return Options{URL: w.srv.URL + path, AccessKey: accessKey, SecretKey: redact.Secret(secretKey)}
+	return Options{Endpoint: endpoint(w.srv.URL + path), AccessKey: accessKey, SecretKey: redact.Secret(secretKey)}
+}
+
+// endpoint is ParseURL(raw), for URLs the test knows to be good.
+func endpoint(raw string) Endpoint {
+	ep, err := ParseURL(raw)
+	if err != nil {
+		panic(fmt.Sprintf("ParseURL(%q): %v", raw, err))
+	}
+	return ep
 }
 
 func dial(t *testing.T, o Options) *Server {
 	t.Helper()
 	s, err := Dial(context.Background(), o)
 	if err != nil {
-		t.Fatalf("Dial(%s): %s", o.URL, errText(t, err))
+		t.Fatalf("Dial(%s): %s", o.Endpoint, errText(t, err))
 	}
 	t.Cleanup(s.Close)
 	return s
@@ -462,7 +471,7 @@ func TestEnvironmentKeyRefusals(t *testing.T) {
 		msg := errText(t, err)
 		if StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "CATTLE_ACCESS_KEY") ||
 			!strings.Contains(msg, "CATTLE_SECRET_KEY") {
-			t.Errorf("Dial(%s) with a bad key: %q (status %d), want a 401 naming the variables", o.URL, msg, StatusOf(err))
+			t.Errorf("Dial(%s) with a bad key: %q (status %d), want a 401 naming the variables", o.Endpoint, msg, StatusOf(err))
 		}
 	}
 
@@ -483,15 +492,19 @@ func TestEnvironmentKeyRefusals(t *testing.T) {
 func TestDialBadOptions(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, ranchertest.Options{})
-	for _, o := range []Options{
-		{URL: "ftp://127.0.0.1/v1", AccessKey: envKeyA, SecretKey: envSecretA},
-		{URL: "http://" + envKeyA + ":" + envSecretA + "@" + strings.TrimPrefix(w.srv.URL, "http://") + "/v1"},
-		{URL: w.srv.URL + "/v2-beta/registries", AccessKey: envKeyA, SecretKey: envSecretA},
+	// Options carry a parsed Endpoint: the bad URLs are refused by ParseURL, the one parser, and Dial refuses an
+	// Endpoint that ParseURL did not make.
+	for _, raw := range []string{
+		"ftp://127.0.0.1/v1",
+		"http://" + envKeyA + ":" + envSecretA + "@" + strings.TrimPrefix(w.srv.URL, "http://") + "/v1",
+		w.srv.URL + "/v2-beta/registries",
 	} {
-		_, err := Dial(context.Background(), o)
-		if msg := errText(t, err); !strings.HasPrefix(msg, "CATTLE_URL: ") {
-			t.Errorf("Dial(%q) = %q, want a CATTLE_URL error", o.URL, msg)
+		if ep, err := ParseURL(raw); err == nil {
+			t.Errorf("ParseURL(%q) = %+v, want an error", raw, ep)
 		}
+	}
+	if _, err := Dial(context.Background(), Options{AccessKey: envKeyA, SecretKey: envSecretA}); !strings.HasPrefix(errText(t, err), "CATTLE_URL: ") {
+		t.Errorf("Dial without an Endpoint = %q, want a CATTLE_URL error", errText(t, err))
 	}
 	o := w.opts("/v1", envKeyA, envSecretA)
 	o.CAPEM = []byte("not a certificate")
@@ -511,7 +524,7 @@ func TestDialNotRancher(t *testing.T) {
 		_, _ = io.WriteString(w, "<html>hello</html>")
 	}))
 	t.Cleanup(hs.Close)
-	_, err := Dial(context.Background(), Options{URL: hs.URL + "/v1", AccessKey: envKeyA, SecretKey: envSecretA})
+	_, err := Dial(context.Background(), Options{Endpoint: endpoint(hs.URL + "/v1"), AccessKey: envKeyA, SecretKey: envSecretA})
 	if msg := errText(t, err); err == nil || !strings.Contains(msg, "X-API-Schemas") {
 		t.Errorf("Dial of a non-Rancher server = %q, want an explanation", msg)
 	}
@@ -547,7 +560,7 @@ func TestRequestCounts(t *testing.T) {
 		{1, 250, "limit=1"},
 	} {
 		t.Run(fmt.Sprint("page size ", c.pageSize), func(t *testing.T) {
-			o := Options{URL: srv.URL + "/v1", AccessKey: envKeyA, SecretKey: envSecretA, PageSize: c.pageSize}
+			o := Options{Endpoint: endpoint(srv.URL + "/v1"), AccessKey: envKeyA, SecretKey: envSecretA, PageSize: c.pageSize}
 			n0 := srv.RequestCount()
 			s := dial(t, o)
 			wantCount(t, "Dial requests", int64(srv.RequestCount()-n0), 1)
@@ -619,7 +632,7 @@ func TestListsStatesAcrossPages(t *testing.T) {
 					wantCreds[cred] = st + " " + reg + " " + fmt.Sprint("user", i)
 				}
 			}
-			s := dial(t, Options{URL: srv.URL + "/v2-beta", AccessKey: envKeyA, SecretKey: envSecretA, PageSize: 3})
+			s := dial(t, Options{Endpoint: endpoint(srv.URL + "/v2-beta"), AccessKey: envKeyA, SecretKey: envSecretA, PageSize: 3})
 			e := open(t, s, "")
 			regs := registries(t, e)
 			gotRegs := map[string]string{}
@@ -979,7 +992,7 @@ func TestEnvironments(t *testing.T) {
 	srv.AddAccountKey(adminKey, adminSecret, true)
 	srv.AddEnvironmentKey(all[3], envKeyA, envSecretA)
 
-	s := dial(t, Options{URL: srv.URL, AccessKey: userKey, SecretKey: userSecret, PageSize: 2})
+	s := dial(t, Options{Endpoint: endpoint(srv.URL), AccessKey: userKey, SecretKey: userSecret, PageSize: 2})
 	n := srv.RequestCount()
 	envs, err := s.Environments(context.Background())
 	if err != nil {
@@ -999,7 +1012,7 @@ func TestEnvironments(t *testing.T) {
 	wantCount(t, "second Environments requests", int64(srv.RequestCount()-n), 3)
 	wantCount(t, "Server.Requests", s.Requests(), int64(srv.RequestCount()))
 
-	admin := dial(t, Options{URL: srv.URL + "/v1", AccessKey: adminKey, SecretKey: adminSecret})
+	admin := dial(t, Options{Endpoint: endpoint(srv.URL + "/v1"), AccessKey: adminKey, SecretKey: adminSecret})
 	envs, err = admin.Environments(context.Background())
 	if err != nil {
 		t.Fatalf("admin Environments: %s", errText(t, err))
@@ -1008,7 +1021,7 @@ func TestEnvironments(t *testing.T) {
 		t.Errorf("admin Environments = %+v, want all 6 not removed", envs)
 	}
 
-	ek := dial(t, Options{URL: srv.URL + "/v1", AccessKey: envKeyA, SecretKey: envSecretA})
+	ek := dial(t, Options{Endpoint: endpoint(srv.URL + "/v1"), AccessKey: envKeyA, SecretKey: envSecretA})
 	envs, err = ek.Environments(context.Background())
 	if err != nil {
 		t.Fatalf("environment key Environments: %s", errText(t, err))

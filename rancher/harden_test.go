@@ -139,7 +139,7 @@ func TestPathPrefixKept(t *testing.T) {
 	el := ranchertest.NewElsewhere(nil)
 	t.Cleanup(el.Close)
 	w.srv.SetLinkBase(el.URL)
-	o := Options{URL: proxy.URL + "/rancher/v2-beta/projects/" + w.envA, AccessKey: userKey, SecretKey: redact.Secret(userSecret)}
+	o := Options{Endpoint: endpoint(proxy.URL + "/rancher/v2-beta/projects/" + w.envA), AccessKey: userKey, SecretKey: redact.Secret(userSecret)}
 	exercise(t, w, o)
 	noStray(t, el)
 	if n := unprefixed.Load(); n != 0 {

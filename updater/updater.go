@@ -106,8 +106,8 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		l.Out = nopWriter{}
 		cfg.Log = l
 	}
-	if _, err := rancher.ParseURL(cfg.Rancher.URL); err != nil {
-		return nil, fmt.Errorf("CATTLE_URL: %w", err)
+	if cfg.Rancher.Endpoint.Origin == "" {
+		return nil, errors.New("CATTLE_URL: not set")
 	}
 	cfg.Rancher.Concurrency = cfg.Concurrency
 	cfg.Rancher.Observe = cfg.Metrics.observer("rancher")
