@@ -29,6 +29,7 @@ import (
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/internal/demo"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/updater"
 )
@@ -453,10 +454,23 @@ func load(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*setting
 	s.listenPort, err = listenPort(c)
 	check(err)
 
+	u.Names = settingNames()
+
 	if err := errors.Join(errs...); err != nil {
 		return nil, &exitError{code: exitConfig, err: err}
 	}
 	return s, nil
+}
+
+// settingNames are the variables behind the settings that the packages name in their errors, hints, log lines,
+// reasons and doctor checks: main.go is the only place that knows them (the packages say setting.Names).
+func settingNames() setting.Names {
+	return setting.Names{
+		URL: "CATTLE_URL", AccessKey: "CATTLE_ACCESS_KEY", SecretKey: "CATTLE_SECRET_KEY", Environments: "RANCHER_ENVIRONMENTS",
+		CACert: "RANCHER_CA_CERT", RancherTimeout: "RANCHER_TIMEOUT",
+		Region: "AWS_REGION", RoleARN: "AWS_ROLE_ARN", RegistryIDs: "AWS_ECR_REGISTRY_IDS", Regions: "ECR_REGIONS", ECRTimeout: "ECR_TIMEOUT",
+		AutoCreate: "AUTO_CREATE", Discover: "DISCOVER_REGISTRIES", Interval: "UPDATE_INTERVAL",
+	}
 }
 
 // named prefixes an error with the variable it is about.
@@ -538,6 +552,9 @@ func parseCattleURL(raw string) (rancher.Endpoint, error) {
 		return rancher.Endpoint{}, fmt.Errorf("CATTLE_URL: %q has no scheme: did you mean http://%s (or https://)?", raw, strings.TrimLeft(raw, "/"))
 	}
 	ep, err := rancher.ParseURL(raw)
+	if errors.Is(err, rancher.ErrUserInfo) {
+		err = fmt.Errorf("%w: give the keys in CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY", err)
+	}
 	if err != nil {
 		return rancher.Endpoint{}, named("CATTLE_URL", err)
 	}

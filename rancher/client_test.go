@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/internal/standin"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
@@ -350,7 +351,7 @@ func TestAccountKeyEnvironments(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%q: Open(\"\") with an account key and no environment in the URL succeeded", path)
 		}
-		for _, want := range []string{"RANCHER_ENVIRONMENTS", "Environment API Endpoint", "read-only"} {
+		for _, want := range []string{"the environment selection", "Environment API Endpoint", "read-only"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("%q: Open(\"\") error %q does not mention %q", path, msg, want)
 			}
@@ -469,8 +470,8 @@ func TestEnvironmentKeyRefusals(t *testing.T) {
 	} {
 		_, err := Dial(context.Background(), o)
 		msg := errText(t, err)
-		if StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "CATTLE_ACCESS_KEY") ||
-			!strings.Contains(msg, "CATTLE_SECRET_KEY") {
+		if StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "the Rancher access key") ||
+			!strings.Contains(msg, "the Rancher secret key") {
 			t.Errorf("Dial(%s) with a bad key: %q (status %d), want a 401 naming the variables", o.Endpoint, msg, StatusOf(err))
 		}
 	}
@@ -503,14 +504,19 @@ func TestDialBadOptions(t *testing.T) {
 			t.Errorf("ParseURL(%q) = %+v, want an error", raw, ep)
 		}
 	}
-	if _, err := Dial(context.Background(), Options{AccessKey: envKeyA, SecretKey: envSecretA}); !strings.HasPrefix(errText(t, err), "CATTLE_URL: ") {
-		t.Errorf("Dial without an Endpoint = %q, want a CATTLE_URL error", errText(t, err))
+	if _, err := Dial(context.Background(), Options{AccessKey: envKeyA, SecretKey: envSecretA}); !strings.HasPrefix(errText(t, err), "the Rancher URL: ") {
+		t.Errorf("Dial without an Endpoint = %q, want a Rancher URL error", errText(t, err))
+	}
+	// The names main.go gives are the ones the errors use.
+	named := Options{AccessKey: envKeyA, SecretKey: envSecretA, Names: setting.Names{URL: "CATTLE_URL"}}
+	if _, err := Dial(context.Background(), named); !strings.HasPrefix(errText(t, err), "CATTLE_URL: ") {
+		t.Errorf("Dial without an Endpoint, URL named CATTLE_URL = %q, want a CATTLE_URL error", errText(t, err))
 	}
 	o := w.opts("/v1", envKeyA, envSecretA)
 	o.CAPEM = []byte("not a certificate")
 	_, err := Dial(context.Background(), o)
-	if msg := errText(t, err); !strings.HasPrefix(msg, "RANCHER_CA_CERT: ") {
-		t.Errorf("Dial with a bad CA = %q, want a RANCHER_CA_CERT error", msg)
+	if msg := errText(t, err); !strings.HasPrefix(msg, "the Rancher CA certificate: ") {
+		t.Errorf("Dial with a bad CA = %q, want a CA certificate error", msg)
 	}
 	if n := w.srv.RequestCount(); n != 0 {
 		t.Errorf("bad options made %d requests", n)
@@ -819,12 +825,12 @@ func TestUpdateCredential(t *testing.T) {
 		w.srv.AddEnvironmentKey(w.envA, envKeyA, "s3cr3t-rotated")
 		err := e.UpdateCredential(context.Background(), c, "AWS", password())
 		msg := errText(t, err)
-		if StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "CATTLE_ACCESS_KEY") ||
-			!strings.Contains(msg, "CATTLE_SECRET_KEY") {
+		if StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "the Rancher access key") ||
+			!strings.Contains(msg, "the Rancher secret key") {
 			t.Errorf("UpdateCredential with a refused key = %q (status %d)", msg, StatusOf(err))
 		}
 		_, err = e.Registries(context.Background())
-		if msg := errText(t, err); StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "CATTLE_SECRET_KEY") {
+		if msg := errText(t, err); StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "the Rancher secret key") {
 			t.Errorf("Registries with a refused key = %q", msg)
 		}
 	})
@@ -1314,7 +1320,7 @@ func TestTLS(t *testing.T) {
 			}
 			// Without the route, the router refuses to send the key anywhere.
 			_, err = e.Registries(context.Background())
-			if msg := errText(t, err); err == nil || !strings.Contains(msg, "not the CATTLE_URL origin") {
+			if msg := errText(t, err); err == nil || !strings.Contains(msg, "not the origin of the Rancher URL") {
 				t.Errorf("Registries after Close = %q, want a refusal to send the key", msg)
 			}
 		})
@@ -1508,11 +1514,11 @@ func TestConcurrentWrites(t *testing.T) {
 func TestErrorText(t *testing.T) {
 	t.Parallel()
 	e := fromResponse(http.StatusConflict, []byte(`{"type":"error","status":409,"code":"Conflict","message":"`+
-		strings.Repeat("x", 5000)+`"}`))
+		strings.Repeat("x", 5000)+`"}`), setting.Neutral())
 	if msg := e.Error(); len(msg) > maxErrText+200 || !strings.Contains(msg, "409") {
 		t.Errorf("a long message gives %d characters: %.300q", len(msg), msg)
 	}
-	e = fromResponse(http.StatusBadGateway, []byte("<html>"+strings.Repeat("y", 5000)))
+	e = fromResponse(http.StatusBadGateway, []byte("<html>"+strings.Repeat("y", 5000)), setting.Neutral())
 	if msg := e.Error(); len(msg) > 300 || !strings.Contains(msg, "502") {
 		t.Errorf("a non-JSON error body gives %q", msg)
 	}
@@ -1529,7 +1535,7 @@ func TestErrorText(t *testing.T) {
 func TestErrorTextValidUTF8(t *testing.T) {
 	t.Parallel()
 	e := fromResponse(http.StatusUnprocessableEntity, []byte(`{"code":"InvalidFormat","message":"`+
-		strings.Repeat("€", 150)+`"}`))
+		strings.Repeat("€", 150)+`"}`), setting.Neutral())
 	if msg := e.Error(); !utf8.ValidString(msg) {
 		t.Errorf("BUG: the truncated message is not valid UTF-8: %q", msg[len(msg)-20:])
 	}

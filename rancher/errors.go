@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // ErrRegistryExists is returned (wrapped) by CreateRegistry when Rancher already has a registry with that
@@ -71,10 +72,10 @@ func StatusOf(err error) int {
 	return 0
 }
 
-func hintFor(status int) string {
+func hintFor(status int, n setting.Names) string {
 	switch {
 	case status == http.StatusUnauthorized:
-		return "Rancher refused CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY: check them (a key stops working when its environment or user is removed)"
+		return "Rancher refused " + n.AccessKey + " and " + n.SecretKey + ": check them (a key stops working when its environment or user is removed)"
 	case status == http.StatusForbidden:
 		return "the API key has no access to this environment"
 	case status == http.StatusMethodNotAllowed:
@@ -165,8 +166,8 @@ func scrubText(text string, forms []string) string {
 }
 
 // fromResponse reads a Cattle error body of a non-200 answer.
-func fromResponse(status int, body []byte) *Error {
-	e := &Error{Status: status, Hint: hintFor(status)}
+func fromResponse(status int, body []byte, n setting.Names) *Error {
+	e := &Error{Status: status, Hint: hintFor(status, n)}
 	var v struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`

@@ -50,6 +50,7 @@ import (
 	client "github.com/rancher/go-rancher/v2"
 
 	_ "github.com/ecr-updater/ecr-updater/internal/nodebug" // before go-rancher's init: no request bodies on stdout
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // go-rancher v2 builds a new http.Client on http.DefaultTransport for every call and offers no hook for a CA,
@@ -111,11 +112,12 @@ func (r *router) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.fallback.RoundTrip(req)
 }
 
-// strayError is the router's refusal to send a Rancher key outside the CATTLE_URL origin.
+// strayError is the router's refusal to send a Rancher key outside the origin of the Rancher URL. The router
+// serves the whole process and knows no setting names, so the text is neutral.
 type strayError struct{ origin string }
 
 func (e *strayError) Error() string {
-	return fmt.Sprintf("refused to send the Rancher API key to %s, which is not the CATTLE_URL origin", truncate(e.origin))
+	return fmt.Sprintf("refused to send the Rancher API key to %s, which is not the origin of the Rancher URL", truncate(e.origin))
 }
 
 // register sends every request to scheme://host through a transport built from o, until release is called.
@@ -170,7 +172,7 @@ func (s *Server) connect(ctx context.Context, schemasURL string, counter *atomic
 			return nil, err
 		}
 		if resp.StatusCode != http.StatusOK {
-			return nil, fromResponse(resp.StatusCode, body)
+			return nil, fromResponse(resp.StatusCode, body, s.opts.Names)
 		}
 		kept, err := decodeSchemas(body, s.origin, types...)
 		if err != nil {
@@ -217,7 +219,7 @@ func call[T any](ctx context.Context, s *Server, op string, counter *atomic.Int6
 	var r result
 	select {
 	case r = <-done:
-		r.err = scrub(fromClient(r.err), append(secrets, s.opts.SecretKey.Reveal())...)
+		r.err = scrub(fromClient(r.err, s.opts.Names), append(secrets, s.opts.SecretKey.Reveal())...)
 	case <-ctx.Done():
 		r = result{zero, ctx.Err()}
 	}
@@ -301,13 +303,13 @@ func pairsOf(body string) map[string]string {
 }
 
 // fromClient converts an error of go-rancher into an *Error.
-func fromClient(err error) error {
+func fromClient(err error, n setting.Names) error {
 	if err == nil {
 		return nil
 	}
 	var api *client.ApiError
 	if errors.As(err, &api) {
-		e := &Error{Status: api.StatusCode, Hint: hintFor(api.StatusCode)}
+		e := &Error{Status: api.StatusCode, Hint: hintFor(api.StatusCode, n)}
 		// go-rancher rebuilds the JSON error body as "k=v, k=v" pairs; a value may hold ", " itself.
 		pairs := pairsOf(api.Body)
 		e.Code, e.Message = pairs["code"], pairs["message"]
@@ -318,7 +320,7 @@ func fromClient(err error) error {
 	}
 	var re *redirectError
 	if errors.As(err, &re) {
-		return &Error{Status: re.status, Hint: re.hint()}
+		return &Error{Status: re.status, Hint: re.hint(n.URL)}
 	}
 	if e, ok := err.(*Error); ok {
 		return e // made by this package already
@@ -329,7 +331,7 @@ func fromClient(err error) error {
 	}
 	e := &Error{Err: err}
 	if errors.Is(err, context.DeadlineExceeded) {
-		e.Hint = "no answer within RANCHER_TIMEOUT"
+		e.Hint = "no answer within " + n.RancherTimeout
 	}
 	return e
 }

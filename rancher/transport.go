@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"reflect"
 	"time"
+
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // The transport of one Rancher origin: no redirects, bounded bodies, the Server's CA, TLS verification, proxy and
@@ -89,14 +91,15 @@ func newRedirectError(from *url.URL, status int, location string) *redirectError
 }
 
 func (e *redirectError) Error() string {
-	return fmt.Sprintf("rancher answered %d %s; %s", e.status, http.StatusText(e.status), e.hint())
+	return fmt.Sprintf("rancher answered %d %s; %s", e.status, http.StatusText(e.status), e.hint(setting.Neutral().URL))
 }
 
-func (e *redirectError) hint() string {
+// hint says what to do, naming the URL setting by urlName.
+func (e *redirectError) hint(urlName string) string {
 	if e.location == "" {
-		return "CATTLE_URL answers with a redirect that names no location: the updater never follows redirects"
+		return urlName + " answers with a redirect that names no location: the updater never follows redirects"
 	}
-	return fmt.Sprintf("CATTLE_URL answers with a redirect to %s: set CATTLE_URL to that (the updater never follows redirects)", e.location)
+	return fmt.Sprintf("%s answers with a redirect to %s: set %s to that (the updater never follows redirects)", urlName, e.location, urlName)
 }
 
 // settingsOf is what a transport depends on, as a comparable string.
@@ -117,7 +120,7 @@ func newTransport(o Options) (*http.Transport, error) {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(o.CAPEM) {
-			return nil, errors.New("RANCHER_CA_CERT: the CA file has no PEM certificate")
+			return nil, errors.New(o.Names.CACert + ": the CA file has no PEM certificate")
 		}
 		tlsConfig.RootCAs = pool
 	}

@@ -93,7 +93,7 @@ func TestPassAccountKeyWithoutEnvironmentIsExplained(t *testing.T) {
 	if res.OK() || res.Failures() == 0 {
 		t.Fatal("an account key through the unscoped schemas cannot write; the pass must fail")
 	}
-	if msg := res.firstError(); !strings.Contains(msg, "RANCHER_ENVIRONMENTS") || !strings.Contains(msg, "not updatable") && !strings.Contains(msg, "read-only") {
+	if msg := res.firstError(); !strings.Contains(msg, "the environment selection") || !strings.Contains(msg, "not updatable") && !strings.Contains(msg, "read-only") {
 		t.Errorf("error does not explain the fix: %s", msg)
 	}
 	w.wantUntouched(c)
@@ -297,7 +297,7 @@ func TestRancherErrors(t *testing.T) {
 		cfg := w.config()
 		cfg.Rancher.SecretKey = "wrong-secret-value"
 		res := w.pass(cfg)
-		if res.Err == nil || !strings.Contains(res.Err.Error(), "401") || !strings.Contains(res.Err.Error(), "CATTLE_SECRET_KEY") {
+		if res.Err == nil || !strings.Contains(res.Err.Error(), "401") || !strings.Contains(res.Err.Error(), "the Rancher secret key") {
 			t.Fatalf("err %v", res.Err)
 		}
 		w.wantUntouched(c)
