@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -467,5 +468,16 @@ func TestExitMessagesAreScrubbed(t *testing.T) {
 	}
 	if strings.Contains(out, rancherSecret) || strings.Contains(out, awsSecret) {
 		t.Errorf("a secret is in the exit message:\n%s", out)
+	}
+}
+
+// TestSettingNamesAreVariables: the names main.go hands the packages (settingNames) are variables the daemon reads,
+// every one of them, so that a message never names a setting the operator cannot set.
+func TestSettingNamesAreVariables(t *testing.T) {
+	v := reflect.ValueOf(settingNames())
+	for i := range v.NumField() {
+		if name := v.Field(i).String(); !slices.Contains(settingVars, name) || notInHelp[name] {
+			t.Errorf("settingNames().%s = %q, not a variable of the daemon's own", v.Type().Field(i).Name, name)
+		}
 	}
 }

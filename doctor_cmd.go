@@ -68,7 +68,7 @@ func runDoctor(ctx context.Context, c *cli.Command, format string, stdout, stder
 // summary describes the loaded configuration in one line, without secrets.
 func summary(s *settings) string {
 	u := s.updater
-	parts := []string{"CATTLE_URL " + u.Rancher.URL, "CATTLE_ACCESS_KEY " + u.Rancher.AccessKey}
+	parts := []string{"CATTLE_URL " + s.rancherURL, "CATTLE_ACCESS_KEY " + u.Rancher.AccessKey}
 	if len(u.Environments) > 0 {
 		parts = append(parts, "RANCHER_ENVIRONMENTS "+strings.Join(u.Environments, ","))
 	}

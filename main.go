@@ -29,6 +29,7 @@ import (
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/internal/demo"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/updater"
 )
@@ -407,6 +408,7 @@ func runDemo(ctx context.Context, c *cli.Command, stdout, stderr io.Writer) erro
 // settings is the validated configuration of the daemon.
 type settings struct {
 	updater    updater.Config
+	rancherURL string // CATTLE_URL as given, for output (updater.Rancher.Endpoint is it parsed)
 	listenPort int
 	log        *logrus.Logger
 	scrubber   *redact.Scrubber
@@ -431,12 +433,12 @@ func load(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*setting
 	check(err)
 	u.Log, u.Scrubber = s.log, s.scrubber
 
-	var ep rancher.Endpoint
-	u.Rancher, ep, err = loadRancher(c, secret)
+	s.rancherURL = get(c, "cattle-url")
+	u.Rancher, err = loadRancher(c, s.rancherURL, secret)
 	check(err)
 	u.Concurrency, err = integer(get(c, "rancher-concurrency"), defaultConcurrency, 1, maxConcurrency)
 	check(named("RANCHER_CONCURRENCY", err))
-	u.Environments, err = loadEnvironments(get(c, "rancher-environments"), ep)
+	u.Environments, err = loadEnvironments(get(c, "rancher-environments"), u.Rancher.Endpoint)
 	check(err)
 
 	u.ECR, err = loadAWS(c)
@@ -452,10 +454,23 @@ func load(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*setting
 	s.listenPort, err = listenPort(c)
 	check(err)
 
+	u.Names = settingNames()
+
 	if err := errors.Join(errs...); err != nil {
 		return nil, &exitError{code: exitConfig, err: err}
 	}
 	return s, nil
+}
+
+// settingNames are the variables behind the settings that the packages name in their errors, hints, log lines,
+// reasons and doctor checks: main.go is the only place that knows them (the packages say setting.Names).
+func settingNames() setting.Names {
+	return setting.Names{
+		URL: "CATTLE_URL", AccessKey: "CATTLE_ACCESS_KEY", SecretKey: "CATTLE_SECRET_KEY", Environments: "RANCHER_ENVIRONMENTS",
+		CACert: "RANCHER_CA_CERT", RancherTimeout: "RANCHER_TIMEOUT",
+		Region: "AWS_REGION", RoleARN: "AWS_ROLE_ARN", RegistryIDs: "AWS_ECR_REGISTRY_IDS", Regions: "ECR_REGIONS", ECRTimeout: "ECR_TIMEOUT",
+		AutoCreate: "AUTO_CREATE", Discover: "DISCOVER_REGISTRIES", Interval: "UPDATE_INTERVAL",
+	}
 }
 
 // named prefixes an error with the variable it is about.
@@ -489,14 +504,14 @@ func loadLog(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*logr
 	return log, errors.Join(errs...)
 }
 
-// loadRancher reads how to reach Rancher: the URL (parsed here, once), the key, the timeout and TLS.
-func loadRancher(c *cli.Command, secret redact.Secret) (rancher.Options, rancher.Endpoint, error) {
-	o := rancher.Options{URL: get(c, "cattle-url"), AccessKey: get(c, "cattle-access-key"), SecretKey: secret}
-	errs := []error{requireRancher(o)}
-	var ep rancher.Endpoint
+// loadRancher reads how to reach Rancher: the URL (parsed here, once: Options carries the Endpoint), the key, the
+// timeout and TLS.
+func loadRancher(c *cli.Command, rawURL string, secret redact.Secret) (rancher.Options, error) {
+	o := rancher.Options{AccessKey: get(c, "cattle-access-key"), SecretKey: secret}
+	errs := []error{requireRancher(rawURL, o)}
 	var err error
-	if o.URL != "" {
-		ep, err = parseCattleURL(o.URL)
+	if rawURL != "" {
+		o.Endpoint, err = parseCattleURL(rawURL)
 		errs = append(errs, err)
 	}
 	o.Timeout, err = duration(get(c, "rancher-timeout"), defaultRancherTimeout, minTimeout, maxTimeout)
@@ -506,16 +521,16 @@ func loadRancher(c *cli.Command, secret redact.Secret) (rancher.Options, rancher
 		errs = append(errs, named("RANCHER_CA_CERT", err))
 	}
 	o.InsecureSkipVerify = c.Bool("rancher-insecure-skip-verify")
-	return o, ep, errors.Join(errs...)
+	return o, errors.Join(errs...)
 }
 
 // requireRancher names, in one message, every one of the three required variables that is not set.
-func requireRancher(o rancher.Options) error {
+func requireRancher(rawURL string, o rancher.Options) error {
 	var missing []string
 	for _, m := range []struct {
 		variable string
 		unset    bool
-	}{{"CATTLE_URL", o.URL == ""}, {"CATTLE_ACCESS_KEY", o.AccessKey == ""}, {"CATTLE_SECRET_KEY", o.SecretKey.Empty()}} {
+	}{{"CATTLE_URL", rawURL == ""}, {"CATTLE_ACCESS_KEY", o.AccessKey == ""}, {"CATTLE_SECRET_KEY", o.SecretKey.Empty()}} {
 		if m.unset {
 			missing = append(missing, m.variable)
 		}
@@ -537,6 +552,9 @@ func parseCattleURL(raw string) (rancher.Endpoint, error) {
 		return rancher.Endpoint{}, fmt.Errorf("CATTLE_URL: %q has no scheme: did you mean http://%s (or https://)?", raw, strings.TrimLeft(raw, "/"))
 	}
 	ep, err := rancher.ParseURL(raw)
+	if errors.Is(err, rancher.ErrUserInfo) {
+		err = fmt.Errorf("%w: give the keys in CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY", err)
+	}
 	if err != nil {
 		return rancher.Endpoint{}, named("CATTLE_URL", err)
 	}
@@ -702,7 +720,7 @@ func (s *settings) logStart(command string) {
 	}
 	s.log.WithFields(logrus.Fields{
 		"command": command, "version": version, "commit": commit,
-		"cattle_url": u.Rancher.URL, "cattle_access_key": u.Rancher.AccessKey, "cattle_secret_key": secret(u.Rancher.SecretKey.Reveal()),
+		"cattle_url": s.rancherURL, "cattle_access_key": u.Rancher.AccessKey, "cattle_secret_key": secret(u.Rancher.SecretKey.Reveal()),
 		"rancher_environments": strings.Join(u.Environments, ","), "rancher_timeout": shortDuration(u.Rancher.Timeout),
 		"rancher_ca_cert": len(u.Rancher.CAPEM) > 0, "rancher_insecure_skip_verify": u.Rancher.InsecureSkipVerify,
 		"rancher_concurrency": u.Concurrency,

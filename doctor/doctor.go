@@ -27,6 +27,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/updater"
 )
@@ -124,6 +125,8 @@ const (
 
 // run is one doctor run.
 type run struct {
+	// n names the settings in details and fixes (the names main.go gave, or neutral words).
+	n     setting.Names
 	cfg   Config
 	rules updater.Rules
 	log   logrus.FieldLogger
@@ -167,7 +170,8 @@ func Run(ctx context.Context, cfg Config) *Report {
 		l.Out = discard{}
 		log = l
 	}
-	r := &run{cfg: cfg, rules: cfg.Updater.Rules, log: log}
+	cfg.Updater = cfg.Updater.WithNames()
+	r := &run{cfg: cfg, rules: cfg.Updater.Rules, n: cfg.Updater.Names, log: log}
 	rep := &Report{}
 	defer func() { rep.Duration = time.Since(start) }()
 
@@ -202,7 +206,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 	if cfgErr != nil {
 		rep.Config = true
 		r.add(Check{Check: "configuration", Result: Fail, Detail: cfgErr.Error(),
-			Fix: "RANCHER_ENVIRONMENTS can name other environments only with an Account API key; remove it, or use an Account API key"})
+			Fix: r.n.Environments + " can name other environments only with an Account API key; remove it, or use an Account API key"})
 		rep.Checks = r.checks
 		return rep
 	}
@@ -224,7 +228,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 	switch err := ctx.Err(); {
 	case errors.Is(err, context.DeadlineExceeded):
 		r.add(Check{Check: "doctor: time", Result: Fail, Detail: fmt.Sprintf("the checks did not finish within %s", cfg.Budget),
-			Fix: "the checks above that failed for lack of time did not get an answer in time: check the network path and RANCHER_TIMEOUT/ECR_TIMEOUT"})
+			Fix: "the checks above that failed for lack of time did not get an answer in time: check the network path and " + r.n.RancherTimeout + "/" + r.n.ECRTimeout})
 	case err != nil:
 		r.add(Check{Check: "doctor: time", Result: Fail, Detail: "stopped before the checks finished: " + err.Error(), Fix: "run it again"})
 	}
@@ -243,7 +247,7 @@ func (r *run) identity(ctx context.Context) (out []Check) {
 	if err != nil {
 		if source == "" {
 			out = append(out, Check{Check: "aws: credentials", Result: Fail, Detail: "no credentials resolved: " + err.Error(),
-				Fix: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or AWS_ROLE_ARN with a web identity, or give the host an instance or task role"})
+				Fix: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or " + r.n.RoleARN + " with a web identity, or give the host an instance or task role"})
 			return out
 		}
 		out = append(out, Check{Check: "aws: credentials", Result: OK, Detail: "from " + source})
@@ -267,7 +271,7 @@ func (r *run) rancher(ctx context.Context) ([]*env, error) {
 	start := time.Now()
 	srv, err := rancher.Dial(ctx, opts)
 	if err != nil {
-		r.add(Check{Check: "rancher: reachable", Result: Fail, Detail: err.Error(), Fix: rancherFix(err)})
+		r.add(Check{Check: "rancher: reachable", Result: Fail, Detail: err.Error(), Fix: r.rancherFix(err)})
 		return nil, nil
 	}
 	defer srv.Close()
@@ -278,14 +282,14 @@ func (r *run) rancher(ctx context.Context) ([]*env, error) {
 	var cfgErr *updater.ConfigError
 	switch {
 	case errors.As(err, &cfgErr):
-		r.add(Check{Check: "rancher: API key", Result: Fail, Detail: keyKind(srv) + ", " + scope(srv, u.Environments)})
+		r.add(Check{Check: "rancher: API key", Result: Fail, Detail: keyKind(srv) + ", " + r.scope(srv, u.Environments)})
 		return nil, cfgErr
 	case err != nil:
-		r.add(Check{Check: "rancher: API key", Result: OK, Detail: keyKind(srv) + ", " + scope(srv, u.Environments)})
-		r.add(Check{Check: "rancher: environments", Result: Fail, Detail: err.Error(), Fix: rancherFix(err)})
+		r.add(Check{Check: "rancher: API key", Result: OK, Detail: keyKind(srv) + ", " + r.scope(srv, u.Environments)})
+		r.add(Check{Check: "rancher: environments", Result: Fail, Detail: err.Error(), Fix: r.rancherFix(err)})
 		return nil, nil
 	}
-	detail := keyKind(srv) + ", " + scope(srv, u.Environments)
+	detail := keyKind(srv) + ", " + r.scope(srv, u.Environments)
 	if len(u.Environments) > 0 {
 		detail += fmt.Sprintf(": %d environment(s)", len(targets))
 	}
@@ -315,29 +319,30 @@ func keyKind(srv *rancher.Server) string {
 	}
 }
 
-func scope(srv *rancher.Server, sel []string) string {
+func (r *run) scope(srv *rancher.Server, sel []string) string {
 	switch {
 	case srv.Endpoint().Project != "":
-		return "CATTLE_URL names environment " + srv.Endpoint().Project
+		return r.n.URL + " names environment " + srv.Endpoint().Project
 	case len(sel) > 0:
-		return "RANCHER_ENVIRONMENTS=" + strings.Join(sel, ",")
+		return r.n.Environments + "=" + strings.Join(sel, ",")
 	case srv.IsAccountKey():
-		return "no environment named (CATTLE_URL without /projects/<id>, no RANCHER_ENVIRONMENTS)"
+		return "no environment named (" + r.n.URL + " without /projects/<id>, no " + r.n.Environments + ")"
 	}
 	return "the key's own environment"
 }
 
 // rancherFix says what to check for a Rancher error.
-func rancherFix(err error) string {
+func (r *run) rancherFix(err error) string {
+	n := r.n
 	switch rancher.StatusOf(err) {
 	case 0:
-		return "check CATTLE_URL (scheme, host, port), the network path and HTTP_PROXY/NO_PROXY, RANCHER_CA_CERT for a private CA"
+		return "check " + n.URL + " (scheme, host, port), the network path and HTTP_PROXY/NO_PROXY, " + n.CACert + " for a private CA"
 	case 401:
-		return "check CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY (a key stops working when its environment or user is removed)"
+		return "check " + n.AccessKey + " and " + n.SecretKey + " (a key stops working when its environment or user is removed)"
 	case 403, 404:
-		return "check the environment id in CATTLE_URL or RANCHER_ENVIRONMENTS, and that the key may use it"
+		return "check the environment id in " + n.URL + " or " + n.Environments + ", and that the key may use it"
 	}
-	return "check the Rancher server (its log) and CATTLE_URL"
+	return "check the Rancher server (its log) and " + n.URL
 }
 
 // readEnv connects to one environment, checks what the key may do there, and reads its registries, credentials
@@ -351,16 +356,16 @@ func (r *run) readEnv(ctx context.Context, srv *rancher.Server, t *updater.EnvRe
 	}
 	switch {
 	case t.Err != nil:
-		add(Check{Check: name, Result: Fail, Detail: t.Err.Error(), Fix: "check RANCHER_ENVIRONMENTS: give ids (1a5) or unique names of environments the key can see"})
+		add(Check{Check: name, Result: Fail, Detail: t.Err.Error(), Fix: "check " + r.n.Environments + ": give ids (1a5) or unique names of environments the key can see"})
 		return e
 	case t.SkipReason != "":
-		add(Check{Check: name, Result: Warn, Detail: "skipped: " + t.SkipReason, Fix: "activate the environment, or leave it out of RANCHER_ENVIRONMENTS"})
+		add(Check{Check: name, Result: Warn, Detail: "skipped: " + t.SkipReason, Fix: "activate the environment, or leave it out of " + r.n.Environments})
 		return e
 	}
 	r.log.WithField("env", e.label).Debug("doctor: reading environment")
 	re, access, err := srv.Inspect(ctx, t.Key())
 	if err != nil {
-		add(Check{Check: name, Result: Fail, Detail: err.Error(), Fix: rancherFix(err)})
+		add(Check{Check: name, Result: Fail, Detail: err.Error(), Fix: r.rancherFix(err)})
 		return e
 	}
 	if t.ID == "" && re.ID() != "" {
@@ -375,7 +380,7 @@ func (r *run) readEnv(ctx context.Context, srv *rancher.Server, t *updater.EnvRe
 	}
 	// Services apart: without them the registries can still be checked.
 	if e.services, err = re.Services(ctx); err != nil {
-		add(Check{Check: name + ": read services", Result: Fail, Detail: err.Error() + "; the images in use are not checked", Fix: rancherFix(err)})
+		add(Check{Check: name + ": read services", Result: Fail, Detail: err.Error() + "; the images in use are not checked", Fix: r.rancherFix(err)})
 	} else {
 		e.servicesOK = true
 	}
@@ -387,7 +392,7 @@ func (r *run) readEnv(ctx context.Context, srv *rancher.Server, t *updater.EnvRe
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		add(Check{Check: name + ": read", Result: Fail, Detail: err.Error(), Fix: rancherFix(err)})
+		add(Check{Check: name + ": read", Result: Fail, Detail: err.Error(), Fix: r.rancherFix(err)})
 		return e
 	}
 	e.ok = true
@@ -400,7 +405,7 @@ func (r *run) tokens(ctx context.Context, regions []string, rancherRead bool) ma
 	if len(regions) == 0 {
 		if rancherRead {
 			r.add(Check{Check: "aws: tokens", Result: Warn, Detail: "no region in use: no in-scope ECR registry in the environments served",
-				Fix: "add the ECR registries under Infrastructure -> Registries with the bare host, or set AUTO_CREATE=true with AWS_REGION"})
+				Fix: "add the ECR registries under Infrastructure -> Registries with the bare host, or set " + r.n.AutoCreate + "=true with " + r.n.Region})
 		}
 		return out
 	}
@@ -491,9 +496,9 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 					e.autoCreate = map[string]bool{}
 				}
 				e.autoCreate[a.ServerAddress] = true
-				what, detail := "AUTO_CREATE", "the next pass creates the registry "+a.ServerAddress+" and its credential"
+				what, detail := r.n.AutoCreate, "the next pass creates the registry "+a.ServerAddress+" and its credential"
 				if a.Service != "" {
-					what, detail = "DISCOVER_REGISTRIES", detail+", for the image of service "+a.Service
+					what, detail = r.n.Discover, detail+", for the image of service "+a.Service
 				}
 				e.checks = append(e.checks, Check{Check: fmt.Sprintf("env %s: %s", e.label, what), Env: e.target.ID, Result: OK,
 					Host: a.ServerAddress, Region: a.Token.Region, Detail: detail})
@@ -531,7 +536,7 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 		if ecrCount == 0 && !r.rules.AutoCreate {
 			e.checks = append(e.checks, Check{Check: fmt.Sprintf("env %s: registries", e.label), Env: e.target.ID, Result: Warn,
 				Detail: fmt.Sprintf("no ECR registry among its %d registries", len(e.regs)),
-				Fix:    "add the ECR registries the services pull from under Infrastructure -> Registries (bare host), or set AUTO_CREATE=true"})
+				Fix:    "add the ECR registries the services pull from under Infrastructure -> Registries (bare host), or set " + r.n.AutoCreate + "=true"})
 		}
 	}
 }
@@ -558,7 +563,7 @@ func (r *run) inScope(c Check, reg rancher.Registry, host ecr.Registry, tokens m
 		} else {
 			found = append(found, "the "+host.Region+" token does not open it: "+probeErr.Error())
 		}
-		fixes = append(fixes, registryFix(probeErr, host))
+		fixes = append(fixes, r.registryFix(probeErr, host))
 	} else {
 		found = append(found, "the "+host.Region+" token opens it (GET /v2/ 200)")
 	}
@@ -576,11 +581,11 @@ func (r *run) inScope(c Check, reg rancher.Registry, host ecr.Registry, tokens m
 	return c
 }
 
-func registryFix(err error, host ecr.Registry) string {
+func (r *run) registryFix(err error, host ecr.Registry) string {
 	var re *ecr.RegistryError
 	if errors.As(err, &re) && re.Status == 401 {
 		return "the caller identity may not use this registry: let it pull from account " + host.Account + " in " + host.Region +
-			" (a registry or repository policy there, or AWS_ROLE_ARN of a role in that account)"
+			" (a registry or repository policy there, or " + r.n.RoleARN + " of a role in that account)"
 	}
 	if errors.As(err, &re) && re.Status == 403 {
 		return "grant ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repositories of " + host.Host
@@ -652,7 +657,7 @@ func (r *run) images(e *env) {
 			_, v, reason := updater.Classify(r.rules, *exact)
 			if v == updater.VerdictOutOfScope {
 				c.Result, c.Detail = Warn, fmt.Sprintf("registry %s serves it, but this updater leaves it alone (%s); %s", exact.ID, reason, used)
-				c.Fix = "add its account to AWS_ECR_REGISTRY_IDS and its region to ECR_REGIONS, or let another updater refresh it"
+				c.Fix = "add its account to " + r.n.RegistryIDs + " and its region to " + r.n.Regions + ", or let another updater refresh it"
 			} else {
 				c.Result, c.Detail = OK, fmt.Sprintf("registry %s serves it; %s", exact.ID, used)
 			}
@@ -664,7 +669,7 @@ func (r *run) images(e *env) {
 			c.Result, c.Detail = Fail, fmt.Sprintf("no registry Rancher matches: registry %s has the address %q, which Rancher never matches to %s; %s", near.ID, near.ServerAddress, h, used)
 			c.Fix, c.Registry = "recreate registry "+near.ID+" with the bare host "+h, near.ID
 		case e.autoCreate[h]:
-			c.Result, c.Detail = Warn, "no registry for this host yet, but the next pass creates it (AUTO_CREATE or DISCOVER_REGISTRIES); "+used
+			c.Result, c.Detail = Warn, "no registry for this host yet, but the next pass creates it ("+r.n.AutoCreate+" or "+r.n.Discover+"); "+used
 			c.Fix = "none needed, or run a pass now (ecr-updater once) so that pulls do not fail until then"
 		default:
 			c.Result, c.Detail = Fail, "no registry for this host in the environment: pulls go without credentials and fail; "+used
@@ -677,7 +682,7 @@ func (r *run) images(e *env) {
 			}
 			c.Fix = "add the registry " + h + " under Infrastructure -> Registries (user AWS; the updater sets the password)"
 			if !r.rules.AccountInScope(u.img.ECR.Account) || !r.rules.RegionInScope(u.img.ECR.Region) {
-				c.Fix += ", and put its account and region in AWS_ECR_REGISTRY_IDS / ECR_REGIONS"
+				c.Fix += ", and put its account and region in " + r.n.RegistryIDs + " / " + r.n.Regions
 			}
 		}
 		c.Detail = h + ": " + c.Detail

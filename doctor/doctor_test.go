@@ -53,7 +53,7 @@ func newWorld(t *testing.T, ro ranchertest.Options, eo ecrtest.Options) *world {
 	s := redact.NewScrubber()
 	s.Add(adminSecr, envKeySecret, awsSecret)
 	w.cfg = Config{Updater: updater.Config{
-		Rancher:      rancher.Options{URL: w.rancher.URL, AccessKey: adminKey, SecretKey: adminSecr, Timeout: 5 * time.Second},
+		Rancher:      rancher.Options{Endpoint: rancher.Endpoint{Origin: w.rancher.URL}, AccessKey: adminKey, SecretKey: adminSecr, Timeout: 5 * time.Second},
 		Environments: []string{"all"},
 		Concurrency:  8,
 		Rules:        updater.Rules{HomeRegion: "us-east-1"},
@@ -96,7 +96,7 @@ func TestWarningsAndEnvironments(t *testing.T) {
 	if rep.Exit() != ExitFailed {
 		t.Fatalf("exit %d", rep.Exit())
 	}
-	find(t, rep, "rancher: API key", "Account API key of an administrator, RANCHER_ENVIRONMENTS=alpha,beta,gamma: 3 environment(s)")
+	find(t, rep, "rancher: API key", "Account API key of an administrator, the environment selection=alpha,beta,gamma: 3 environment(s)")
 	if c := find(t, rep, "env "+b+" (beta)", "skipped: environment is inactive"); c.Result != Warn {
 		t.Errorf("%+v", c)
 	}
@@ -110,7 +110,7 @@ func TestWarningsAndEnvironments(t *testing.T) {
 	if c := find(t, rep, label+": registry 1sp3", "looks like an ECR registry"); c.Result != Warn {
 		t.Errorf("%+v", c)
 	}
-	if c := find(t, rep, label+": registry "+other, "left alone: account 999999999999 is not in AWS_ECR_REGISTRY_IDS"); c.Result != OK {
+	if c := find(t, rep, label+": registry "+other, "left alone: account 999999999999 is not in the ECR registry ids"); c.Result != OK {
 		t.Errorf("%+v", c)
 	}
 	if c := find(t, rep, label+": ECR images", ecrHost("999999999999", "us-east-1")+": registry "+other+" serves it, but this updater leaves it alone"); c.Result != Warn || c.Registry != other {
@@ -226,7 +226,7 @@ func TestRancherFailures(t *testing.T) {
 	// A wrong secret.
 	w.cfg.Updater.Rancher.SecretKey = "not-the-secret"
 	rep = Run(context.Background(), w.cfg)
-	if c := find(t, rep, "rancher: reachable", "401"); c.Result != Fail || !strings.Contains(c.Fix, "check CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY") {
+	if c := find(t, rep, "rancher: reachable", "401"); c.Result != Fail || !strings.Contains(c.Fix, "check the Rancher access key and the Rancher secret key") {
 		t.Errorf("%+v", c)
 	}
 }
@@ -327,8 +327,8 @@ func TestAutoCreate(t *testing.T) {
 	if rep.Exit() != ExitOK {
 		t.Fatalf("exit %d", rep.Exit())
 	}
-	find(t, rep, "env "+a+" (alpha): AUTO_CREATE", "the next pass creates the registry "+ecrHost(account, "us-east-1"))
-	if c := find(t, rep, "env "+a+" (alpha): ECR images", "the next pass creates it (AUTO_CREATE or DISCOVER_REGISTRIES)"); c.Result != Warn {
+	find(t, rep, "env "+a+" (alpha): auto-create", "the next pass creates the registry "+ecrHost(account, "us-east-1"))
+	if c := find(t, rep, "env "+a+" (alpha): ECR images", "the next pass creates it (auto-create or registry discovery)"); c.Result != Warn {
 		t.Errorf("%+v", c)
 	}
 	if n := w.rancher.RequestCount(); n == 0 {
@@ -361,7 +361,7 @@ func TestDiscoverRegistries(t *testing.T) {
 		if rep.Exit() != ExitOK || images.Result != Warn {
 			t.Errorf("with discovery: exit %d, %+v", rep.Exit(), images)
 		}
-		find(t, rep, "env "+a+" (alpha): DISCOVER_REGISTRIES", "the next pass creates the registry "+host+" and its credential, for the image of service web (")
+		find(t, rep, "env "+a+" (alpha): registry discovery", "the next pass creates the registry "+host+" and its credential, for the image of service web (")
 		for _, r := range w.rancher.Requests() {
 			if r.Method != "GET" {
 				t.Errorf("wrote: %s %s", r.Method, r.Path)

@@ -36,7 +36,7 @@ func TestCallerIdentity(t *testing.T) {
 	if err != nil || id.Account != roleAccount || !strings.Contains(id.ARN, ":assumed-role/ecr-pull/ecr-updater") {
 		t.Fatalf("assumed role: %+v %v", id, err)
 	}
-	if src := role.CredentialSource(); src != "assumed role (AWS_ROLE_ARN)" {
+	if src := role.CredentialSource(); src != "assumed role (the AWS role ARN)" {
 		t.Errorf("source %q", src)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // Observer is told about every GetAuthorizationToken call: its duration and its error (nil on success).
@@ -54,6 +55,9 @@ type Config struct {
 	// Proxy, when set, chooses the proxy of every AWS and registry request instead of HTTP_PROXY, HTTPS_PROXY
 	// and NO_PROXY (tests; the daemon leaves it nil).
 	Proxy func(*http.Request) (*url.URL, error)
+	// Names name the settings in errors and hints (main.go fills them; empty ones read as neutral words). The
+	// SDK's own variables (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...) are named as the SDK names them.
+	Names setting.Names
 }
 
 // Client fetches authorization tokens, one region at a time.
@@ -75,6 +79,7 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
+	c.Names = c.Names.Filled()
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
 	}
@@ -108,7 +113,7 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	}
 	if c.RoleARN != "" && c.WebIdentityTokenFile == "" {
 		if c.HomeRegion == "" {
-			return nil, errors.New("assume role: AWS_REGION is needed to reach the regional STS")
+			return nil, errors.New("assume role: " + c.Names.Region + " is needed to reach the regional STS")
 		}
 		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
 			o.Region = c.HomeRegion
@@ -162,7 +167,7 @@ func (c *Client) Token(ctx context.Context, region string) (Token, error) {
 		c.conf.Observe("GetAuthorizationToken", time.Since(start), err)
 	}
 	if err != nil {
-		return Token{}, explain(region, err)
+		return Token{}, explain(region, err, c.conf.Names)
 	}
 	return tok, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // learning wraps the credentials provider the SDK resolved. Every secret it hands out (the secret key and session
@@ -54,17 +55,18 @@ func (l *learning) Retrieve(ctx context.Context) (aws.Credentials, error) {
 func (c *Client) CredentialSource() string {
 	c.creds.mu.Lock()
 	defer c.creds.mu.Unlock()
-	return describeSource(c.creds.source)
+	return describeSource(c.creds.source, c.conf.Names)
 }
 
-func describeSource(source string) string {
+// describeSource names the SDK's variables as the SDK does, and the role ARN setting by n.
+func describeSource(source string, n setting.Names) string {
 	for _, s := range []struct{ prefix, name string }{
 		{"EnvConfigCredentials", "environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"},
 		{"SharedConfigCredentials", "shared profile (" + strings.TrimSpace(strings.TrimPrefix(source, "SharedConfigCredentials:")) + ")"},
 		{"WebIdentityCredentials", "web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN)"},
 		{"CredentialsEndpointProvider", "container credentials (ECS task role)"},
 		{"EC2RoleProvider", "instance role (EC2 instance metadata)"},
-		{"AssumeRoleProvider", "assumed role (AWS_ROLE_ARN)"},
+		{"AssumeRoleProvider", "assumed role (" + n.RoleARN + ")"},
 		{"SSOProvider", "AWS IAM Identity Center (SSO) profile"},
 		{"ProcessProvider", "credential_process of a profile"},
 		{"StaticCredentials", "static credentials"},

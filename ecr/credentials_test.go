@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // TestSecretsTheSDKFindsAreLearned: credentials the SDK resolves itself (here: web identity, from a token file
@@ -62,7 +63,7 @@ func TestDescribeSource(t *testing.T) {
 		"AssumeRoleProvider":                         "assumed role (AWS_ROLE_ARN)",
 		"SomethingNew":                               "SomethingNew",
 	} {
-		if got := describeSource(source); got != want {
+		if got := describeSource(source, setting.Names{RoleARN: "AWS_ROLE_ARN"}); got != want {
 			t.Errorf("%s: %q, want %q", source, got, want)
 		}
 	}

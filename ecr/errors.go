@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/aws/smithy-go"
+
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // Error is a failed token fetch, explained.
@@ -29,10 +31,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// hints maps AWS error codes to what an operator should check.
+// hints maps AWS error codes to what an operator should check. The variables named are the SDK's own (it reads
+// them; ecr-updater defines none of them); the role ARN setting is ecr-updater's, so explain names it.
 var hints = map[string]string{
 	"AccessDeniedException":                "the IAM principal needs ecr:GetAuthorizationToken on resource * in this region",
-	"AccessDenied":                         "the IAM principal may not assume AWS_ROLE_ARN, or the role lacks ecr:GetAuthorizationToken",
 	"UnrecognizedClientException":          "AWS does not know AWS_ACCESS_KEY_ID, or AWS_SESSION_TOKEN is invalid",
 	"InvalidClientTokenId":                 "AWS does not know AWS_ACCESS_KEY_ID, or AWS_SESSION_TOKEN is invalid",
 	"InvalidSignatureException":            "AWS_SECRET_ACCESS_KEY does not belong to AWS_ACCESS_KEY_ID",
@@ -50,8 +52,8 @@ var hints = map[string]string{
 	"InvalidAuthorizationMessageException": "STS refused the request",
 }
 
-// explain wraps err with the region, the AWS error code and a hint.
-func explain(region string, err error) error {
+// explain wraps err with the region, the AWS error code and a hint; n names the settings.
+func explain(region string, err error, n setting.Names) error {
 	e := &Error{Region: region, Err: err}
 	var api smithy.APIError
 	var tokErr *TokenError
@@ -59,6 +61,9 @@ func explain(region string, err error) error {
 	case errors.As(err, &api):
 		e.Code = api.ErrorCode()
 		e.Hint = hints[e.Code]
+		if e.Code == "AccessDenied" {
+			e.Hint = "the IAM principal may not assume " + n.RoleARN + ", or the role lacks ecr:GetAuthorizationToken"
+		}
 	case errors.As(err, &tokErr):
 		e.Hint = "nothing was written with it"
 	case errors.Is(err, context.DeadlineExceeded):

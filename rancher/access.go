@@ -86,10 +86,11 @@ func (a Access) String() string {
 
 // WriteFix says how to get a key and URL that may write registries, for this server's key.
 func (s *Server) WriteFix() string {
+	n := s.opts.Names
 	if s.IsAccountKey() {
-		return "CATTLE_ACCESS_KEY is an Account API key and CATTLE_URL names no environment: give the Environment API Endpoint (/v2-beta/projects/<id>) as CATTLE_URL, or set RANCHER_ENVIRONMENTS"
+		return n.AccessKey + " is an Account API key and " + n.URL + " names no environment: give the Environment API Endpoint (/v2-beta/projects/<id>) as " + n.URL + ", or set " + n.Environments
 	}
-	return "use an Environment API key, the agent labels, or an Environment API Endpoint (/v2-beta/projects/<id>) as CATTLE_URL"
+	return "use an Environment API key, the agent labels, or an Environment API Endpoint (/v2-beta/projects/<id>) as " + n.URL
 }
 
 // Inspect connects a client scoped to one environment, as Open does (one request: its schemas), and says what the

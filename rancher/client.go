@@ -14,7 +14,8 @@
 // are never followed and bodies are bounded (transport.go), lists are bounded and checked to be collections of the
 // type asked for, and error texts are scrubbed of the secrets the request carried before they are cut short.
 // The package fetches and decodes the schemas document itself, so that go-rancher never follows X-API-Schemas;
-// go-rancher's base client then makes the list and write requests.
+// go-rancher's base client then makes the list and write requests. What the package does only because go-rancher
+// lacks something is gathered in gorancher.go, whose comment says what each piece covers.
 package rancher
 
 import (
@@ -33,8 +34,8 @@ import (
 
 	client "github.com/rancher/go-rancher/v2"
 
-	_ "github.com/ecr-updater/ecr-updater/internal/nodebug" // before go-rancher's init: no request bodies on stdout
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // Observer is told about every request: the operation, its duration and its error (nil on success).
@@ -42,8 +43,8 @@ type Observer func(op string, d time.Duration, err error)
 
 // Options say how to reach a Rancher server.
 type Options struct {
-	// URL is CATTLE_URL, in any form ParseURL accepts.
-	URL       string
+	// Endpoint is the server's URL, as ParseURL parsed it (the one parser: nothing parses it again).
+	Endpoint  Endpoint
 	AccessKey string
 	SecretKey redact.Secret
 	// Timeout bounds each request; 0 means DefaultTimeout.
@@ -60,6 +61,8 @@ type Options struct {
 	PageSize int
 	// Observe, when set, is told about every request.
 	Observe Observer
+	// Names name the settings in errors and hints (main.go fills them; empty ones read as neutral words).
+	Names setting.Names
 }
 
 const (
@@ -104,10 +107,8 @@ type Server struct {
 // Dial checks the URL and the key with one GET of the API base (or of the environment the URL names) and
 // learns what kind of key it is. It is the only request Dial makes.
 func Dial(ctx context.Context, o Options) (*Server, error) {
-	ep, err := ParseURL(o.URL)
-	if err != nil {
-		return nil, fmt.Errorf("CATTLE_URL: %w", err)
-	}
+	ep := o.Endpoint
+	o.Names = o.Names.Filled()
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -119,7 +120,7 @@ func Dial(ctx context.Context, o Options) (*Server, error) {
 	}
 	org, err := newOrigin(ep)
 	if err != nil {
-		return nil, fmt.Errorf("CATTLE_URL: %w", err)
+		return nil, fmt.Errorf("%s: %w", o.Names.URL, err)
 	}
 	t, release, err := installRouter().register(org.scheme, org.host, o)
 	if err != nil {
@@ -158,21 +159,21 @@ func (s *Server) probe(ctx context.Context, target string) (err error) {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		e := fromResponse(resp.StatusCode, body)
+		e := fromResponse(resp.StatusCode, body, s.opts.Names)
 		if resp.StatusCode == http.StatusNotFound {
-			e.Hint = "no such environment, or CATTLE_URL is not a Rancher 1.6 server"
+			e.Hint = "no such environment, or " + s.opts.Names.URL + " is not a Rancher 1.6 server"
 		}
 		return e
 	}
 	schemas := resp.Header.Get("X-API-Schemas")
 	if schemas == "" {
-		return &Error{Status: resp.StatusCode, Hint: "the answer has no X-API-Schemas header: CATTLE_URL is not a Rancher 1.6 API"}
+		return &Error{Status: resp.StatusCode, Hint: "the answer has no X-API-Schemas header: " + s.opts.Names.URL + " is not a Rancher 1.6 API"}
 	}
 	if s.schemas, err = s.origin.pin(schemas); err != nil {
 		return &Error{Err: fmt.Errorf("X-API-Schemas: %w", err)}
 	}
 	if !json.Valid(body) {
-		return &Error{Status: resp.StatusCode, Hint: "the answer is not JSON: CATTLE_URL is not a Rancher 1.6 API, or a proxy answered"}
+		return &Error{Status: resp.StatusCode, Hint: "the answer is not JSON: " + s.opts.Names.URL + " is not a Rancher 1.6 API, or a proxy answered"}
 	}
 	s.kind = resp.Header.Get("X-API-Account-Kind")
 	s.accountID = resp.Header.Get("X-API-Account-Id")
@@ -189,12 +190,12 @@ func (s *Server) get(ctx context.Context, target string) (*http.Response, []byte
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return nil, nil, fromClient(err)
+		return nil, nil, fromClient(err, s.opts.Names)
 	}
 	defer resp.Body.Close()
 	body, err := readAll(resp.Body)
 	if err != nil {
-		return nil, nil, fromClient(err)
+		return nil, nil, fromClient(err, s.opts.Names)
 	}
 	return resp, body, nil
 }
@@ -306,80 +307,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// connect builds a go-rancher base client from the schemas document at schemasURL (a URL on the origin), with one
-// request. It fetches and decodes the document itself (go-rancher would follow the document's X-API-Schemas
-// header wherever it points, and read any size of body), keeps only the schemas of the types named (a Cattle
-// server describes over a hundred, and an updater serving many environments keeps one client per environment
-// for its whole life), and pins their links to the origin.
-func (s *Server) connect(ctx context.Context, schemasURL string, counter *atomic.Int64, types ...string) (*client.RancherBaseClientImpl, error) {
-	return call(ctx, s, "connect", counter, func() (*client.RancherBaseClientImpl, error) {
-		resp, body, err := s.get(ctx, schemasURL)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fromResponse(resp.StatusCode, body)
-		}
-		kept, err := decodeSchemas(body, s.origin, types...)
-		if err != nil {
-			return nil, err
-		}
-		return &client.RancherBaseClientImpl{
-			Opts: &client.ClientOpts{
-				Url:       schemasURL,
-				AccessKey: s.opts.AccessKey,
-				SecretKey: s.opts.SecretKey.Reveal(),
-				Timeout:   s.opts.Timeout,
-			},
-			Schemas: &client.Schemas{},
-			Types:   kept,
-		}, nil
-	})
-}
-
-// call runs one go-rancher request, which has no context of its own: it returns when the request ends or when ctx
-// is done, whichever comes first (an abandoned request still ends within Options.Timeout, and its result is
-// dropped). It counts the request on counter and on the server, and reports it to the observer.
-//
-// The error is scrubbed of the Rancher secret key and of the secrets given (what the request carried) before
-// anything cuts it short.
-func call[T any](ctx context.Context, s *Server, op string, counter *atomic.Int64, f func() (T, error), secrets ...string) (T, error) {
-	var zero T
-	if err := ctx.Err(); err != nil {
-		return zero, err
-	}
-	if counter != &s.requests {
-		counter.Add(1)
-	}
-	s.requests.Add(1)
-	start := time.Now()
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := f()
-		done <- result{v, err}
-	}()
-	var r result
-	select {
-	case r = <-done:
-		r.err = scrub(fromClient(r.err), append(secrets, s.opts.SecretKey.Reveal())...)
-	case <-ctx.Done():
-		r = result{zero, ctx.Err()}
-	}
-	s.observe(op, start, r.err)
-	if r.err != nil {
-		return zero, r.err
-	}
-	return r.v, nil
-}
-
-func listOpts(pageSize int) *client.ListOpts {
-	return &client.ListOpts{Filters: map[string]interface{}{"limit": pageSize}}
-}
-
 // Env is a client scoped to one environment. It is safe for concurrent use.
 type Env struct {
 	srv      *Server
@@ -459,55 +386,6 @@ func environment(p client.Project) Environment {
 type page[T any] struct {
 	items []T
 	next  string
-}
-
-// listAll lists a collection: the first page through the schema's collection link, then the "next" links (go-rancher
-// does not follow them), each pinned to the origin, one counted request a page. A next link already followed (a
-// loop), more than maxPages pages or more than maxItems items is an error, as is a page that is not a collection
-// of the type asked for.
-func listAll[C, T any](ctx context.Context, s *Server, op string, counter *atomic.Int64, c *client.RancherBaseClientImpl,
-	schemaType string, decode func(*C) (page[T], error)) ([]T, error) {
-	p, err := call(ctx, s, op, counter, func() (page[T], error) {
-		var coll C
-		if err := c.List(schemaType, listOpts(s.opts.PageSize), &coll); err != nil {
-			return page[T]{}, err
-		}
-		return decode(&coll)
-	})
-	var out []T
-	var seen map[string]bool
-	for pages := 1; err == nil; pages++ {
-		if len(out)+len(p.items) > maxItems {
-			return nil, fmt.Errorf("rancher listed more than %d items", maxItems)
-		}
-		out = append(out, p.items...)
-		if p.next == "" {
-			return out, nil
-		}
-		if pages >= maxPages {
-			return nil, fmt.Errorf("rancher's list goes on past %d pages", maxPages)
-		}
-		next, perr := s.origin.pin(p.next)
-		if perr != nil {
-			return nil, fmt.Errorf("next link of page %d: %w", pages, perr)
-		}
-		if seen == nil {
-			seen = map[string]bool{}
-		}
-		if seen[next] {
-			return nil, fmt.Errorf("the next link of page %d leads back to a page already read (a loop)", pages)
-		}
-		seen[next] = true
-		p, err = call(ctx, s, op, counter, func() (page[T], error) {
-			var coll C
-			res := client.Resource{Links: map[string]string{"next": next}}
-			if err := c.GetLink(res, "next", &coll); err != nil {
-				return page[T]{}, err
-			}
-			return decode(&coll)
-		})
-	}
-	return nil, err
 }
 
 func registryPage(c *client.RegistryCollection) (page[Registry], error) {

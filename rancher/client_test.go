@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/internal/standin"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
@@ -96,14 +97,23 @@ func newWorld(t *testing.T, opts ranchertest.Options) *world {
 }
 
 func (w *world) opts(path, accessKey, secretKey string) Options {
-	return Options{URL: w.srv.URL + path, AccessKey: accessKey, SecretKey: redact.Secret(secretKey)}
+	return Options{Endpoint: endpoint(w.srv.URL + path), AccessKey: accessKey, SecretKey: redact.Secret(secretKey)}
+}
+
+// endpoint is ParseURL(raw), for URLs the test knows to be good.
+func endpoint(raw string) Endpoint {
+	ep, err := ParseURL(raw)
+	if err != nil {
+		panic(fmt.Sprintf("ParseURL(%q): %v", raw, err))
+	}
+	return ep
 }
 
 func dial(t *testing.T, o Options) *Server {
 	t.Helper()
 	s, err := Dial(context.Background(), o)
 	if err != nil {
-		t.Fatalf("Dial(%s): %s", o.URL, errText(t, err))
+		t.Fatalf("Dial(%s): %s", o.Endpoint, errText(t, err))
 	}
 	t.Cleanup(s.Close)
 	return s
@@ -341,7 +351,7 @@ func TestAccountKeyEnvironments(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%q: Open(\"\") with an account key and no environment in the URL succeeded", path)
 		}
-		for _, want := range []string{"RANCHER_ENVIRONMENTS", "Environment API Endpoint", "read-only"} {
+		for _, want := range []string{"the environment selection", "Environment API Endpoint", "read-only"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("%q: Open(\"\") error %q does not mention %q", path, msg, want)
 			}
@@ -460,9 +470,9 @@ func TestEnvironmentKeyRefusals(t *testing.T) {
 	} {
 		_, err := Dial(context.Background(), o)
 		msg := errText(t, err)
-		if StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "CATTLE_ACCESS_KEY") ||
-			!strings.Contains(msg, "CATTLE_SECRET_KEY") {
-			t.Errorf("Dial(%s) with a bad key: %q (status %d), want a 401 naming the variables", o.URL, msg, StatusOf(err))
+		if StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "the Rancher access key") ||
+			!strings.Contains(msg, "the Rancher secret key") {
+			t.Errorf("Dial(%s) with a bad key: %q (status %d), want a 401 naming the variables", o.Endpoint, msg, StatusOf(err))
 		}
 	}
 
@@ -483,21 +493,30 @@ func TestEnvironmentKeyRefusals(t *testing.T) {
 func TestDialBadOptions(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, ranchertest.Options{})
-	for _, o := range []Options{
-		{URL: "ftp://127.0.0.1/v1", AccessKey: envKeyA, SecretKey: envSecretA},
-		{URL: "http://" + envKeyA + ":" + envSecretA + "@" + strings.TrimPrefix(w.srv.URL, "http://") + "/v1"},
-		{URL: w.srv.URL + "/v2-beta/registries", AccessKey: envKeyA, SecretKey: envSecretA},
+	// Options carry a parsed Endpoint: the bad URLs are refused by ParseURL, the one parser, and Dial refuses an
+	// Endpoint that ParseURL did not make.
+	for _, raw := range []string{
+		"ftp://127.0.0.1/v1",
+		"http://" + envKeyA + ":" + envSecretA + "@" + strings.TrimPrefix(w.srv.URL, "http://") + "/v1",
+		w.srv.URL + "/v2-beta/registries",
 	} {
-		_, err := Dial(context.Background(), o)
-		if msg := errText(t, err); !strings.HasPrefix(msg, "CATTLE_URL: ") {
-			t.Errorf("Dial(%q) = %q, want a CATTLE_URL error", o.URL, msg)
+		if ep, err := ParseURL(raw); err == nil {
+			t.Errorf("ParseURL(%q) = %+v, want an error", raw, ep)
 		}
+	}
+	if _, err := Dial(context.Background(), Options{AccessKey: envKeyA, SecretKey: envSecretA}); !strings.HasPrefix(errText(t, err), "the Rancher URL: ") {
+		t.Errorf("Dial without an Endpoint = %q, want a Rancher URL error", errText(t, err))
+	}
+	// The names main.go gives are the ones the errors use.
+	named := Options{AccessKey: envKeyA, SecretKey: envSecretA, Names: setting.Names{URL: "CATTLE_URL"}}
+	if _, err := Dial(context.Background(), named); !strings.HasPrefix(errText(t, err), "CATTLE_URL: ") {
+		t.Errorf("Dial without an Endpoint, URL named CATTLE_URL = %q, want a CATTLE_URL error", errText(t, err))
 	}
 	o := w.opts("/v1", envKeyA, envSecretA)
 	o.CAPEM = []byte("not a certificate")
 	_, err := Dial(context.Background(), o)
-	if msg := errText(t, err); !strings.HasPrefix(msg, "RANCHER_CA_CERT: ") {
-		t.Errorf("Dial with a bad CA = %q, want a RANCHER_CA_CERT error", msg)
+	if msg := errText(t, err); !strings.HasPrefix(msg, "the Rancher CA certificate: ") {
+		t.Errorf("Dial with a bad CA = %q, want a CA certificate error", msg)
 	}
 	if n := w.srv.RequestCount(); n != 0 {
 		t.Errorf("bad options made %d requests", n)
@@ -511,7 +530,7 @@ func TestDialNotRancher(t *testing.T) {
 		_, _ = io.WriteString(w, "<html>hello</html>")
 	}))
 	t.Cleanup(hs.Close)
-	_, err := Dial(context.Background(), Options{URL: hs.URL + "/v1", AccessKey: envKeyA, SecretKey: envSecretA})
+	_, err := Dial(context.Background(), Options{Endpoint: endpoint(hs.URL + "/v1"), AccessKey: envKeyA, SecretKey: envSecretA})
 	if msg := errText(t, err); err == nil || !strings.Contains(msg, "X-API-Schemas") {
 		t.Errorf("Dial of a non-Rancher server = %q, want an explanation", msg)
 	}
@@ -547,7 +566,7 @@ func TestRequestCounts(t *testing.T) {
 		{1, 250, "limit=1"},
 	} {
 		t.Run(fmt.Sprint("page size ", c.pageSize), func(t *testing.T) {
-			o := Options{URL: srv.URL + "/v1", AccessKey: envKeyA, SecretKey: envSecretA, PageSize: c.pageSize}
+			o := Options{Endpoint: endpoint(srv.URL + "/v1"), AccessKey: envKeyA, SecretKey: envSecretA, PageSize: c.pageSize}
 			n0 := srv.RequestCount()
 			s := dial(t, o)
 			wantCount(t, "Dial requests", int64(srv.RequestCount()-n0), 1)
@@ -619,7 +638,7 @@ func TestListsStatesAcrossPages(t *testing.T) {
 					wantCreds[cred] = st + " " + reg + " " + fmt.Sprint("user", i)
 				}
 			}
-			s := dial(t, Options{URL: srv.URL + "/v2-beta", AccessKey: envKeyA, SecretKey: envSecretA, PageSize: 3})
+			s := dial(t, Options{Endpoint: endpoint(srv.URL + "/v2-beta"), AccessKey: envKeyA, SecretKey: envSecretA, PageSize: 3})
 			e := open(t, s, "")
 			regs := registries(t, e)
 			gotRegs := map[string]string{}
@@ -806,12 +825,12 @@ func TestUpdateCredential(t *testing.T) {
 		w.srv.AddEnvironmentKey(w.envA, envKeyA, "s3cr3t-rotated")
 		err := e.UpdateCredential(context.Background(), c, "AWS", password())
 		msg := errText(t, err)
-		if StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "CATTLE_ACCESS_KEY") ||
-			!strings.Contains(msg, "CATTLE_SECRET_KEY") {
+		if StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "the Rancher access key") ||
+			!strings.Contains(msg, "the Rancher secret key") {
 			t.Errorf("UpdateCredential with a refused key = %q (status %d)", msg, StatusOf(err))
 		}
 		_, err = e.Registries(context.Background())
-		if msg := errText(t, err); StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "CATTLE_SECRET_KEY") {
+		if msg := errText(t, err); StatusOf(err) != http.StatusUnauthorized || !strings.Contains(msg, "the Rancher secret key") {
 			t.Errorf("Registries with a refused key = %q", msg)
 		}
 	})
@@ -979,7 +998,7 @@ func TestEnvironments(t *testing.T) {
 	srv.AddAccountKey(adminKey, adminSecret, true)
 	srv.AddEnvironmentKey(all[3], envKeyA, envSecretA)
 
-	s := dial(t, Options{URL: srv.URL, AccessKey: userKey, SecretKey: userSecret, PageSize: 2})
+	s := dial(t, Options{Endpoint: endpoint(srv.URL), AccessKey: userKey, SecretKey: userSecret, PageSize: 2})
 	n := srv.RequestCount()
 	envs, err := s.Environments(context.Background())
 	if err != nil {
@@ -999,7 +1018,7 @@ func TestEnvironments(t *testing.T) {
 	wantCount(t, "second Environments requests", int64(srv.RequestCount()-n), 3)
 	wantCount(t, "Server.Requests", s.Requests(), int64(srv.RequestCount()))
 
-	admin := dial(t, Options{URL: srv.URL + "/v1", AccessKey: adminKey, SecretKey: adminSecret})
+	admin := dial(t, Options{Endpoint: endpoint(srv.URL + "/v1"), AccessKey: adminKey, SecretKey: adminSecret})
 	envs, err = admin.Environments(context.Background())
 	if err != nil {
 		t.Fatalf("admin Environments: %s", errText(t, err))
@@ -1008,7 +1027,7 @@ func TestEnvironments(t *testing.T) {
 		t.Errorf("admin Environments = %+v, want all 6 not removed", envs)
 	}
 
-	ek := dial(t, Options{URL: srv.URL + "/v1", AccessKey: envKeyA, SecretKey: envSecretA})
+	ek := dial(t, Options{Endpoint: endpoint(srv.URL + "/v1"), AccessKey: envKeyA, SecretKey: envSecretA})
 	envs, err = ek.Environments(context.Background())
 	if err != nil {
 		t.Fatalf("environment key Environments: %s", errText(t, err))
@@ -1301,7 +1320,7 @@ func TestTLS(t *testing.T) {
 			}
 			// Without the route, the router refuses to send the key anywhere.
 			_, err = e.Registries(context.Background())
-			if msg := errText(t, err); err == nil || !strings.Contains(msg, "not the CATTLE_URL origin") {
+			if msg := errText(t, err); err == nil || !strings.Contains(msg, "not the origin of the Rancher URL") {
 				t.Errorf("Registries after Close = %q, want a refusal to send the key", msg)
 			}
 		})
@@ -1495,11 +1514,11 @@ func TestConcurrentWrites(t *testing.T) {
 func TestErrorText(t *testing.T) {
 	t.Parallel()
 	e := fromResponse(http.StatusConflict, []byte(`{"type":"error","status":409,"code":"Conflict","message":"`+
-		strings.Repeat("x", 5000)+`"}`))
+		strings.Repeat("x", 5000)+`"}`), setting.Neutral())
 	if msg := e.Error(); len(msg) > maxErrText+200 || !strings.Contains(msg, "409") {
 		t.Errorf("a long message gives %d characters: %.300q", len(msg), msg)
 	}
-	e = fromResponse(http.StatusBadGateway, []byte("<html>"+strings.Repeat("y", 5000)))
+	e = fromResponse(http.StatusBadGateway, []byte("<html>"+strings.Repeat("y", 5000)), setting.Neutral())
 	if msg := e.Error(); len(msg) > 300 || !strings.Contains(msg, "502") {
 		t.Errorf("a non-JSON error body gives %q", msg)
 	}
@@ -1516,7 +1535,7 @@ func TestErrorText(t *testing.T) {
 func TestErrorTextValidUTF8(t *testing.T) {
 	t.Parallel()
 	e := fromResponse(http.StatusUnprocessableEntity, []byte(`{"code":"InvalidFormat","message":"`+
-		strings.Repeat("€", 150)+`"}`))
+		strings.Repeat("€", 150)+`"}`), setting.Neutral())
 	if msg := e.Error(); !utf8.ValidString(msg) {
 		t.Errorf("BUG: the truncated message is not valid UTF-8: %q", msg[len(msg)-20:])
 	}

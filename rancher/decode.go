@@ -44,65 +44,6 @@ func isCollection(c *client.Collection, want string, noData bool) error {
 	return nil
 }
 
-// schemaDoc is the part of a schemas document the updater reads.
-type schemaDoc struct {
-	client.Collection
-	Data []struct {
-		ID                string            `json:"id"`
-		Type              string            `json:"type"`
-		PluralName        string            `json:"pluralName"`
-		Links             map[string]string `json:"links"`
-		CollectionMethods []string          `json:"collectionMethods"`
-		ResourceMethods   []string          `json:"resourceMethods"`
-	} `json:"data"`
-}
-
-// decodeSchemas reads a schemas document and returns the schemas of the types named, with their collection and
-// self links pinned to the origin. A body that is not a collection of schemas is an error (its text never
-// carries the body).
-func decodeSchemas(body []byte, o origin, types ...string) (map[string]client.Schema, error) {
-	var doc schemaDoc
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, errors.New("rancher's schemas document is not JSON of the expected shape: " + jsonErrorText(err))
-	}
-	if err := isCollection(&doc.Collection, "schema", doc.Data == nil); err != nil {
-		return nil, err
-	}
-	kept := make(map[string]client.Schema, len(types))
-	for _, d := range doc.Data {
-		want := false
-		for _, t := range types {
-			want = want || d.ID == t
-		}
-		if !want {
-			continue
-		}
-		if d.Type != "schema" {
-			return nil, fmt.Errorf("rancher's schema of %s is a %q", d.ID, truncate(d.Type))
-		}
-		if _, dup := kept[d.ID]; dup {
-			return nil, fmt.Errorf("rancher's schemas document describes %s twice", d.ID)
-		}
-		links := make(map[string]string, 2)
-		for _, name := range []string{client.COLLECTION, client.SELF} {
-			if link, ok := d.Links[name]; ok {
-				pinned, err := o.pin(link)
-				if err != nil {
-					return nil, fmt.Errorf("%s link of schema %s: %w", name, d.ID, err)
-				}
-				links[name] = pinned
-			}
-		}
-		kept[d.ID] = client.Schema{
-			Resource:          client.Resource{Id: d.ID, Type: d.Type, Links: links},
-			PluralName:        d.PluralName,
-			CollectionMethods: d.CollectionMethods,
-			ResourceMethods:   d.ResourceMethods,
-		}
-	}
-	return kept, nil
-}
-
 // written checks the answer to a write: Rancher answers with the resource written, of the type written (and the
 // id, for an update). Anything else means the write did not happen where it was sent.
 func written(gotType, gotID, wantType, wantID string) error {

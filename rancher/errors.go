@@ -1,20 +1,17 @@
 package rancher
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
-	client "github.com/rancher/go-rancher/v2"
-
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // ErrRegistryExists is returned (wrapped) by CreateRegistry when Rancher already has a registry with that
@@ -75,10 +72,10 @@ func StatusOf(err error) int {
 	return 0
 }
 
-func hintFor(status int) string {
+func hintFor(status int, n setting.Names) string {
 	switch {
 	case status == http.StatusUnauthorized:
-		return "Rancher refused CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY: check them (a key stops working when its environment or user is removed)"
+		return "Rancher refused " + n.AccessKey + " and " + n.SecretKey + ": check them (a key stops working when its environment or user is removed)"
 	case status == http.StatusForbidden:
 		return "the API key has no access to this environment"
 	case status == http.StatusMethodNotAllowed:
@@ -102,59 +99,6 @@ func truncate(s string) string {
 		i--
 	}
 	return s[:i] + "..."
-}
-
-// pairKey finds where a pair of go-rancher's "k=v, k=v" error text starts: at the start or after ", ", a JSON
-// field name and "=".
-var pairKey = regexp.MustCompile(`(?:^|, )([A-Za-z][A-Za-z0-9_]*)=`)
-
-// pairsOf reads go-rancher's rebuilt error body. A value runs to the next ", name=" (so a message that holds
-// ", " is kept whole, unless it holds ", name=" too).
-func pairsOf(body string) map[string]string {
-	out := map[string]string{}
-	locs := pairKey.FindAllStringSubmatchIndex(body, -1)
-	for i, l := range locs {
-		end := len(body)
-		if i+1 < len(locs) {
-			end = locs[i+1][0]
-		}
-		out[body[l[2]:l[3]]] = body[l[1]:end]
-	}
-	return out
-}
-
-// fromClient converts an error of go-rancher into an *Error.
-func fromClient(err error) error {
-	if err == nil {
-		return nil
-	}
-	var api *client.ApiError
-	if errors.As(err, &api) {
-		e := &Error{Status: api.StatusCode, Hint: hintFor(api.StatusCode)}
-		// go-rancher rebuilds the JSON error body as "k=v, k=v" pairs; a value may hold ", " itself.
-		pairs := pairsOf(api.Body)
-		e.Code, e.Message = pairs["code"], pairs["message"]
-		if f := pairs["fieldName"]; e.Message == "" && f != "" {
-			e.Message = "field " + f
-		}
-		return e
-	}
-	var re *redirectError
-	if errors.As(err, &re) {
-		return &Error{Status: re.status, Hint: re.hint()}
-	}
-	if e, ok := err.(*Error); ok {
-		return e // made by this package already
-	}
-	if strings.HasPrefix(err.Error(), "Failed to parse") {
-		// go-rancher puts the whole body in this error: keep only what the JSON decoder found wrong.
-		err = errors.New("rancher's answer is not JSON of the expected shape: " + jsonErrorText(err))
-	}
-	e := &Error{Err: err}
-	if errors.Is(err, context.DeadlineExceeded) {
-		e.Hint = "no answer within RANCHER_TIMEOUT"
-	}
-	return e
 }
 
 // scrub removes secrets from the text of err (an *Error as fromClient makes, or any error): every form in which
@@ -222,8 +166,8 @@ func scrubText(text string, forms []string) string {
 }
 
 // fromResponse reads a Cattle error body of a non-200 answer.
-func fromResponse(status int, body []byte) *Error {
-	e := &Error{Status: status, Hint: hintFor(status)}
+func fromResponse(status int, body []byte, n setting.Names) *Error {
+	e := &Error{Status: status, Hint: hintFor(status, n)}
 	var v struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`

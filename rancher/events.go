@@ -221,7 +221,7 @@ func (s *Server) subscribeURL(envID string) (string, error) {
 	if envID != "" {
 		path = "/v2-beta/projects/" + url.PathEscape(envID) + "/subscribe"
 	} else if s.IsAccountKey() {
-		return "", errors.New("watch: an Account API key must name the environment (RANCHER_ENVIRONMENTS or an Environment API Endpoint)")
+		return "", errors.New("watch: an Account API key must name the environment (" + s.opts.Names.Environments + " or an Environment API Endpoint)")
 	}
 	return scheme + "://" + rest + path + "?eventNames=resource.change", nil
 }
@@ -342,10 +342,10 @@ func (w *watch) dial(ctx context.Context) (*websocket.Conn, *http.Response, erro
 	}
 	if resp != nil {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		e := fromResponse(resp.StatusCode, body)
+		e := fromResponse(resp.StatusCode, body, w.s.opts.Names)
 		switch {
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
-			e.Hint = "Rancher answered the websocket upgrade with a redirect, which is not followed: check CATTLE_URL"
+			e.Hint = "Rancher answered the websocket upgrade with a redirect, which is not followed: check " + w.s.opts.Names.URL
 		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusBadRequest:
 			e.Hint = "no websocket event stream here: an older Rancher, or a proxy that does not pass websockets"
 		}

@@ -674,7 +674,7 @@ func TestWatchFront(t *testing.T) {
 		}
 	}))
 	defer front.Close()
-	s := dial(t, Options{URL: front.URL + "/v2-beta/projects/" + w.envA, AccessKey: envKeyA, SecretKey: envSecretA})
+	s := dial(t, Options{Endpoint: endpoint(front.URL + "/v2-beta/projects/" + w.envA), AccessKey: envKeyA, SecretKey: envSecretA})
 	for _, x := range []struct {
 		mode   string
 		kind   EventKind
@@ -884,7 +884,7 @@ func TestWatchProxy(t *testing.T) {
 	p := newConnectProxy(t, host, u.Host)
 	proxyURL, _ := url.Parse(p.srv.URL)
 	var asked atomic.Int32
-	o := Options{URL: "http://" + host + "/v2-beta/projects/" + w.envA, AccessKey: envKeyA, SecretKey: envSecretA,
+	o := Options{Endpoint: endpoint("http://" + host + "/v2-beta/projects/" + w.envA), AccessKey: envKeyA, SecretKey: envSecretA,
 		Proxy: func(*http.Request) (*url.URL, error) { asked.Add(1); return proxyURL, nil }}
 	s := dial(t, o)
 	r := newRecorder(t, envSecretA)

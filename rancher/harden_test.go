@@ -139,7 +139,7 @@ func TestPathPrefixKept(t *testing.T) {
 	el := ranchertest.NewElsewhere(nil)
 	t.Cleanup(el.Close)
 	w.srv.SetLinkBase(el.URL)
-	o := Options{URL: proxy.URL + "/rancher/v2-beta/projects/" + w.envA, AccessKey: userKey, SecretKey: redact.Secret(userSecret)}
+	o := Options{Endpoint: endpoint(proxy.URL + "/rancher/v2-beta/projects/" + w.envA), AccessKey: userKey, SecretKey: redact.Secret(userSecret)}
 	exercise(t, w, o)
 	noStray(t, el)
 	if n := unprefixed.Load(); n != 0 {
@@ -163,7 +163,7 @@ func TestRouterRefusesStrayKey(t *testing.T) {
 		if err == nil {
 			resp.Body.Close()
 			t.Errorf("PUT %s with the Rancher key answered %d, want a refusal", u, resp.StatusCode)
-		} else if msg := errText(t, err); !strings.Contains(msg, "not the CATTLE_URL origin") {
+		} else if msg := errText(t, err); !strings.Contains(msg, "not the origin of the Rancher URL") {
 			t.Errorf("PUT %s with the Rancher key = %q, want a refusal", u, msg)
 		}
 	}
@@ -201,8 +201,8 @@ func TestRedirects(t *testing.T) {
 			check := func(what string, err error) {
 				t.Helper()
 				msg := errText(t, err)
-				want := "CATTLE_URL answers with a redirect to " + to
-				if err == nil || !strings.Contains(msg, want) || !strings.Contains(msg, "set CATTLE_URL to that") {
+				want := "the Rancher URL answers with a redirect to " + to
+				if err == nil || !strings.Contains(msg, want) || !strings.Contains(msg, "set the Rancher URL to that") {
 					t.Errorf("%s, %s = %q, want an error containing %q", name, what, msg, want)
 				}
 			}

@@ -19,7 +19,7 @@ import (
 // and the ECR passwords to that host, and an http:// link under an https CATTLE_URL would send both in clear
 // text. So every link is used for its path and query only, resolved against the configured origin: installations
 // whose links name another host keep working, https is never downgraded, and nothing that carries the key
-// leaves the origin. The router in transport.go is the second line: it refuses any request that carries a
+// leaves the origin. The router in gorancher.go is the second line: it refuses any request that carries a
 // registered key to an origin that no Server registered, and the route's transport refuses redirects.
 type origin struct {
 	scheme, host string // lower-case; host with its port when CATTLE_URL gave one

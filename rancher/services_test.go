@@ -103,7 +103,7 @@ func TestInspectReportsAccess(t *testing.T) {
 	if regs := registries(t, e); len(regs) != 2 {
 		t.Errorf("read-only registries: %v", regs)
 	}
-	if !strings.Contains(s.WriteFix(), "RANCHER_ENVIRONMENTS") {
+	if !strings.Contains(s.WriteFix(), "the environment selection") {
 		t.Errorf("fix %q", s.WriteFix())
 	}
 	// Open refuses the same scope, with the same words.

@@ -11,116 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
-// go-rancher v2 builds a new http.Client on http.DefaultTransport for every call and offers no hook for a CA,
-// TLS verification, proxies or connection limits. So this package installs, once per process, a router as
-// http.DefaultTransport: requests to an origin (scheme, host, port) that a Server registered go through that
-// Server's own transport (a guard around an http.Transport: no redirects, bounded bodies); a request that
-// carries a registered Rancher key (Basic auth) to any other origin is refused (see origin.go for why); every
-// other request goes through the transport that was there before. This is the one piece of process-wide state
-// in the project, and nothing else in the process depends on the default transport.
-type router struct {
-	fallback http.RoundTripper
-	mu       sync.RWMutex
-	routes   map[string]*route
-	keys     map[string]bool // every Rancher secret key ever registered: never sent to another origin, even after Close
-}
-
-type route struct {
-	transport *http.Transport
-	guard     *guard
-	settings  string // what the transport was built from; a second Server to the host must agree
-	refs      int
-}
-
-var (
-	installOnce sync.Once
-	theRouter   *router
-)
-
-func installRouter() *router {
-	installOnce.Do(func() {
-		theRouter = &router{fallback: http.DefaultTransport, routes: map[string]*route{}, keys: map[string]bool{}}
-		http.DefaultTransport = theRouter
-	})
-	return theRouter
-}
-
-func routeKey(scheme, host string) string { return strings.ToLower(scheme + "://" + host) }
-
-// RoundTrip implements http.RoundTripper.
-func (r *router) RoundTrip(req *http.Request) (*http.Response, error) {
-	r.mu.RLock()
-	rt, ok := r.routes[routeKey(req.URL.Scheme, req.URL.Host)]
-	leak := false
-	if !ok {
-		if _, secret, auth := req.BasicAuth(); auth && secret != "" {
-			leak = r.keys[secret]
-		}
-	}
-	r.mu.RUnlock()
-	switch {
-	case ok:
-		return rt.guard.RoundTrip(req)
-	case leak:
-		if req.Body != nil {
-			_ = req.Body.Close()
-		}
-		return nil, &strayError{origin: strings.ToLower(req.URL.Scheme + "://" + req.URL.Host)}
-	}
-	return r.fallback.RoundTrip(req)
-}
-
-// strayError is the router's refusal to send a Rancher key outside the CATTLE_URL origin.
-type strayError struct{ origin string }
-
-func (e *strayError) Error() string {
-	return fmt.Sprintf("refused to send the Rancher API key to %s, which is not the CATTLE_URL origin", truncate(e.origin))
-}
-
-// register sends every request to scheme://host through a transport built from o, until release is called.
-// Servers to the same host share the transport when their settings agree; a Server whose settings differ from
-// one still open is refused, since requests to one host cannot be told apart.
-// The key o.SecretKey is registered too: from then on, for the life of the process, the router refuses to send it
-// to any origin that has no route (after release, to every origin).
-func (r *router) register(scheme, host string, o Options) (t http.RoundTripper, release func(), err error) {
-	key, settings := routeKey(scheme, host), settingsOf(o)
-	secret := o.SecretKey.Reveal()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rt, ok := r.routes[key]
-	switch {
-	case ok && rt.settings != settings:
-		return nil, nil, fmt.Errorf("another connection to %s with other TLS, proxy or timeout settings is open", host)
-	case ok:
-		rt.refs++
-	default:
-		t, err := newTransport(o)
-		if err != nil {
-			return nil, nil, err
-		}
-		rt = &route{transport: t, guard: &guard{t: t}, settings: settings, refs: 1}
-		r.routes[key] = rt
-	}
-	if secret != "" {
-		r.keys[secret] = true
-	}
-	var once sync.Once
-	return rt.guard, func() {
-		once.Do(func() {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			if rt.refs--; rt.refs == 0 {
-				delete(r.routes, key)
-				rt.transport.CloseIdleConnections()
-			}
-		})
-	}, nil
-}
+// The transport of one Rancher origin: no redirects, bounded bodies, the Server's CA, TLS verification, proxy and
+// timeouts. The router that puts it in go-rancher's path (as http.DefaultTransport) is in gorancher.go.
 
 // maxBody bounds every answer from Rancher: a page of 1,000 registries is about 1.5 MB, and go-rancher reads
 // whole bodies into memory.
@@ -194,14 +91,15 @@ func newRedirectError(from *url.URL, status int, location string) *redirectError
 }
 
 func (e *redirectError) Error() string {
-	return fmt.Sprintf("rancher answered %d %s; %s", e.status, http.StatusText(e.status), e.hint())
+	return fmt.Sprintf("rancher answered %d %s; %s", e.status, http.StatusText(e.status), e.hint(setting.Neutral().URL))
 }
 
-func (e *redirectError) hint() string {
+// hint says what to do, naming the URL setting by urlName.
+func (e *redirectError) hint(urlName string) string {
 	if e.location == "" {
-		return "CATTLE_URL answers with a redirect that names no location: the updater never follows redirects"
+		return urlName + " answers with a redirect that names no location: the updater never follows redirects"
 	}
-	return fmt.Sprintf("CATTLE_URL answers with a redirect to %s: set CATTLE_URL to that (the updater never follows redirects)", e.location)
+	return fmt.Sprintf("%s answers with a redirect to %s: set %s to that (the updater never follows redirects)", urlName, e.location, urlName)
 }
 
 // settingsOf is what a transport depends on, as a comparable string.
@@ -222,7 +120,7 @@ func newTransport(o Options) (*http.Transport, error) {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(o.CAPEM) {
-			return nil, errors.New("RANCHER_CA_CERT: the CA file has no PEM certificate")
+			return nil, errors.New(o.Names.CACert + ": the CA file has no PEM certificate")
 		}
 		tlsConfig.RootCAs = pool
 	}

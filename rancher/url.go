@@ -1,6 +1,7 @@
 package rancher
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -33,6 +34,9 @@ func (e Endpoint) String() string {
 	return e.Base()
 }
 
+// ErrUserInfo is ParseURL's refusal of a URL with user information (the caller says where the keys go instead).
+var ErrUserInfo = errors.New("it must not carry user information")
+
 // apiPath matches the API part of every CATTLE_URL form a user has: "" (the root), /v1 (what Rancher injects into
 // agent containers), /v2-beta, /v1/projects/<id>, /v2-beta/projects/<id> (an Environment API Endpoint), and the
 // same followed by /schemas.
@@ -53,7 +57,7 @@ func ParseURL(raw string) (Endpoint, error) {
 		return Endpoint{}, fmt.Errorf("no host")
 	}
 	if u.User != nil {
-		return Endpoint{}, fmt.Errorf("it must not carry user information: give the keys in CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY")
+		return Endpoint{}, ErrUserInfo
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return Endpoint{}, fmt.Errorf("it must not have a query or fragment")

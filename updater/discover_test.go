@@ -85,7 +85,7 @@ func TestDiscoverCreatesTheRegistriesServicesUse(t *testing.T) {
 	if n := len(w.rancher.Registries(w.env)); n != 3 {
 		t.Errorf("%d registries, want 3", n)
 	}
-	if !strings.Contains(w.log.String(), "registry and credential created for the image of a service (DISCOVER_REGISTRIES)") ||
+	if !strings.Contains(w.log.String(), "registry and credential created for the image of a service (registry discovery)") ||
 		!strings.Contains(w.log.String(), "service=\"web (") {
 		t.Errorf("the creation does not name the service:\n%s", w.log.String())
 	}

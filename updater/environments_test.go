@@ -34,7 +34,7 @@ func newMulti(t *testing.T, names ...string) *multi {
 
 func (m *multi) config(envs ...string) Config {
 	cfg := m.world.config()
-	cfg.Rancher.URL, cfg.Rancher.AccessKey, cfg.Rancher.SecretKey = m.rancher.URL, acctKey, redact.Secret(acctSecret)
+	cfg.Rancher.Endpoint, cfg.Rancher.AccessKey, cfg.Rancher.SecretKey = endpoint(m.rancher.URL), acctKey, redact.Secret(acctSecret)
 	cfg.Environments = envs
 	return cfg
 }

@@ -42,7 +42,7 @@ func NewMetrics(reg *Registry, version, revision string) *Metrics {
 			"Registry credentials written, by action: updated or created.", "action"),
 		writeFailures: reg.counter(p+"credential_write_failures_total",
 			"In-scope registries whose credential could not be written (failed writes and registries without a token)."),
-		registriesCreated: reg.counter(p+"registries_created_total", "Registries created by AUTO_CREATE."),
+		registriesCreated: reg.counter(p+"registries_created_total", "Registries created: the home registry (auto-create) and the registries the images of services use (discovery)."),
 		lastSuccess:       reg.gauge(p+"last_success_timestamp_seconds", "Unix time of the end of the last pass that did not leave the updater failing."),
 		nextPass:          reg.gauge(p+"next_pass_timestamp_seconds", "Unix time the next pass is due."),
 		tokenExpiry: reg.gaugeVec(p+"token_expiry_timestamp_seconds",

@@ -67,7 +67,7 @@ func TestPassEnvironmentEndpointChangesOnlyThatEnvironment(t *testing.T) {
 	} {
 		t.Run(key.name, func(t *testing.T) {
 			cfg := w.config()
-			cfg.Rancher.URL = w.rancher.URL + "/v2-beta/projects/" + second
+			cfg.Rancher.Endpoint = endpoint(w.rancher.URL + "/v2-beta/projects/" + second)
 			if key.access == "" {
 				w.rancher.AddEnvironmentKey(second, "ENVKEY2", "env2-secret-value")
 				cfg.Rancher.AccessKey, cfg.Rancher.SecretKey = "ENVKEY2", "env2-secret-value"
@@ -88,12 +88,12 @@ func TestPassAccountKeyWithoutEnvironmentIsExplained(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 	c := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 	cfg := w.config()
-	cfg.Rancher.URL, cfg.Rancher.AccessKey, cfg.Rancher.SecretKey = w.rancher.URL, acctKey, acctSecret
+	cfg.Rancher.Endpoint, cfg.Rancher.AccessKey, cfg.Rancher.SecretKey = endpoint(w.rancher.URL), acctKey, acctSecret
 	res := w.pass(cfg)
 	if res.OK() || res.Failures() == 0 {
 		t.Fatal("an account key through the unscoped schemas cannot write; the pass must fail")
 	}
-	if msg := res.firstError(); !strings.Contains(msg, "RANCHER_ENVIRONMENTS") || !strings.Contains(msg, "not updatable") && !strings.Contains(msg, "read-only") {
+	if msg := res.firstError(); !strings.Contains(msg, "the environment selection") || !strings.Contains(msg, "not updatable") && !strings.Contains(msg, "read-only") {
 		t.Errorf("error does not explain the fix: %s", msg)
 	}
 	w.wantUntouched(c)
@@ -297,7 +297,7 @@ func TestRancherErrors(t *testing.T) {
 		cfg := w.config()
 		cfg.Rancher.SecretKey = "wrong-secret-value"
 		res := w.pass(cfg)
-		if res.Err == nil || !strings.Contains(res.Err.Error(), "401") || !strings.Contains(res.Err.Error(), "CATTLE_SECRET_KEY") {
+		if res.Err == nil || !strings.Contains(res.Err.Error(), "401") || !strings.Contains(res.Err.Error(), "the Rancher secret key") {
 			t.Fatalf("err %v", res.Err)
 		}
 		w.wantUntouched(c)

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
 )
 
@@ -26,6 +27,8 @@ type Rules struct {
 	// Discover creates, in each environment, the in-scope ECR registries its services' images use and it lacks
 	// (DISCOVER_REGISTRIES).
 	Discover bool
+	// Names name the settings in reasons (Config.WithNames sets them; empty ones read as neutral words).
+	Names setting.Names
 }
 
 func (r Rules) accountInScope(account string) bool {
@@ -134,9 +137,9 @@ func classify(r Rules, reg rancher.Registry) (ecr.Registry, Verdict, string) {
 	case err != nil:
 		return host, VerdictUnparsable, err.Error()
 	case !r.accountInScope(host.Account):
-		return host, VerdictOutOfScope, "account " + host.Account + " is not in AWS_ECR_REGISTRY_IDS"
+		return host, VerdictOutOfScope, "account " + host.Account + " is not in " + r.Names.Filled().RegistryIDs
 	case !r.regionInScope(host.Region):
-		return host, VerdictOutOfScope, "region " + host.Region + " is not in ECR_REGIONS"
+		return host, VerdictOutOfScope, "region " + host.Region + " is not in " + r.Names.Filled().Regions
 	case reg.State != rancher.StateActive:
 		return host, VerdictNotActive, "registry is " + reg.State
 	}
@@ -366,7 +369,7 @@ func (p *EnvPlan) autoCreate(r Rules, hosts map[string]bool, tokens map[string]T
 		err = fmt.Errorf("ECR sent no proxyEndpoint in %s, so the registry host to create is unknown", r.HomeRegion)
 	}
 	if err != nil {
-		p.Failures = append(p.Failures, Failure{ServerAddress: "(AUTO_CREATE in " + r.HomeRegion + ")", Region: r.HomeRegion, Err: err})
+		p.Failures = append(p.Failures, Failure{ServerAddress: "(" + r.Names.Filled().AutoCreate + " in " + r.HomeRegion + ")", Region: r.HomeRegion, Err: err})
 		return
 	}
 	want := []ecr.Registry{tok.Token.Registry}

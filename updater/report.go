@@ -115,9 +115,9 @@ func (u *Updater) report(res *Result) {
 				wl.Info("credential updated")
 			case OutcomeCreated:
 				if w.RegistryCreated && w.Service != "" {
-					wl.WithField("service", w.Service).Info("registry and credential created for the image of a service (DISCOVER_REGISTRIES)")
+					wl.WithField("service", w.Service).Info("registry and credential created for the image of a service (" + u.cfg.Names.Discover + ")")
 				} else if w.RegistryCreated {
-					wl.Info("registry and credential created (AUTO_CREATE)")
+					wl.Info("registry and credential created (" + u.cfg.Names.AutoCreate + ")")
 				} else {
 					wl.Info("credential created")
 				}
@@ -126,14 +126,14 @@ func (u *Updater) report(res *Result) {
 			case OutcomeGone:
 				wl.Warn("credential removed before it could be written; skipped")
 			case OutcomeExists:
-				wl.Info("registry exists already; AUTO_CREATE leaves it")
+				wl.Info("registry exists already; " + u.cfg.Names.AutoCreate + " leaves it")
 			case OutcomeFailed:
 				wl.Warn("registry not refreshed: " + w.Err.Error())
 			}
 		}
 		if res.Full && e.Plan.InScope == 0 && len(e.Plan.Actions) == 0 && len(e.Plan.Failures) == 0 {
 			el.WithField("registries", e.Plan.Seen).Warn("no ECR registry found in this environment: add one under Infrastructure -> Registries " +
-				"with the bare host <account>.dkr.ecr.<region>.amazonaws.com, or set AUTO_CREATE=true; AWS_ECR_REGISTRY_IDS and ECR_REGIONS narrow the scope")
+				"with the bare host <account>.dkr.ecr.<region>.amazonaws.com, or set " + u.cfg.Names.AutoCreate + "=true; " + u.cfg.Names.RegistryIDs + " and " + u.cfg.Names.Regions + " narrow the scope")
 		}
 		el.WithFields(logrus.Fields{"registries": e.Plan.Seen, "in_scope": e.Plan.InScope, "rancher_requests": e.Requests}).Info("environment done")
 	}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"time"
+
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // Clock is the schedule's view of time.
@@ -41,8 +43,10 @@ const (
 // jitter source.
 type schedule struct {
 	interval time.Duration
-	jitter   func() float64
-	failures int
+	// intervalName names the interval setting in the reason for a pass.
+	intervalName string
+	jitter       func() float64
+	failures     int
 	// fullDue is when the next scheduled pass (every credential) is due; zero: at once.
 	fullDue time.Time
 	// expiry is when the oldest credentials in place stop working (from the last pass that wrote them all),
@@ -55,19 +59,19 @@ func newSchedule(interval time.Duration, jitter func() float64) *schedule {
 	if jitter == nil {
 		jitter = rand.Float64
 	}
-	return &schedule{interval: interval, jitter: jitter}
+	return &schedule{interval: interval, intervalName: setting.Neutral().Interval, jitter: jitter}
 }
 
 // next returns how long to wait after a pass that ended at now, whether the next pass is a scheduled one (every
 // credential) or a retry of what failed, and why.
 //
-// A scheduled pass that got as far as writing sets the next one at the earlier of UPDATE_INTERVAL and half the
+// A scheduled pass that got as far as writing sets the next one at the earlier of the interval and half the
 // shortest token lifetime after its start. Anything left failing (a problem, or a pass that failed whole) is
 // retried with jittered exponential backoff, never later than a margin before the credentials in place expire;
 // the retry is a scheduled pass when one is owed by then. No pass starts less than MinSpacing after the last.
 func (s *schedule) next(now time.Time, res *Result) (time.Duration, bool, string) {
 	if res.Full && res.Err == nil {
-		period, why := s.interval, "UPDATE_INTERVAL"
+		period, why := s.interval, s.intervalName
 		if life := res.ShortestLifetime(); life > 0 && life/2 < period {
 			period, why = life/2, fmt.Sprintf("half the shortest token lifetime (%s)", life.Round(time.Second))
 		}
@@ -84,7 +88,7 @@ func (s *schedule) next(now time.Time, res *Result) (time.Duration, bool, string
 		}
 	} else if res.Err == nil && len(res.Problems) == 0 {
 		s.failures = 0
-		return s.spaced(now, res, s.fullDue, true, "UPDATE_INTERVAL")
+		return s.spaced(now, res, s.fullDue, true, s.intervalName)
 	}
 
 	s.failures++
@@ -133,6 +137,7 @@ func (s *schedule) margin() time.Duration {
 // it; only a *ConfigError (a configuration that no retry can fix) does.
 func (u *Updater) Run(ctx context.Context) error {
 	s := newSchedule(u.cfg.Interval, u.cfg.Jitter)
+	s.intervalName = u.cfg.Names.Interval
 	sc := scope{full: true}
 	defer u.stopStreams()
 	for {

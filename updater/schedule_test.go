@@ -89,7 +89,7 @@ func TestScheduleNext(t *testing.T) {
 	failed := &Result{Err: errors.New("rancher down")}
 
 	s := newSchedule(6*time.Hour, fixedJitter)
-	if d, _, why := s.next(t0, okResult(12*time.Hour, t0)); d != 6*time.Hour || why != "half the shortest token lifetime (12h0m0s)" && why != "UPDATE_INTERVAL" {
+	if d, _, why := s.next(t0, okResult(12*time.Hour, t0)); d != 6*time.Hour || why != "half the shortest token lifetime (12h0m0s)" && why != "the update interval" {
 		t.Errorf("12 h tokens, 6 h interval: %s (%s)", d, why)
 	}
 	if d, _, _ := newSchedule(time.Hour, fixedJitter).next(t0, okResult(12*time.Hour, t0)); d != time.Hour {
@@ -98,7 +98,7 @@ func TestScheduleNext(t *testing.T) {
 	if d, _, why := newSchedule(6*time.Hour, fixedJitter).next(t0, okResult(20*time.Second, t0)); d != 10*time.Second || !strings.Contains(why, "half") {
 		t.Errorf("20 s tokens: %s (%s)", d, why)
 	}
-	if d, _, why := newSchedule(6*time.Hour, fixedJitter).next(t0, &Result{Full: true, Start: t0}); d != 6*time.Hour || why != "UPDATE_INTERVAL" {
+	if d, _, why := newSchedule(6*time.Hour, fixedJitter).next(t0, &Result{Full: true, Start: t0}); d != 6*time.Hour || why != "the update interval" {
 		t.Errorf("no tokens: %s (%s)", d, why)
 	}
 

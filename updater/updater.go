@@ -19,6 +19,7 @@ import (
 
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
 )
 
@@ -54,6 +55,17 @@ type Config struct {
 	Events bool
 	// Watch tunes the event streams; the zero value is right for Rancher.
 	Watch rancher.WatchOptions
+	// Names name the settings in errors, hints, log lines and reasons. main.go fills them; the ones left empty
+	// read as neutral words. WithNames hands them to Rules, Rancher and ECR (New and doctor call it).
+	Names setting.Names
+}
+
+// WithNames returns c with its Names filled (setting.Names.Filled) and handed to Rules, Rancher and ECR, so that
+// every package speaks of the settings by the same names.
+func (c Config) WithNames() Config {
+	c.Names = c.Names.Filled()
+	c.Rules.Names, c.Rancher.Names, c.ECR.Names = c.Names, c.Names, c.Names
+	return c
 }
 
 // ConfigError is a configuration problem found only once Rancher answered (an Environment API key asked for
@@ -89,6 +101,7 @@ type Updater struct {
 
 // New checks the configuration and prepares the clients; it makes no network call.
 func New(ctx context.Context, cfg Config) (*Updater, error) {
+	cfg = cfg.WithNames()
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
@@ -106,8 +119,8 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		l.Out = nopWriter{}
 		cfg.Log = l
 	}
-	if _, err := rancher.ParseURL(cfg.Rancher.URL); err != nil {
-		return nil, fmt.Errorf("CATTLE_URL: %w", err)
+	if cfg.Rancher.Endpoint.Origin == "" {
+		return nil, errors.New(cfg.Names.URL + ": not set")
 	}
 	cfg.Rancher.Concurrency = cfg.Concurrency
 	cfg.Rancher.Observe = cfg.Metrics.observer("rancher")
@@ -496,7 +509,8 @@ func (u *Updater) targets(ctx context.Context) ([]*EnvResult, error) {
 			add(match[0], true)
 		case 0:
 			if kind := u.server.KeyKind(); kind != "" && !u.server.IsAccountKey() {
-				return nil, &ConfigError{Msg: fmt.Sprintf("RANCHER_ENVIRONMENTS names %q, but CATTLE_ACCESS_KEY is an Environment API key (kind %q), which sees only its own environment; use an Account API key to reach other environments", sel, kind)}
+				return nil, &ConfigError{Msg: fmt.Sprintf("%s names %q, but %s is an Environment API key (kind %q), which sees only its own environment; use an Account API key to reach other environments",
+					u.cfg.Names.Environments, sel, u.cfg.Names.AccessKey, kind)}
 			}
 			out = append(out, &EnvResult{ID: sel, key: sel, Err: fmt.Errorf("environment %q: no such environment visible to this API key", sel)})
 		default:

@@ -2,6 +2,7 @@ package updater
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func (w *world) config() Config {
 	l.SetLevel(logrus.DebugLevel)
 	l.SetFormatter(&logrus.TextFormatter{DisableColors: true, DisableTimestamp: true})
 	return Config{
-		Rancher: rancher.Options{URL: w.rancher.URL + "/v1", AccessKey: envKey, SecretKey: redact.Secret(envSecret),
+		Rancher: rancher.Options{Endpoint: endpoint(w.rancher.URL + "/v1"), AccessKey: envKey, SecretKey: redact.Secret(envSecret),
 			Timeout: 2 * time.Second},
 		ECR: ecr.Config{HomeRegion: "us-east-1", Endpoint: w.ecr.URL, Timeout: 5 * time.Second, MaxAttempts: 1,
 			Credentials: credentials.NewStaticCredentialsProvider(awsKey, awsSecret, "")},
@@ -132,3 +133,12 @@ func (w *world) writes() int {
 }
 
 func ecrHost(account, region string) string { return account + ".dkr.ecr." + region + ".amazonaws.com" }
+
+// endpoint is rancher.ParseURL(raw), for URLs the test knows to be good.
+func endpoint(raw string) rancher.Endpoint {
+	ep, err := rancher.ParseURL(raw)
+	if err != nil {
+		panic(fmt.Sprintf("ParseURL(%q): %v", raw, err))
+	}
+	return ep
+}

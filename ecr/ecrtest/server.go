@@ -249,13 +249,10 @@ func (s *Server) CAPEM() []byte {
 	return append([]byte(nil), s.caPEM...)
 }
 
-// Client returns an HTTP client for the server: it trusts CAPEM and uses no
-// proxy. It can be used as aws.Config.HTTPClient. Close closes its idle connections.
-func (s *Server) Client() *http.Client { return s.client }
-
 // AWSConfig returns an SDK configuration for clients of this server: the
 // region, the credentials, BaseEndpoint set to URL (ECR and STS alike) and
-// Client() as HTTP client. Retry settings are left to the SDK defaults.
+// an HTTP client that trusts CAPEM and uses no proxy (Close closes its idle
+// connections). Retry settings are left to the SDK defaults.
 func (s *Server) AWSConfig(region string, creds aws.CredentialsProvider) aws.Config {
 	return aws.Config{
 		Region:       region,

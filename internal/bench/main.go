@@ -280,7 +280,7 @@ func config(info worldInfo, concurrency int) updater.Config {
 		Rules:        updater.Rules{HomeRegion: homeRegion},
 		Environments: []string{"all"},
 		Concurrency:  concurrency,
-		Rancher:      rancher.Options{URL: info.RancherURL, AccessKey: info.AccessKey, SecretKey: redact.Secret(info.SecretKey)},
+		Rancher:      rancher.Options{Endpoint: rancher.Endpoint{Origin: info.RancherURL}, AccessKey: info.AccessKey, SecretKey: redact.Secret(info.SecretKey)},
 		ECR: ecr.Config{HomeRegion: homeRegion, Endpoint: info.ECRURL, Timeout: 10 * time.Second,
 			Credentials: credentials.NewStaticCredentialsProvider(info.AWSKeyID, info.AWSSecret, "")},
 		Log:      log,

@@ -104,7 +104,7 @@ func (w *World) Config(log logrus.FieldLogger) updater.Config {
 	return updater.Config{
 		Rules:        updater.Rules{HomeRegion: "us-east-1", Discover: true},
 		Environments: []string{"all"},
-		Rancher:      rancher.Options{URL: w.Rancher.URL, AccessKey: w.AccessKey, SecretKey: redact.Secret(w.SecretKey)},
+		Rancher:      rancher.Options{Endpoint: rancher.Endpoint{Origin: w.Rancher.URL}, AccessKey: w.AccessKey, SecretKey: redact.Secret(w.SecretKey)},
 		ECR: ecr.Config{HomeRegion: "us-east-1", Endpoint: w.ECR.URL, Timeout: 10 * time.Second,
 			Credentials: credentials.NewStaticCredentialsProvider(w.AWSKeyID, w.AWSSecret, "")},
 		Log: log,
