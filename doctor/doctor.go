@@ -27,6 +27,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/parallel"
 	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/updater"
@@ -119,8 +120,7 @@ const DefaultBudget = 45 * time.Second
 
 // registryChecks bounds the GET /v2/ in flight; maxTokenFetches the token fetches (as a pass does).
 const (
-	registryChecks  = 8
-	maxTokenFetches = 4
+	registryChecks = 8
 )
 
 // run is one doctor run.
@@ -296,7 +296,7 @@ func (r *run) rancher(ctx context.Context) ([]*env, error) {
 	r.add(Check{Check: "rancher: API key", Result: OK, Detail: detail})
 
 	envs := make([]*env, len(targets))
-	forEach(len(targets), max(opts.Concurrency, 1), func(i int) {
+	parallel.ForEach(len(targets), max(opts.Concurrency, 1), func(i int) {
 		envs[i] = r.readEnv(ctx, srv, targets[i])
 	})
 	return envs, nil
@@ -410,7 +410,7 @@ func (r *run) tokens(ctx context.Context, regions []string, rancherRead bool) ma
 		return out
 	}
 	var mu sync.Mutex
-	forEach(len(regions), maxTokenFetches, func(i int) {
+	parallel.ForEach(len(regions), updater.MaxTokenFetches, func(i int) {
 		tok, err := r.ecr.Token(ctx, regions[i])
 		if err == nil {
 			r.cfg.Updater.Scrubber.AddTransient(tok.Password, tok.Raw)
@@ -475,7 +475,7 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 			}
 		}
 	}
-	forEach(len(order), registryChecks, func(i int) {
+	parallel.ForEach(len(order), registryChecks, func(i int) {
 		p := probes[order[i]]
 		p.err = r.ecr.CheckRegistry(ctx, p.host, p.tok)
 		r.log.WithFields(logrus.Fields{"host": p.host, "region": p.tok.Region, "error": p.err}).Debug("doctor: GET /v2/")
@@ -717,28 +717,4 @@ func idLess(a, b string) bool {
 		return len(a) < len(b)
 	}
 	return a < b
-}
-
-// forEach calls fn(0..n-1) on at most limit goroutines and waits for all.
-func forEach(n, limit int, fn func(i int)) {
-	if n == 0 {
-		return
-	}
-	limit = min(max(limit, 1), n)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	wg.Add(limit)
-	for w := 0; w < limit; w++ {
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				fn(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/parallel"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
 	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
@@ -372,7 +373,7 @@ func (u *Updater) pass(stop, inflight context.Context, sc scope) *Result {
 
 	// Read every environment.
 	envs := make([]*envPass, len(targets))
-	forEach(len(targets), u.cfg.Concurrency, func(i int) {
+	parallel.ForEach(len(targets), u.cfg.Concurrency, func(i int) {
 		t := targets[i]
 		ep := &envPass{res: t, key: t.key}
 		if t.Err != nil || t.SkipReason != "" {
@@ -419,7 +420,7 @@ func (u *Updater) pass(stop, inflight context.Context, sc scope) *Result {
 	tokens := u.tokens(inflight, Regions(u.cfg.Rules, read), sc.full, res)
 
 	// Plan and apply, environment by environment.
-	forEach(len(envs), u.cfg.Concurrency, func(i int) {
+	parallel.ForEach(len(envs), u.cfg.Concurrency, func(i int) {
 		ep := envs[i]
 		if ep == nil {
 			return
@@ -615,9 +616,9 @@ func (u *Updater) noteEchoes(key string, writes []Write) {
 	}
 }
 
-// maxTokenFetches bounds the token fetches in flight: ECR throttles per account and region, and a Rancher that
+// MaxTokenFetches bounds the token fetches in flight: ECR throttles per account and region, and a Rancher that
 // names many regions must not make the updater open many connections at once.
-const maxTokenFetches = 4
+const MaxTokenFetches = 4
 
 // tokens returns one token per region: fetched anew in a scheduled pass, otherwise the token of an earlier pass
 // while it is fresh (more than half its lifetime left) and fetched only when there is none. Fetched tokens and
@@ -636,7 +637,7 @@ func (u *Updater) tokens(ctx context.Context, regions []string, refresh bool, re
 	}
 	u.tokensMu.Unlock()
 	var mu sync.Mutex
-	forEach(len(fetch), maxTokenFetches, func(i int) {
+	parallel.ForEach(len(fetch), MaxTokenFetches, func(i int) {
 		tok, err := u.ecr.Token(ctx, fetch[i])
 		if err == nil {
 			u.cfg.Scrubber.AddTransient(tok.Password, tok.Raw)
@@ -671,7 +672,7 @@ func (u *Updater) tokens(ctx context.Context, regions []string, refresh bool, re
 // apply performs the actions, at most Concurrency requests in flight; one failure never stops the others.
 func (u *Updater) apply(stop, inflight context.Context, env *rancher.Env, actions []Action) []Write {
 	writes := make([]Write, len(actions))
-	forEach(len(actions), u.cfg.Concurrency, func(i int) {
+	parallel.ForEach(len(actions), u.cfg.Concurrency, func(i int) {
 		writes[i] = u.write(stop, inflight, env, actions[i])
 	})
 	return writes
@@ -723,32 +724,6 @@ func (u *Updater) write(stop, inflight context.Context, env *rancher.Env, a Acti
 		w.Outcome, w.Err = OutcomeFailed, err
 	}
 	return w
-}
-
-// forEach calls fn(0..n-1) on at most limit goroutines and waits for all.
-func forEach(n, limit int, fn func(i int)) {
-	if n == 0 {
-		return
-	}
-	if limit <= 0 || limit > n {
-		limit = n
-	}
-	next := make(chan int)
-	var wg sync.WaitGroup
-	wg.Add(limit)
-	for w := 0; w < limit; w++ {
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				fn(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }
 
 // sortedRegions returns the keys of a token map, sorted.
