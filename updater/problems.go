@@ -42,6 +42,16 @@ type envState struct {
 	problems []Problem
 }
 
+// unread reports whether the last attempt to read the environment failed.
+func (st *envState) unread() bool {
+	for _, p := range st.problems {
+		if p.Reason == ReasonRead {
+			return true
+		}
+	}
+	return false
+}
+
 // remember records what a pass found: the credentials it wrote (fresh until the next scheduled pass), the
 // problems of each environment it read, and from those the status and problems of the whole updater.
 func (u *Updater) remember(res *Result, sc scope) {
@@ -56,6 +66,14 @@ func (u *Updater) remember(res *Result, sc scope) {
 		u.lastTargets = res.Envs
 	}
 	for _, e := range res.Envs {
+		if !sc.full && e.ID != "" {
+			// A retry or small pass may be the first to read an environment the scheduled pass could not name.
+			for _, t := range u.lastTargets {
+				if t.key == e.key && t.ID == "" {
+					t.ID = e.ID
+				}
+			}
+		}
 		if e.SkipReason != "" {
 			delete(u.state, e.key)
 			continue

@@ -150,7 +150,7 @@ func (u *Updater) Run(ctx context.Context) error {
 			u.log.Info("stopped: the pass in flight has ended")
 			return nil
 		}
-		if res.Full && res.Err == nil {
+		if res.Err == nil {
 			u.watchStreams(ctx)
 		}
 		now := u.clock.Now()

@@ -34,16 +34,19 @@ type stream struct {
 	connects  int
 }
 
-// watchStreams starts a stream for every environment the last scheduled pass read and stops the streams of the
-// environments it no longer serves.
+// watchStreams starts a stream for every environment served whose last read succeeded (by the scheduled pass or a
+// retry) and stops the streams of the environments no longer served (a failed read leaves a running stream alone).
 func (u *Updater) watchStreams(ctx context.Context) {
 	if !u.cfg.Events || u.server == nil {
 		return
 	}
-	want := map[string]*EnvResult{}
+	served, readable := map[string]bool{}, map[string]*EnvResult{}
 	for _, t := range u.lastTargets {
-		if t.SkipReason == "" && t.Err == nil {
-			want[t.key] = t
+		if t.SkipReason == "" {
+			served[t.key] = true
+			if st := u.state[t.key]; st != nil && !st.unread() {
+				readable[t.key] = t
+			}
 		}
 	}
 	st := &u.streams
@@ -53,13 +56,13 @@ func (u *Updater) watchStreams(ctx context.Context) {
 		st.running = map[string]*stream{}
 	}
 	for key, s := range st.running {
-		if want[key] == nil {
+		if !served[key] {
 			s.cancel()
 			delete(st.running, key)
 			u.health.setStream(s.label, "")
 		}
 	}
-	for key, t := range want {
+	for key, t := range readable {
 		if st.running[key] != nil {
 			continue
 		}

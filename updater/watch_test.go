@@ -240,3 +240,19 @@ func TestStreamsOfManyEnvironmentsAndStop(t *testing.T) {
 	}
 	eventually(t, 2*time.Second, "every socket closed", func() bool { return m.rancher.Subscribers("") == 0 })
 }
+
+// TestStreamStartsAfterARetryReadsTheEnvironment: an environment the scheduled pass could not read gets its stream
+// once a retry reads it, not 6 hours later.
+func TestStreamStartsAfterARetryReadsTheEnvironment(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	c := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	w.rancher.AddFault(ranchertest.Fault{Method: http.MethodGet, PathContains: "/registries", Status: http.StatusServiceUnavailable, Times: 1})
+	l := w.startLive(t, w.config())
+	eventually(t, 3*time.Second, "the first pass", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 1 })
+	if n := w.rancher.Subscribers(""); n != 0 {
+		t.Fatalf("%d sockets before the environment was read", n)
+	}
+	took := eventually(t, 10*time.Second, "stream connected after the retry", func() bool { return l.streamState(w.env) == StreamConnected })
+	w.wantFresh(c, "us-east-1")
+	t.Logf("stream connected %s after the first pass failed to read the environment", took.Round(time.Millisecond))
+}
