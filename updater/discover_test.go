@@ -108,7 +108,7 @@ func TestDiscoverServiceLaunchedWithinSeconds(t *testing.T) {
 
 	host := ecrHost(acct, "ap-southeast-2")
 	w.rancher.AddService(w.env, "checkout", host+"/checkout:42")
-	took := eventually(t, 3*time.Second, "the registry of the new service", func() bool {
+	took := eventually(t, 10*time.Second, "the registry of the new service", func() bool {
 		_, creds := w.registryByHost(w.env, host)
 		return len(creds) == 1 && creds[0].SecretValue == w.latest("ap-southeast-2")
 	})

@@ -304,9 +304,20 @@ func eventPhase(ctx context.Context, w *worldProc, o options) (*eventFigures, er
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(1500 * time.Millisecond) // the catch-up passes (debounced) and the echoes of the first pass
-	if err := w.ask(cmdSubs, &subs); err != nil {
-		return f, err
+	// The catch-up passes (debounced) and the echoes of the first pass: wait until Rancher has had no request for
+	// 700 ms, at least 1.5 s in all and at most 15 s (a loaded machine can delay a pass).
+	quietSince, last, settle := time.Now(), subs.Requests, time.Now()
+	for time.Since(settle) < 15*time.Second {
+		time.Sleep(100 * time.Millisecond)
+		if err := w.ask(cmdSubs, &subs); err != nil {
+			return f, err
+		}
+		if subs.Requests != last {
+			last, quietSince = subs.Requests, time.Now()
+		}
+		if time.Since(settle) >= 1500*time.Millisecond && time.Since(quietSince) >= 700*time.Millisecond {
+			break
+		}
 	}
 	f.Sockets, f.Accepted, f.ResyncRequests = subs.Open, subs.Accepted, subs.Requests-req0
 	f.FDSockets = socketFDs()
