@@ -18,7 +18,7 @@ RUN go mod download && go mod verify
 COPY . .
 ARG VERSION=dev
 ARG COMMIT=unknown
-RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -tags urfave_cli_no_template \
+RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -tags urfave_cli_no_template,nethttpomithttp2 \
         -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
         -o /out/ecr-updater . \
  && mkdir -p /out/etc/ssl/certs \

@@ -35,7 +35,7 @@ out=$ctx/out
 
 # Keep in step with the build stage of the Dockerfile.
 log "building $out/ecr-updater (version $VERSION, commit $COMMIT, linux/$arch)"
-CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" build -trimpath -tags urfave_cli_no_template \
+CGO_ENABLED=0 GOOS=linux GOARCH=$arch "$GO" build -trimpath -tags urfave_cli_no_template,nethttpomithttp2 \
 	-ldflags "-s -w -X main.version=$VERSION -X main.commit=$COMMIT" \
 	-o "$out/ecr-updater" .
 mkdir -p "$out/etc/ssl/certs"

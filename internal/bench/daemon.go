@@ -30,8 +30,9 @@ const (
 )
 
 // releaseTags are the build tags of the released binary (Makefile TAGS): urfave_cli_no_template renders the help
-// without text/template, whose reflect.Value.MethodByName makes the linker keep every exported method.
-const releaseTags = "urfave_cli_no_template"
+// without text/template, whose reflect.Value.MethodByName makes the linker keep every exported method;
+// nethttpomithttp2 leaves HTTP/2 out of net/http.
+const releaseTags = "urfave_cli_no_template,nethttpomithttp2"
 
 type daemonOptions struct {
 	binary string // a binary to measure instead of building one
