@@ -79,8 +79,10 @@ func (u *Updater) report(res *Result) {
 		t := res.Tokens[region]
 		tl := log.WithFields(logrus.Fields{"region": region, "expires": stamp(t.ExpiresAt),
 			"lifetime": t.Lifetime().Round(time.Second).String()})
-		if t.Lifetime() < ShortLifetime {
-			tl.Warn(fmt.Sprintf("ECR token lives less than %s (ECR issues 12-hour tokens): passes come every %s at most", ShortLifetime, MinSpacing))
+		if t.Lifetime() < ShortLifetime && !u.warnedShort[region] {
+			// Once per region: a stand-in or a test issues such tokens every pass.
+			u.warnedShort[region] = true
+			tl.Warn(fmt.Sprintf("ECR token lives less than %s (ECR issues 12-hour tokens); passes still start at least %s apart", ShortLifetime, MinSpacing))
 		} else {
 			tl.Debug("ECR token received")
 		}

@@ -95,6 +95,7 @@ type Updater struct {
 	state        map[string]*envState       // by environment key: what the last read of it found
 	lastTargets  []*EnvResult               // the environments of the last scheduled pass that got that far
 	sourceLogged bool                       // the AWS credential source has been logged
+	warnedShort  map[string]bool            // regions whose short token lifetime has been warned about
 
 	changes *changes // reported by Rancher's event streams, for small passes
 	streams streams  // the event streams
@@ -135,17 +136,18 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		return nil, err
 	}
 	return &Updater{
-		cfg:        cfg,
-		log:        cfg.Log,
-		ecr:        client,
-		clock:      cfg.Clock,
-		sem:        make(chan struct{}, cfg.Concurrency),
-		health:     NewHealth(cfg.Clock),
-		envs:       map[string]*rancher.Env{},
-		tokenCache: map[string]ecr.Token{},
-		fresh:      map[string]map[string]bool{},
-		state:      map[string]*envState{},
-		changes:    newChanges(),
+		cfg:         cfg,
+		log:         cfg.Log,
+		ecr:         client,
+		clock:       cfg.Clock,
+		sem:         make(chan struct{}, cfg.Concurrency),
+		health:      NewHealth(cfg.Clock),
+		envs:        map[string]*rancher.Env{},
+		tokenCache:  map[string]ecr.Token{},
+		fresh:       map[string]map[string]bool{},
+		state:       map[string]*envState{},
+		changes:     newChanges(),
+		warnedShort: map[string]bool{},
 	}, nil
 }
 
