@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ecr-updater/ecr-updater/internal/standin"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
 
@@ -819,61 +818,6 @@ func TestScanEvent(t *testing.T) {
 	}
 }
 
-// connectProxy is a forward proxy that also tunnels CONNECT (which a websocket through a proxy uses), and
-// resolves one made-up host name to the stand-in: a connection that bypassed it could not reach the server.
-type connectProxy struct {
-	srv      *httptest.Server
-	host, to string
-	connects atomic.Int32
-	forwards atomic.Int32
-}
-
-func newConnectProxy(t *testing.T, host, to string) *connectProxy {
-	p := &connectProxy{host: host, to: to}
-	fwd := &http.Transport{}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
-		target := req.Host
-		if target == p.host {
-			target = p.to
-		}
-		if req.Method == http.MethodConnect {
-			p.connects.Add(1)
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				http.Error(rw, err.Error(), http.StatusBadGateway)
-				return
-			}
-			down, _, err := rw.(http.Hijacker).Hijack()
-			if err != nil {
-				_ = up.Close()
-				return
-			}
-			_, _ = down.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
-			go func() { _, _ = io.Copy(up, down); _ = up.Close() }()
-			_, _ = io.Copy(down, up)
-			_ = down.Close()
-			return
-		}
-		p.forwards.Add(1)
-		out := req.Clone(req.Context())
-		out.RequestURI = ""
-		out.URL.Host = target
-		resp, err := fwd.RoundTrip(out)
-		if err != nil {
-			http.Error(rw, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			rw.Header()[k] = v
-		}
-		rw.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(rw, resp.Body)
-	}))
-	t.Cleanup(func() { p.srv.CloseClientConnections(); p.srv.Close(); fwd.CloseIdleConnections() })
-	return p
-}
-
 // TestWatchProxy: the socket goes through the same proxy as the REST requests.
 func TestWatchProxy(t *testing.T) {
 	t.Parallel()
@@ -881,8 +825,9 @@ func TestWatchProxy(t *testing.T) {
 	w.srv.SetEventOptions(fastEvents)
 	u, _ := url.Parse(w.srv.URL)
 	host := "rancher.example.invalid:" + u.Port()
-	p := newConnectProxy(t, host, u.Host)
-	proxyURL, _ := url.Parse(p.srv.URL)
+	p := standin.NewProxy(map[string]string{host: u.Host})
+	t.Cleanup(p.Close)
+	proxyURL, _ := url.Parse(p.URL)
 	var asked atomic.Int32
 	o := Options{Endpoint: endpoint("http://" + host + "/v2-beta/projects/" + w.envA), AccessKey: envKeyA, SecretKey: envSecretA,
 		Proxy: func(*http.Request) (*url.URL, error) { asked.Add(1); return proxyURL, nil }}
@@ -893,8 +838,8 @@ func TestWatchProxy(t *testing.T) {
 	reg := w.srv.AddRegistry(w.envA, ecrHost2, "")
 	r.wait(Changed, reg, 2*time.Second)
 	_ = stop()
-	if p.connects.Load() != 1 || p.forwards.Load() == 0 {
-		t.Errorf("proxy saw %d CONNECTs and %d requests", p.connects.Load(), p.forwards.Load())
+	if p.Tunnels() != 1 || p.Requests() == 0 {
+		t.Errorf("proxy saw %d CONNECTs and %d requests", p.Tunnels(), p.Requests())
 	}
 	if asked.Load() < 2 {
 		t.Errorf("Options.Proxy asked %d times", asked.Load())

@@ -3,6 +3,7 @@ package standin
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -10,8 +11,9 @@ import (
 
 // Proxy is a forward HTTP proxy on loopback for tests. It takes absolute-form requests, counts them by host,
 // and sends them on with a transport of its own: never http.DefaultTransport, which package rancher routes.
-// A host in Resolve is sent to another address instead. A test can then name a stand-in by a host only the
-// proxy can reach, which proves that no request bypassed the proxy.
+// It also opens CONNECT tunnels (HTTPS, websockets), counted apart. A host in Resolve is sent to another address
+// instead. A test can then name a stand-in by a host only the proxy can reach, which proves that no request
+// bypassed the proxy.
 type Proxy struct {
 	URL     string
 	resolve map[string]string
@@ -19,6 +21,7 @@ type Proxy struct {
 	forward *http.Transport
 	mu      sync.Mutex
 	hosts   map[string]int
+	tunnels int
 }
 
 // NewProxy starts a proxy. resolve maps host:port as the client names it to the host:port to dial.
@@ -30,6 +33,10 @@ func NewProxy(resolve map[string]string) *Proxy {
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		p.tunnel(w, r)
+		return
+	}
 	if !r.URL.IsAbs() {
 		http.Error(w, "not a proxy request", http.StatusBadRequest)
 		return
@@ -56,8 +63,42 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(w, resp.Body)
 }
 
+// tunnel answers CONNECT: it dials the host (or what Resolve names for it) and copies both ways until either
+// side closes.
+func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.tunnels++
+	p.mu.Unlock()
+	target := r.Host
+	if t, ok := p.resolve[target]; ok {
+		target = t
+	}
+	up, err := net.Dial("tcp", target)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	down, _, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		_ = up.Close()
+		return
+	}
+	_, _ = down.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+	go func() { _, _ = io.Copy(up, down); _ = up.Close() }()
+	_, _ = io.Copy(down, up)
+	_ = down.Close()
+}
+
+// Tunnels is how many CONNECT tunnels the proxy opened.
+func (p *Proxy) Tunnels() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tunnels
+}
+
 // Close stops the proxy.
 func (p *Proxy) Close() {
+	p.srv.CloseClientConnections()
 	p.srv.Close()
 	p.forward.CloseIdleConnections()
 }
