@@ -106,17 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		rep, err := daemonBench(ctx, d, o.size)
-		if rep != nil {
-			rep.print(stdout)
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, "bench:", err)
-			return 1
-		}
-		if !rep.ok() {
-			return 1
-		}
-		return 0
+		return finish(rep, err, stdout, stderr)
 	}
 	if d.binary != "" || d.deps || d.tags != releaseTags {
 		fmt.Fprintln(stderr, "bench: -binary, -tags and -deps go with -daemon")
@@ -132,6 +122,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	rep, err := bench(ctx, o, args)
+	return finish(rep, err, stdout, stderr)
+}
+
+// finish prints what a benchmark measured (as far as it got) and returns the exit status: 1 when it failed or
+// missed a target.
+func finish[R interface {
+	*report | *daemonReport
+	print(io.Writer)
+	ok() bool
+}](rep R, err error, stdout, stderr io.Writer) int {
 	if rep != nil {
 		rep.print(stdout)
 	}
