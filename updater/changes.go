@@ -108,36 +108,38 @@ func (ch *changes) wrote(envKey string, now time.Time, ids ...string) {
 	}
 }
 
-// take returns the scope of a small pass over the changes reported so far, and forgets them; ok is false when
-// there are none.
-func (ch *changes) take() (sc scope, ok bool) {
+// take returns the scope of a small pass over the changes reported so far and the credentials Rancher said
+// changed (by environment key), and forgets them; ok is false when there are none.
+func (ch *changes) take() (sc scope, changed map[string]map[string]bool, ok bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if len(ch.pending) == 0 {
-		return scope{}, false
+		return scope{}, nil, false
 	}
-	sc = scope{kind: PassEvent, envs: map[string]bool{}, only: map[string]map[string]bool{}, force: map[string]map[string]bool{}}
+	sc = scope{kind: PassEvent, envs: map[string]bool{}, only: map[string]map[string]bool{}}
+	changed = map[string]map[string]bool{}
 	for key, p := range ch.pending {
 		sc.envs[key] = true
 		if !p.resync {
 			sc.only[key] = p.registries
 		}
-		sc.force[key] = p.credentials
+		changed[key] = p.credentials
 	}
 	ch.pending = map[string]*envChange{}
-	return sc, true
+	return sc, changed, true
 }
 
 // smallPasses runs small passes for the changes reported while the loop waits for timer (due at next), until
-// timer fires or ctx is done. It returns false when ctx is done.
-func (u *Updater) smallPasses(ctx context.Context, timer <-chan time.Time, next time.Time) bool {
+// timer fires (nil, true), a small pass leaves something failing (its result, true: the loop schedules the retry)
+// or ctx is done (nil, false).
+func (u *Updater) smallPasses(ctx context.Context, timer <-chan time.Time, next time.Time) (*Result, bool) {
 	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
-			return false
+			return nil, false
 		case <-timer:
-			return true
+			return nil, true
 		case <-u.changes.wake:
 		}
 		wait := Debounce
@@ -146,21 +148,36 @@ func (u *Updater) smallPasses(ctx context.Context, timer <-chan time.Time, next 
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return nil, false
 		case <-u.clock.After(wait):
 		}
-		sc, ok := u.changes.take()
+		sc, changed, ok := u.changes.take()
 		if !ok {
 			continue
 		}
+		// Rancher said these credentials changed: they are no longer fresh, whether this pass writes them or a
+		// retry of it does.
+		u.unfresh(changed)
 		last = u.clock.Now()
 		res := u.runPass(ctx, sc)
 		if ctx.Err() != nil {
-			return false
+			return nil, false
+		}
+		if !res.OK() {
+			return res, true
 		}
 		u.health.passDone(res.Start.Add(res.Duration), res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.firstError()), next)
 		// As after a scheduled pass: the daemon idles between changes, so the pass's garbage goes back now.
 		u.idle()
 		debug.FreeOSMemory()
+	}
+}
+
+// unfresh forgets that these credentials (by environment key) hold a fresh password.
+func (u *Updater) unfresh(creds map[string]map[string]bool) {
+	for key, ids := range creds {
+		for id := range ids {
+			delete(u.fresh[key], id)
+		}
 	}
 }

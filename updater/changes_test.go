@@ -106,3 +106,66 @@ func TestResyncWritesWhatIsNotFresh(t *testing.T) {
 		t.Errorf("%d credentials, want 2", len(creds))
 	}
 }
+
+// TestFailedSmallPassIsRetried (issue 19, point 1): a small pass that cannot read the environment (one 503 on the
+// registries list) or cannot write the changed credential is retried with the schedule's backoff, like a failed
+// scheduled pass: the changed registry is fresh seconds later, /healthz is healthy again, and the scheduled pass
+// still comes when it was due. Before the fix the loop slept until the scheduled pass, 6 h later, with /healthz
+// failing.
+func TestFailedSmallPassIsRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault ranchertest.Fault
+		puts  int // PUTs of the credential in all: the scheduled pass's, the failed one's, the retry's
+	}{
+		{"read", ranchertest.Fault{Method: "GET", PathContains: "/registries", Status: 503, Times: 1}, 2},
+		{"write", ranchertest.Fault{Method: "PUT", PathContains: "/registrycredentials/", Status: 503, Times: 1}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+			a := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+			cfg := w.config()
+			cfg.Interval = 6 * time.Hour
+			l := w.startLoop(t, cfg)
+			due := l.clock.next(t)
+
+			// Rancher reports a credential edited by hand (after the echo window of the scheduled pass's own
+			// write); the small pass for it fails.
+			l.clock.advanceTo(l.clock.Now().Add(echoWindow))
+			w.rancher.AddFault(tc.fault)
+			if !l.u.Changed("", Change{RegistryID: w.cred(a).RegistryID, CredentialID: a}) {
+				t.Fatal("the hand edit was ignored")
+			}
+			l.clock.advanceTo(l.clock.next(t)) // the debounce
+			if res := l.waitPasses(t, 2); res.Kind != PassEvent || res.OK() {
+				t.Fatalf("small pass: kind %s, ok %v; want a failed event pass", res.Kind, res.OK())
+			}
+			if ok, s := l.u.Health().Status(); tc.name == "read" && (ok || s.Status != StatusFailing) {
+				t.Errorf("after the failed read: healthy %v, status %s", ok, s.Status)
+			}
+
+			// The retry is due within the backoff (and the 5 s floor), not at the scheduled pass.
+			retry := l.clock.next(t)
+			if wait := retry.Sub(l.clock.Now()); wait > MinSpacing+time.Second || !retry.Before(due) {
+				t.Fatalf("retry due in %s (the scheduled pass in %s)", wait, due.Sub(l.clock.Now()))
+			}
+			l.clock.advanceTo(retry)
+			res := l.waitPasses(t, 3)
+			if res.Kind != PassRetry || !res.OK() || res.Updated != 1 || res.ECRCalls != 0 {
+				t.Fatalf("retry: kind %s, ok %v, updated %d, ECR calls %d", res.Kind, res.OK(), res.Updated, res.ECRCalls)
+			}
+			w.wantFresh(a, "us-east-1")
+			if n := w.putsTo(a); n != tc.puts {
+				t.Errorf("the edited credential was written %d times in all, want %d", n, tc.puts)
+			}
+			if ok, s := l.u.Health().Status(); !ok || s.Status != StatusOK {
+				t.Errorf("after the retry: healthy %v, status %s", ok, s.Status)
+			}
+
+			// Then the loop waits for the scheduled pass, due when it was.
+			if next := l.clock.next(t); !next.Equal(due) {
+				t.Errorf("next pass at %s, want the scheduled pass at %s", next, due)
+			}
+		})
+	}
+}

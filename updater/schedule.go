@@ -134,13 +134,20 @@ func (s *schedule) margin() time.Duration {
 
 // Run runs a scheduled pass at once and then passes as the schedule says, until ctx is done; then it stops
 // starting new work, gives in-flight writes Config.Grace to finish, and returns nil. A failing pass never ends
-// it; only a *ConfigError (a configuration that no retry can fix) does.
+// it; only a *ConfigError (a configuration that no retry can fix) does. A small pass (a change Rancher reported)
+// that fails is retried like any other pass: the schedule's backoff applies, and the retry comes no later than
+// the pass already due.
 func (u *Updater) Run(ctx context.Context) error {
 	s := newSchedule(u.cfg.Interval, u.cfg.Jitter)
 	s.intervalName = u.cfg.Names.Interval
-	sc := scope{full: true}
+	full := true
 	defer u.stopStreams()
 	for {
+		// The scope of a retry is taken when it starts: a small pass may have found a problem since.
+		sc := scope{full: true}
+		if !full {
+			sc = u.retryScope()
+		}
 		res := u.runPass(ctx, sc)
 		var cfgErr *ConfigError
 		if errors.As(res.Err, &cfgErr) {
@@ -154,29 +161,52 @@ func (u *Updater) Run(ctx context.Context) error {
 			u.watchStreams(ctx)
 		}
 		now := u.clock.Now()
-		delay, full, why := s.next(now, res)
+		delay, f, why := s.next(now, res)
+		full = f
 		next := now.Add(delay)
-		u.health.passDone(res.Start.Add(res.Duration), res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.firstError()), next)
-		u.cfg.Metrics.scheduled(next)
-		sc = scope{full: true}
-		if !full {
-			sc = u.retryScope()
-		}
-		// The result is not used past this point. The daemon idles for hours between passes: hand the pass's
-		// garbage back to the system now rather than keep it resident until the runtime's scavenger gets to it.
-		u.idle()
-		debug.FreeOSMemory()
-		u.log.WithFields(map[string]any{
-			"next_pass": next.UTC().Format(time.RFC3339),
-			"in":        delay.Round(time.Millisecond).String(),
-			"kind":      sc.name(),
-			"reason":    why,
-		}).Info("next pass scheduled")
-		if !u.smallPasses(ctx, u.clock.After(delay), next) {
-			u.log.Info("stopped")
-			return nil
+		u.passRecorded(res, next, full, delay, why)
+		for {
+			failed, ok := u.smallPasses(ctx, u.clock.After(delay), next)
+			if !ok {
+				u.log.Info("stopped")
+				return nil
+			}
+			if failed == nil {
+				break // the timer fired: the pass that is due now
+			}
+			// A small pass left something failing: retry it as the schedule retries any failed pass, unless the
+			// pass already due comes sooner.
+			now = u.clock.Now()
+			d, f, why := s.next(now, failed)
+			if at := now.Add(d); at.Before(next) {
+				next, full = at, f
+			} else {
+				why = "the pass already due comes before the retry of a failed small pass"
+			}
+			delay = next.Sub(now)
+			u.passRecorded(failed, next, full, delay, why)
 		}
 	}
+}
+
+// passRecorded is what follows every pass: its outcome to the health state and metrics, the next pass logged,
+// and the pass's garbage handed back to the system (the daemon idles for hours between passes, so the runtime's
+// scavenger would keep it resident long after).
+func (u *Updater) passRecorded(res *Result, next time.Time, full bool, delay time.Duration, why string) {
+	u.health.passDone(res.Start.Add(res.Duration), res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.firstError()), next)
+	u.cfg.Metrics.scheduled(next)
+	u.idle()
+	debug.FreeOSMemory()
+	kind := PassScheduled
+	if !full {
+		kind = PassRetry
+	}
+	u.log.WithFields(map[string]any{
+		"next_pass": next.UTC().Format(time.RFC3339),
+		"in":        delay.Round(time.Millisecond).String(),
+		"kind":      kind,
+		"reason":    why,
+	}).Info("next pass scheduled")
 }
 
 // runPass runs one pass that starts no new work once ctx is done and cancels what is still in flight Grace

@@ -294,9 +294,7 @@ type scope struct {
 	envs map[string]bool
 	// only narrows the writes of an environment (by key) to these registries; nil: every registry not fresh.
 	only map[string]map[string]bool
-	// force are credentials (by environment key) written even when they are fresh: Rancher said they changed.
-	force map[string]map[string]bool
-	kind  string
+	kind string
 }
 
 func (sc scope) name() string {
@@ -401,12 +399,6 @@ func (u *Updater) pass(stop, inflight context.Context, sc scope) *Result {
 		ep.snap.Classify(u.cfg.Rules)
 		if !sc.full {
 			ep.snap.Fresh = u.fresh[ep.key]
-			if force := sc.force[ep.key]; len(force) > 0 {
-				ep.snap.Fresh = maps.Clone(ep.snap.Fresh)
-				for id := range force {
-					delete(ep.snap.Fresh, id)
-				}
-			}
 			ep.snap.Only = sc.only[ep.key]
 		}
 		envs[i] = ep
