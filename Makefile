@@ -52,6 +52,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseServerAddress$$' -fuzztime=$(FUZZTIME) ./ecr/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeToken$$' -fuzztime=$(FUZZTIME) ./ecr/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeCollection$$' -fuzztime=$(FUZZTIME) ./rancher/
+	$(GO) test -run='^$$' -fuzz='^FuzzScanEvent$$' -fuzztime=$(FUZZTIME) ./rancher/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseImage$$' -fuzztime=$(FUZZTIME) ./ecr/
 
 ## bench: one updater, 50 environments x 40 registries against the stand-ins (in a process of their own); exits 1

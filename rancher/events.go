@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -640,7 +641,8 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// scanString reads the JSON string at b[i] and returns it unescaped and the position after it.
+// scanString reads the JSON string at b[i] and returns it unescaped and the position after it; invalid UTF-8 reads
+// as encoding/json reads it (U+FFFD).
 func scanString(b []byte, i int) (string, int, error) {
 	if i >= len(b) || b[i] != '"' {
 		return "", i, errors.New("a malformed frame")
@@ -652,7 +654,7 @@ func scanString(b []byte, i int) (string, int, error) {
 			escaped = true
 			j++
 		case '"':
-			if !escaped {
+			if !escaped && utf8.Valid(b[i+1:j]) {
 				return string(b[i+1 : j]), j + 1, nil
 			}
 			var s string
