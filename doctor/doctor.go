@@ -9,7 +9,7 @@
 // its region's token opens it (GET https://<host>/v2/ answers 200); every ECR image the environments' services
 // use (launchConfig and secondaryLaunchConfigs) has a registry Rancher will use for it.
 //
-// It judges the world with the rules of a pass (updater.Classify, updater.Regions, updater.Plan), so that what
+// It judges the world with the rules of a pass (plan.ClassifyRegistry, plan.Classify, plan.Regions, plan.Plan, plan.RegistryFor), so that what
 // it reports is what the daemon would do. The work is concurrent (RANCHER_CONCURRENCY Rancher requests, a few
 // token fetches and registry checks at a time) and bounded by Config.Budget.
 package doctor
@@ -29,6 +29,7 @@ import (
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/internal/parallel"
 	"github.com/ecr-updater/ecr-updater/internal/setting"
+	"github.com/ecr-updater/ecr-updater/plan"
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/updater"
 )
@@ -128,7 +129,7 @@ type run struct {
 	// n names the settings in details and fixes (the names main.go gave, or neutral words).
 	n     setting.Names
 	cfg   Config
-	rules updater.Rules
+	rules plan.Rules
 	log   logrus.FieldLogger
 	ecr   *ecr.Client
 
@@ -156,6 +157,11 @@ type env struct {
 	autoCreate map[string]bool
 }
 
+// snapshot is what a pass would plan with: what was read.
+func (e *env) snapshot() plan.Snapshot {
+	return plan.Snapshot{Env: e.target.ID, Registries: e.regs, Credentials: e.creds, Services: e.services}
+}
+
 // Run runs every check and returns the report. It never writes to Rancher.
 func Run(ctx context.Context, cfg Config) *Report {
 	start := time.Now()
@@ -171,7 +177,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 		log = l
 	}
 	cfg.Updater = cfg.Updater.WithNames()
-	r := &run{cfg: cfg, rules: cfg.Updater.Rules, n: cfg.Updater.Names, log: log}
+	r := &run{cfg: cfg, rules: plan.Rules(cfg.Updater.Rules), n: cfg.Updater.Names, log: log}
 	rep := &Report{}
 	defer func() { rep.Duration = time.Since(start) }()
 
@@ -211,13 +217,13 @@ func Run(ctx context.Context, cfg Config) *Report {
 		return rep
 	}
 
-	var snaps []updater.Snapshot
+	var classes []plan.Classes
 	for _, e := range envs {
 		if e.ok {
-			snaps = append(snaps, updater.Snapshot{Env: e.target.ID, Registries: e.regs, Credentials: e.creds, Services: e.services})
+			classes = append(classes, plan.Classify(r.rules, e.snapshot()))
 		}
 	}
-	tokens := r.tokens(ctx, updater.Regions(r.rules, snaps), len(envs) > 0)
+	tokens := r.tokens(ctx, plan.Regions(r.rules, classes), len(envs) > 0)
 	r.registries(ctx, envs, tokens)
 	for _, e := range envs {
 		r.images(e)
@@ -400,8 +406,8 @@ func (r *run) readEnv(ctx context.Context, srv *rancher.Server, t *updater.EnvRe
 }
 
 // tokens fetches one token per region in use, as a pass does, and checks each.
-func (r *run) tokens(ctx context.Context, regions []string, rancherRead bool) map[string]updater.TokenResult {
-	out := make(map[string]updater.TokenResult, len(regions))
+func (r *run) tokens(ctx context.Context, regions []string, rancherRead bool) map[string]plan.TokenResult {
+	out := make(map[string]plan.TokenResult, len(regions))
 	if len(regions) == 0 {
 		if rancherRead {
 			r.add(Check{Check: "aws: tokens", Result: Warn, Detail: "no region in use: no in-scope ECR registry in the environments served",
@@ -417,7 +423,7 @@ func (r *run) tokens(ctx context.Context, regions []string, rancherRead bool) ma
 		}
 		r.log.WithFields(logrus.Fields{"region": regions[i], "expires": tok.ExpiresAt, "error": err}).Debug("doctor: token fetched")
 		mu.Lock()
-		out[regions[i]] = updater.TokenResult{Token: tok, Err: err}
+		out[regions[i]] = plan.TokenResult{Token: tok, Err: err}
 		mu.Unlock()
 	})
 	for _, region := range regions {
@@ -457,7 +463,7 @@ type probe struct {
 
 // registries checks every registry of every environment read: the rules' verdict, an address Rancher can match,
 // an active credential, and that its region's token opens it (one GET /v2/ per host for all environments).
-func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]updater.TokenResult) {
+func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]plan.TokenResult) {
 	probes := map[string]*probe{}
 	var order []string
 	for _, e := range envs {
@@ -465,8 +471,8 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 			continue
 		}
 		for _, reg := range e.regs {
-			host, v, _ := updater.Classify(r.rules, reg)
-			if v != updater.VerdictInScope {
+			host, v, _ := plan.ClassifyRegistry(r.rules, reg)
+			if v != plan.VerdictInScope {
 				continue
 			}
 			if t, ok := tokens[host.Region]; ok && t.Err == nil && probes[host.Host] == nil {
@@ -485,13 +491,14 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 		if !e.ok {
 			continue
 		}
-		plan := updater.Plan(r.rules, updater.Snapshot{Env: e.target.ID, Registries: e.regs, Credentials: e.creds, Services: e.services}, tokens)
+		snap := e.snapshot()
+		p := plan.Plan(r.rules, snap, plan.Classify(r.rules, snap), tokens)
 		creating := map[string]bool{}
-		for _, a := range plan.Actions {
+		for _, a := range p.Actions {
 			switch a.Op {
-			case updater.OpCreateCredential:
+			case plan.OpCreateCredential:
 				creating[a.RegistryID] = true
-			case updater.OpCreateRegistry:
+			case plan.OpCreateRegistry:
 				if e.autoCreate == nil {
 					e.autoCreate = map[string]bool{}
 				}
@@ -508,22 +515,22 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 		sort.SliceStable(regs, func(i, j int) bool { return idLess(regs[i].ID, regs[j].ID) })
 		ecrCount := 0
 		for _, reg := range regs {
-			host, v, reason := updater.Classify(r.rules, reg)
+			host, v, reason := plan.ClassifyRegistry(r.rules, reg)
 			c := Check{Check: fmt.Sprintf("env %s: registry %s", e.label, reg.ID), Env: e.target.ID,
 				Registry: reg.ID, Host: host.Host, Region: host.Region,
 				group: "ECR registries", item: reg.ID, foldAs: fmt.Sprintf("env %s: registries", e.label)}
 			switch v {
-			case updater.VerdictNotECR:
+			case plan.VerdictNotECR:
 				continue
-			case updater.VerdictOutOfScope:
+			case plan.VerdictOutOfScope:
 				ecrCount++
 				c.Result, c.Detail = OK, reg.ServerAddress+": left alone: "+reason
-			case updater.VerdictUnparsable:
+			case plan.VerdictUnparsable:
 				c.Result, c.Detail, c.Fix = Warn, reg.ServerAddress+": "+reason, "set the address to the bare ECR host <12-digit account>.dkr.ecr.<region>.amazonaws.com, or remove the registry"
-			case updater.VerdictNotActive:
+			case plan.VerdictNotActive:
 				ecrCount++
 				c.Result, c.Detail, c.Fix = Warn, reg.ServerAddress+": skipped: "+reason+"; Rancher uses only active registries", "activate the registry, or remove it"
-			case updater.VerdictInScope:
+			case plan.VerdictInScope:
 				ecrCount++
 				probeErr := errors.New("not checked")
 				if p := probes[host.Host]; p != nil {
@@ -542,7 +549,7 @@ func (r *run) registries(ctx context.Context, envs []*env, tokens map[string]upd
 }
 
 // inScope judges one in-scope registry: probeErr is what GET /v2/ with its region's token gave.
-func (r *run) inScope(c Check, reg rancher.Registry, host ecr.Registry, tokens map[string]updater.TokenResult,
+func (r *run) inScope(c Check, reg rancher.Registry, host ecr.Registry, tokens map[string]plan.TokenResult,
 	probeErr error, creating bool) Check {
 	var found, fixes []string
 	result := OK
@@ -593,8 +600,8 @@ func (r *run) registryFix(err error, host ecr.Registry) string {
 	return "check the network path from here to " + host.Host + " (DNS, proxy, NO_PROXY, VPC endpoint)"
 }
 
-// images checks that every ECR image the environment's services use has a registry Rancher uses for it: an active
-// registry whose serverAddress is the image's host (Rancher compares them exactly, case aside).
+// images checks that every ECR image the environment's services use has a registry Rancher uses for it
+// (plan.RegistryFor: an active registry whose serverAddress is the image's host, compared exactly, case aside).
 func (r *run) images(e *env) {
 	if !e.ok || !e.servicesOK {
 		return
@@ -643,28 +650,20 @@ func (r *run) images(e *env) {
 		c := Check{Check: fmt.Sprintf("env %s: ECR images", e.label), Env: e.target.ID, Host: h, Region: u.img.ECR.Region,
 			Services: u.services, group: "ECR image hosts, each with its registry", item: h, foldAs: fmt.Sprintf("env %s: ECR images", e.label)}
 		used := "used by " + names(u.services)
-		var exact, near *rancher.Registry
-		for i := range e.regs {
-			reg := &e.regs[i]
-			if strings.EqualFold(reg.ServerAddress, h) && (exact == nil || reg.State == rancher.StateActive) {
-				exact = reg
-			} else if n, err := ecr.NormaliseHost(reg.ServerAddress); err == nil && n == u.img.ECR.Host && near == nil {
-				near = reg
-			}
-		}
+		exact, inactive, near := match(u.img, e.regs)
 		switch {
-		case exact != nil && exact.State == rancher.StateActive:
-			_, v, reason := updater.Classify(r.rules, *exact)
-			if v == updater.VerdictOutOfScope {
+		case exact != nil:
+			_, v, reason := plan.ClassifyRegistry(r.rules, *exact)
+			if v == plan.VerdictOutOfScope {
 				c.Result, c.Detail = Warn, fmt.Sprintf("registry %s serves it, but this updater leaves it alone (%s); %s", exact.ID, reason, used)
 				c.Fix = "add its account to " + r.n.RegistryIDs + " and its region to " + r.n.Regions + ", or let another updater refresh it"
 			} else {
 				c.Result, c.Detail = OK, fmt.Sprintf("registry %s serves it; %s", exact.ID, used)
 			}
 			c.Registry = exact.ID
-		case exact != nil:
-			c.Result, c.Detail = Fail, fmt.Sprintf("registry %s is %s, and Rancher uses only active registries: pulls go without credentials; %s", exact.ID, exact.State, used)
-			c.Fix, c.Registry = "activate registry "+exact.ID, exact.ID
+		case inactive != nil:
+			c.Result, c.Detail = Fail, fmt.Sprintf("registry %s is %s, and Rancher uses only active registries: pulls go without credentials; %s", inactive.ID, inactive.State, used)
+			c.Fix, c.Registry = "activate registry "+inactive.ID, inactive.ID
 		case near != nil:
 			c.Result, c.Detail = Fail, fmt.Sprintf("no registry Rancher matches: registry %s has the address %q, which Rancher never matches to %s; %s", near.ID, near.ServerAddress, h, used)
 			c.Fix, c.Registry = "recreate registry "+near.ID+" with the bare host "+h, near.ID
@@ -692,6 +691,25 @@ func (r *run) images(e *env) {
 		e.checks = append(e.checks, Check{Check: fmt.Sprintf("env %s: services", e.label), Env: e.target.ID, Result: OK,
 			Detail: fmt.Sprintf("%d services, none uses an ECR image", len(e.services))})
 	}
+}
+
+// match finds the registry Rancher uses for an image (plan.RegistryFor) and, when there is none, a registry of the
+// image's host that is not active, or one of that host spelled so that Rancher never matches it.
+func match(img ecr.Image, regs []rancher.Registry) (exact, inactive, near *rancher.Registry) {
+	if reg, ok := plan.RegistryFor(img.Ref, regs); ok {
+		return &reg, nil, nil
+	}
+	for i := range regs {
+		reg := &regs[i]
+		if strings.EqualFold(reg.ServerAddress, img.Host) {
+			if inactive == nil {
+				inactive = reg
+			}
+		} else if n, err := ecr.NormaliseHost(reg.ServerAddress); err == nil && n == img.ECR.Host && near == nil {
+			near = reg
+		}
+	}
+	return nil, inactive, near
 }
 
 func serviceName(s rancher.Service, si rancher.ServiceImage) string {
