@@ -111,12 +111,12 @@ type Event struct {
 	EnvID string // the environment watched: as given to Watch, or as CATTLE_URL or the key names it ("" if neither does)
 
 	// Changed: the resource as the event shows it.
-	ResourceType  string // TypeRegistry or TypeRegistryCredential
-	ResourceID    string
-	State         string
-	RegistryID    string // a credential's registry
-	ServerAddress string // a registry's server address
-	PublicValue   string // a credential's user name
+	ResourceType string // TypeRegistry, TypeRegistryCredential or TypeService
+	ResourceID   string
+	RegistryID   string // a credential's registry
+	// Images are a service's: the imageUuid of its launchConfig, then of each secondaryLaunchConfig (sidekick), in
+	// order; none for a service without a launchConfig (external, DNS).
+	Images []string
 
 	// Disconnected and Unavailable.
 	Err     error
@@ -429,7 +429,8 @@ func (w *watch) readErr(err error) error {
 	return fmt.Errorf("events of environment %s: %w", w.envName(), &Error{Err: err})
 }
 
-// handle decodes one frame: its name and resource type only, and the resource of a registry or credential change.
+// handle decodes one frame: its name and resource type only, and the resource of a registry, credential or service
+// change.
 func (w *watch) handle(b []byte) error {
 	name, typ, err := scanEvent(b)
 	if err != nil {
@@ -445,21 +446,23 @@ func (w *watch) handle(b []byte) error {
 	switch {
 	case typ == TypeRegistry || typ == TypeRegistryCredential:
 	case w.o.Services && (typ == TypeService || strings.HasSuffix(typ, "Service")):
-		report = TypeService // every kind of service: only its id matters, the services are read again
+		report = TypeService // every kind of service: its id and images matter, the services are read again
 	default:
 		return nil
+	}
+	type launchConfig struct {
+		ImageUUID string `json:"imageUuid"`
 	}
 	var v struct {
 		ResourceID string `json:"resourceId"`
 		Data       struct {
 			Resource *struct {
-				ID            string `json:"id"`
-				Type          string `json:"type"`
-				State         string `json:"state"`
-				AccountID     string `json:"accountId"`
-				RegistryID    string `json:"registryId"`
-				ServerAddress string `json:"serverAddress"`
-				PublicValue   string `json:"publicValue"`
+				ID           string          `json:"id"`
+				Type         string          `json:"type"`
+				AccountID    string          `json:"accountId"`
+				RegistryID   string          `json:"registryId"`
+				LaunchConfig *launchConfig   `json:"launchConfig"`
+				Sidekicks    []*launchConfig `json:"secondaryLaunchConfigs"`
 			} `json:"resource"`
 		} `json:"data"`
 	}
@@ -477,7 +480,12 @@ func (w *watch) handle(b []byte) error {
 		if ev.ResourceID == "" {
 			ev.ResourceID = r.ID
 		}
-		ev.State, ev.RegistryID, ev.ServerAddress, ev.PublicValue = r.State, r.RegistryID, r.ServerAddress, r.PublicValue
+		ev.RegistryID = r.RegistryID
+		for _, lc := range append([]*launchConfig{r.LaunchConfig}, r.Sidekicks...) {
+			if report == TypeService && lc != nil && lc.ImageUUID != "" {
+				ev.Images = append(ev.Images, lc.ImageUUID)
+			}
+		}
 	}
 	if ev.ResourceID == "" {
 		return fmt.Errorf("a %s event without a resource id", typ)

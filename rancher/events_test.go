@@ -176,7 +176,7 @@ func TestWatchChanges(t *testing.T) {
 	reg := w.srv.AddRegistry(w.envA, ecrHost2, "")
 	ev := r.wait(Changed, reg, 2*time.Second)
 	t.Logf("registry added -> event in %v (batch interval 20 ms)", time.Since(start))
-	if ev.ResourceType != TypeRegistry || ev.ServerAddress != ecrHost2 || ev.State != "active" {
+	if ev.ResourceType != TypeRegistry || ev.RegistryID != "" || len(ev.Images) != 0 {
 		t.Errorf("registry event %+v", ev)
 	}
 
@@ -192,8 +192,7 @@ func TestWatchChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(errText(t, err))
 	}
-	if ev := r.wait(Changed, cred.ID, 2*time.Second); ev.ResourceType != TypeRegistryCredential || ev.RegistryID != reg ||
-		ev.PublicValue != "AWS" || ev.State != "active" {
+	if ev := r.wait(Changed, cred.ID, 2*time.Second); ev.ResourceType != TypeRegistryCredential || ev.RegistryID != reg {
 		t.Errorf("REST credential event %+v", ev)
 	}
 
@@ -202,13 +201,11 @@ func TestWatchChanges(t *testing.T) {
 	if err := e.UpdateCredential(context.Background(), c, "someone", password()); err != nil {
 		t.Fatal(errText(t, err))
 	}
-	if ev := r.wait(Changed, w.credA, 2*time.Second); ev.PublicValue != "someone" || ev.RegistryID != w.regA {
+	if ev := r.wait(Changed, w.credA, 2*time.Second); ev.ResourceType != TypeRegistryCredential || ev.RegistryID != w.regA {
 		t.Errorf("edited credential event %+v", ev)
 	}
 	w.srv.SetState(w.credA, "inactive")
-	if ev := r.wait(Changed, w.credA, 2*time.Second); ev.State != "inactive" {
-		t.Errorf("state event %+v", ev)
-	}
+	r.wait(Changed, w.credA, 2*time.Second) // a state change is a change too
 
 	// Changes of other environments do not arrive here.
 	w.srv.SetState(w.credB, "inactive")
@@ -239,12 +236,13 @@ func TestWatchCoalesces(t *testing.T) {
 	watching(t, s, "", wo, r)
 	r.wait(Connected, "", 2*time.Second)
 
-	// Rancher batches: four changes of one credential within a batch are one event with the last state.
+	// Rancher batches: four changes of one credential within a batch are one event (TestWatchFoldsToTheLatest
+	// checks that a folded event is the latest).
 	time.Sleep(250 * time.Millisecond) // the interval applies from the publisher's next round
 	for _, st := range []string{"deactivating", "inactive", "activating", "active"} {
 		w.srv.SetState(w.credA, st)
 	}
-	if ev := r.wait(Changed, w.credA, 2*time.Second); ev.State != "active" {
+	if ev := r.wait(Changed, w.credA, 2*time.Second); ev.RegistryID != w.regA {
 		t.Errorf("batched event %+v", ev)
 	}
 	time.Sleep(450 * time.Millisecond)
@@ -278,9 +276,8 @@ func TestWatchCoalesces(t *testing.T) {
 	r.mu.Unlock()
 	close(block)
 	r.wait(Changed, first, 2*time.Second)
-	ev := r.wait(Changed, w.credA, 2*time.Second)
-	if ev.State != "inactive" {
-		t.Errorf("folded event %+v, want the last state", ev)
+	if ev := r.wait(Changed, w.credA, 2*time.Second); ev.RegistryID != w.regA {
+		t.Errorf("folded event %+v", ev)
 	}
 	time.Sleep(100 * time.Millisecond)
 	n := 0
@@ -884,6 +881,7 @@ func TestWatchServices(t *testing.T) {
 		svc := w.srv.AddService(w.envA, "web", "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1")
 		lb := w.srv.AddService(w.envA, "lb", "rancher/lb-service-haproxy:v0.9.1")
 		w.srv.SetServiceKind(lb, "loadBalancerService")
+		images := map[string]string{svc: "docker:123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1", lb: "docker:rancher/lb-service-haproxy:v0.9.1"}
 		marker := w.srv.AddRegistry(w.envA, ecrHost2, "")
 		r.wait(Changed, marker, 2*time.Second)
 		if !services {
@@ -897,9 +895,68 @@ func TestWatchServices(t *testing.T) {
 			continue
 		}
 		for _, id := range []string{svc, lb} {
-			if ev := r.wait(Changed, id, 2*time.Second); ev.ResourceType != TypeService || ev.State != "active" {
+			if ev := r.wait(Changed, id, 2*time.Second); ev.ResourceType != TypeService || len(ev.Images) != 1 || ev.Images[0] != images[id] {
 				t.Errorf("service event %+v", ev)
 			}
 		}
+	}
+}
+
+// TestWatchFoldsToTheLatest: changes of one resource within a batch arrive as one event, and changes the read loop
+// keeps while the handler is busy fold into the latest: a service's event carries the images of its last state.
+func TestWatchFoldsToTheLatest(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, ranchertest.Options{})
+	o := fastEvents
+	o.BatchInterval = 200 * time.Millisecond
+	w.srv.SetEventOptions(o)
+	svc := w.srv.AddService(w.envA, "web", "example.com/web:0")
+	s := dial(t, w.opts("/v2-beta/projects/"+w.envA, envKeyA, envSecretA))
+	r := newRecorder(t)
+	wo := fastWatch
+	wo.Services = true
+	watching(t, s, "", wo, r)
+	r.wait(Connected, "", 2*time.Second)
+
+	time.Sleep(250 * time.Millisecond) // the interval applies from the publisher's next round
+	for i := 1; i <= 4; i++ {
+		w.srv.SetServiceImage(svc, fmt.Sprintf("example.com/web:%d", i))
+	}
+	if ev := r.wait(Changed, svc, 2*time.Second); len(ev.Images) != 1 || ev.Images[0] != "docker:example.com/web:4" {
+		t.Errorf("batched event %+v, want the last image", ev)
+	}
+
+	o.BatchInterval = 20 * time.Millisecond
+	w.srv.SetEventOptions(o)
+	block := make(chan struct{})
+	r.mu.Lock()
+	r.block = block
+	r.mu.Unlock()
+	marker := w.srv.AddRegistry(w.envA, "666666666666.dkr.ecr.eu-west-1.amazonaws.com", "")
+	calls := r.calls.Load()
+	waitUntil(t, "the handler blocked", 2*time.Second, func() bool { return r.calls.Load() > calls })
+	for i := 5; i <= 9; i++ {
+		w.srv.SetServiceImage(svc, fmt.Sprintf("example.com/web:%d", i))
+		time.Sleep(30 * time.Millisecond) // a batch each
+	}
+	r.mu.Lock()
+	r.block = nil
+	r.mu.Unlock()
+	close(block)
+	r.wait(Changed, marker, 2*time.Second)
+	if ev := r.wait(Changed, svc, 2*time.Second); len(ev.Images) != 1 || ev.Images[0] != "docker:example.com/web:9" {
+		t.Errorf("folded event %+v, want the last image", ev)
+	}
+	time.Sleep(100 * time.Millisecond)
+	n := 0
+	r.mu.Lock()
+	for _, ev := range r.all {
+		if ev.ResourceID == svc {
+			n++
+		}
+	}
+	r.mu.Unlock()
+	if n != 2 { // the batch's one, and the folded one
+		t.Errorf("%d events of %s: %v", n, svc, r.kinds())
 	}
 }

@@ -43,6 +43,10 @@ type EventOptions struct {
 	MaxQueued     int           // messages queued per socket before the drop rule applies; 0 means 100
 	MaxPings      int           // the server closes the socket (close frame 1000) after this many pings; 0 means 8,640, < 0 never
 
+	// Delay holds each batch of changes this long after it is published before the subscribers get it (a loaded
+	// Cattle, a buffering proxy); pings are not delayed.
+	Delay time.Duration
+
 	// NoPings stops sending pings (on open sockets too): a client's read deadline must notice.
 	NoPings bool
 	// Refuse answers every subscribe request with this status and a Cattle error body instead of the upgrade (as
@@ -525,6 +529,10 @@ func (s *Server) publish(subs []*subscriber) {
 		}
 	}
 	s.mu.Unlock()
+	if d := s.EventOptions().Delay; d > 0 {
+		time.AfterFunc(d, func() { s.deliver(out) })
+		return
+	}
 	s.deliver(out)
 }
 

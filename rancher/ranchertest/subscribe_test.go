@@ -535,3 +535,38 @@ func TestSubscribeSlowReader(t *testing.T) {
 	_ = healthy.Close()
 	<-readDone
 }
+
+// TestSubscribeDelay: with Delay, a change reaches the subscriber no sooner than Delay after it is published, and
+// pings keep coming meanwhile.
+func TestSubscribeDelay(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, Options{})
+	s := w.s
+	o := fast
+	o.Delay = 400 * time.Millisecond
+	s.SetEventOptions(o)
+	c := subscribe(t, s, "/v2-beta/projects/"+w.env1+"/subscribe?eventNames=resource.change", w.user)
+	if m := next(t, c, 2*time.Second); m["name"] != "ping" {
+		t.Fatalf("first message %v, want a ping", m)
+	}
+	start := time.Now()
+	reg := s.AddRegistry(w.env1, "999999999999.dkr.ecr.eu-west-1.amazonaws.com", "")
+	pings := 0
+	for {
+		m := next(t, c, 3*time.Second)
+		if m["name"] == "ping" {
+			pings++
+			continue
+		}
+		if m["resourceId"] != reg {
+			t.Fatalf("event %v", m)
+		}
+		break
+	}
+	if d := time.Since(start); d < o.Delay {
+		t.Errorf("the change arrived %v after it was made, with a delay of %v", d, o.Delay)
+	}
+	if pings == 0 {
+		t.Error("no ping while the change was held")
+	}
+}
