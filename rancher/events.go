@@ -450,41 +450,21 @@ func (w *watch) handle(b []byte) error {
 	default:
 		return nil
 	}
-	type launchConfig struct {
-		ImageUUID string `json:"imageUuid"`
-	}
-	var v struct {
-		ResourceID string `json:"resourceId"`
-		Data       struct {
-			Resource *struct {
-				ID           string          `json:"id"`
-				Type         string          `json:"type"`
-				AccountID    string          `json:"accountId"`
-				RegistryID   string          `json:"registryId"`
-				LaunchConfig *launchConfig   `json:"launchConfig"`
-				Sidekicks    []*launchConfig `json:"secondaryLaunchConfigs"`
-			} `json:"resource"`
-		} `json:"data"`
-	}
+	var v changeVO
 	if err := json.Unmarshal(b, &v); err != nil {
 		return fmt.Errorf("a malformed %s event", typ)
 	}
 	ev := Event{Kind: Changed, EnvID: w.env, ResourceType: report, ResourceID: v.ResourceID}
 	if r := v.Data.Resource; r != nil {
-		if r.Type != "" && r.Type != typ || ev.ResourceID != "" && r.ID != "" && r.ID != ev.ResourceID {
-			return fmt.Errorf("a %s event about another resource", typ)
-		}
-		if w.env != "" && r.AccountID != "" && r.AccountID != w.env {
-			return fmt.Errorf("a %s event of another environment", typ)
+		if err := r.check(typ, ev.ResourceID, w.env); err != nil {
+			return err
 		}
 		if ev.ResourceID == "" {
 			ev.ResourceID = r.ID
 		}
 		ev.RegistryID = r.RegistryID
-		for _, lc := range append([]*launchConfig{r.LaunchConfig}, r.Sidekicks...) {
-			if report == TypeService && lc != nil && lc.ImageUUID != "" {
-				ev.Images = append(ev.Images, lc.ImageUUID)
-			}
+		if report == TypeService {
+			ev.Images = r.images()
 		}
 	}
 	if ev.ResourceID == "" {
@@ -492,6 +472,49 @@ func (w *watch) handle(b []byte) error {
 	}
 	w.q.push(ev)
 	return nil
+}
+
+// changeVO is what Watch reads of a resource.change event of a registry, credential or service.
+type changeVO struct {
+	ResourceID string `json:"resourceId"`
+	Data       struct {
+		Resource *changedResource `json:"resource"`
+	} `json:"data"`
+}
+
+type changedResource struct {
+	ID           string          `json:"id"`
+	Type         string          `json:"type"`
+	AccountID    string          `json:"accountId"`
+	RegistryID   string          `json:"registryId"`
+	LaunchConfig *launchConfig   `json:"launchConfig"`
+	Sidekicks    []*launchConfig `json:"secondaryLaunchConfigs"`
+}
+
+type launchConfig struct {
+	ImageUUID string `json:"imageUuid"`
+}
+
+// check refuses a resource that is not the one the event names, or of another environment than env.
+func (r *changedResource) check(typ, id, env string) error {
+	if r.Type != "" && r.Type != typ || id != "" && r.ID != "" && r.ID != id {
+		return fmt.Errorf("a %s event about another resource", typ)
+	}
+	if env != "" && r.AccountID != "" && r.AccountID != env {
+		return fmt.Errorf("a %s event of another environment", typ)
+	}
+	return nil
+}
+
+// images are a service's: the imageUuid of its launchConfig, then of each sidekick.
+func (r *changedResource) images() []string {
+	var out []string
+	for _, lc := range append([]*launchConfig{r.LaunchConfig}, r.Sidekicks...) {
+		if lc != nil && lc.ImageUUID != "" {
+			out = append(out, lc.ImageUUID)
+		}
+	}
+	return out
 }
 
 // deliver hands the queued events to the handler, one at a time, until the queue stops or ctx is done.
