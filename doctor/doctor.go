@@ -177,7 +177,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 		log = l
 	}
 	cfg.Updater = cfg.Updater.WithNames()
-	r := &run{cfg: cfg, rules: plan.Rules(cfg.Updater.Rules), n: cfg.Updater.Names, log: log}
+	r := &run{cfg: cfg, rules: cfg.Updater.Rules, n: cfg.Updater.Names, log: log}
 	rep := &Report{}
 	defer func() { rep.Duration = time.Since(start) }()
 

@@ -341,8 +341,8 @@ type Registry struct {
 
 // Credential is a registry credential as Rancher lists it (the secret is never listed).
 type Credential struct {
-	ID, EnvID, RegistryID, PublicValue, State string
-	self                                      string // links.self as Rancher sent it; pinned before use
+	ID, EnvID, RegistryID, State string
+	self                         string // links.self as Rancher sent it; pinned before use
 }
 
 // Registries lists every registry of the environment that Rancher lists (all but removed and purged), page by page.
@@ -371,7 +371,7 @@ func (e *Env) Credentials(ctx context.Context) ([]Credential, error) {
 }
 
 func credential(c client.RegistryCredential) Credential {
-	return Credential{ID: c.Id, EnvID: c.AccountId, RegistryID: c.RegistryId, PublicValue: c.PublicValue, State: c.State, self: c.Links[client.SELF]}
+	return Credential{ID: c.Id, EnvID: c.AccountId, RegistryID: c.RegistryId, State: c.State, self: c.Links[client.SELF]}
 }
 
 func registry(r client.Registry) Registry {

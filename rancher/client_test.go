@@ -258,7 +258,7 @@ func TestDialOpenEveryURLForm(t *testing.T) {
 			}
 			creds := credentials(t, env)
 			if len(creds) != 1 || creds[0].ID != w.credA || creds[0].EnvID != w.envA || creds[0].RegistryID != w.regA ||
-				creds[0].PublicValue != "AWS" || creds[0].State != StateActive {
+				creds[0].State != StateActive {
 				t.Errorf("Credentials = %+v, want only %s of %s", creds, w.credA, w.envA)
 			}
 
@@ -635,7 +635,7 @@ func TestListsStatesAcrossPages(t *testing.T) {
 				srv.AddCredential(other, reg, "AWS", oldSecret, "") // another environment's: never listed
 				if st != "removed" && st != "purged" && st != "purging" {
 					wantRegs[reg] = st + " " + addr
-					wantCreds[cred] = st + " " + reg + " " + fmt.Sprint("user", i)
+					wantCreds[cred] = st + " " + reg
 				}
 			}
 			s := dial(t, Options{Endpoint: endpoint(srv.URL + "/v2-beta"), AccessKey: envKeyA, SecretKey: envSecretA, PageSize: 3})
@@ -657,7 +657,7 @@ func TestListsStatesAcrossPages(t *testing.T) {
 			creds := credentials(t, e)
 			gotCreds := map[string]string{}
 			for _, c := range creds {
-				gotCreds[c.ID] = c.State + " " + c.RegistryID + " " + c.PublicValue
+				gotCreds[c.ID] = c.State + " " + c.RegistryID
 				if c.EnvID != env {
 					t.Errorf("credential %+v: EnvID, want %s", c, env)
 				}
@@ -906,7 +906,7 @@ func TestCreate(t *testing.T) {
 		t.Fatalf("CreateCredential: %s", errText(t, err))
 	}
 	wantCount(t, "CreateCredential requests", int64(srv.RequestCount()-n), 1)
-	if !strings.HasPrefix(cred.ID, "1c") || cred.EnvID != w.envA || cred.RegistryID != reg.ID || cred.PublicValue != "AWS" {
+	if !strings.HasPrefix(cred.ID, "1c") || cred.EnvID != w.envA || cred.RegistryID != reg.ID {
 		t.Errorf("CreateCredential = %+v", cred)
 	}
 	if strings.Contains(fmt.Sprintf("%+v %#v", cred, cred), pw.Reveal()) {

@@ -1,183 +1,238 @@
 package updater
 
 import (
-	"context"
-	"runtime/debug"
+	"maps"
+	"strings"
 	"sync"
 	"time"
 )
 
-// Change is what Rancher reported of one environment: a registry or a registry credential changed, or the
-// report stream (re)connected and anything may have changed while it was away.
+// Change is what Rancher reported of one environment.
 type Change struct {
-	// RegistryID is the registry that changed, or the registry of the credential that changed.
+	// RegistryID is a registry that changed, or the registry of the credential that changed.
 	RegistryID string
-	// CredentialID is the credential that changed; it is rewritten even when it was written this cycle.
+	// CredentialID is a credential that changed: unless the change is the echo of the updater's own write, the
+	// updater forgets what it wrote there, so the environment's next pass writes it again.
 	CredentialID string
-	// Resync asks for the whole environment: every registry is read and planned, and what is not fresh written.
+	// Resync: the report stream (re)connected, and changes made while it was away were not reported. The
+	// environment is read again and what does not hold the current token is written; the echoes the updater
+	// expected are given up (they may have been lost).
 	Resync bool
-	// ServiceID is a service that changed: its images may need a registry (DISCOVER_REGISTRIES).
+	// Lost: more changes came at once than are kept, and their details were dropped: the environment is read
+	// again and every credential of it written.
+	Lost bool
+	// ServiceID is a service that changed and Images the images its resource shows (DISCOVER_REGISTRIES): a
+	// change only when they differ from the images the last read of the service found (a new image may need a
+	// registry; a health change, a scaling or a restart cannot).
 	ServiceID string
+	Images    []string
 }
 
 const (
-	// Debounce is how long a small pass waits after the first change, so that a burst is one pass.
+	// Debounce is how long after the first change of an environment its pass comes, so that a burst is one pass.
 	Debounce = 200 * time.Millisecond
-	// minSmallGap is the least time between two small passes.
-	minSmallGap = 500 * time.Millisecond
-	// echoWindow is how long a change Rancher reports of a resource the updater itself wrote is taken for the
-	// echo of that write and ignored. Rancher publishes changes once a second.
-	echoWindow = 5 * time.Second
-	// PassEvent is the kind of a small pass triggered by changes.
-	PassEvent = "event"
+	// minEventGap is the least time between the start of a pass that read an environment and the start of the
+	// next pass for changes in it: a stream of changes costs an environment at most two reads a second.
+	minEventGap = 500 * time.Millisecond
+	// echoExpiry is how long the echo of a write is expected at most. Rancher publishes a change within about a
+	// second; a minute covers a loaded Cattle or a buffering proxy many times over, and an echo never expected for
+	// long cannot hide a real change for long.
+	echoExpiry = time.Minute
+	// MaxIDBytes bounds the ids a change may name: Cattle's are a few bytes ("1c123"); a longer one is not
+	// Rancher's and is dropped.
+	MaxIDBytes = 64
+	// MaxPendingChanges bounds the credentials kept per environment until its pass; past it, the environment's
+	// changes count as lost (Change.Lost).
+	MaxPendingChanges = 1024
 )
 
-// changes collects the changes reported between small passes. Changed is called from the goroutines that read
-// Rancher's event streams and must never block them.
-type changes struct {
+// inbox collects what the event streams report between passes, and the echoes the updater's own writes will
+// cause. Changed runs on the goroutines that read the streams and never blocks them; the loop takes the changes
+// between passes; the writes of a pass add the echoes they expect.
+type inbox struct {
 	mu      sync.Mutex
-	pending map[string]*envChange // by environment key
-	echoes  map[string]time.Time  // resource id -> when the updater last wrote it
-	window  time.Duration         // echoWindow
-	wake    chan struct{}
+	pending map[string]*envChanges // by environment key
+	// echoes are the reports of the updater's own writes that Rancher has still to send.
+	echoes    map[echoKey]echo
+	nextPrune time.Time
+	// images are the images of each service as the last read of its environment found them (by environment key,
+	// then service id).
+	images map[string]map[string]string
+	// received counts the changes accepted (tests wait until the loop has taken them all).
+	received uint64
+	wake     chan struct{}
 }
 
-type envChange struct {
-	resync      bool
-	registries  map[string]bool
-	credentials map[string]bool
+// envChanges are the changes of one environment since the loop last took them.
+type envChanges struct {
+	first  time.Time
+	forget map[string]bool // credentials that may hold anything now
+	all    bool            // every credential may (changes were lost)
 }
 
-func newChanges() *changes {
-	return &changes{pending: map[string]*envChange{}, echoes: map[string]time.Time{}, window: echoWindow, wake: make(chan struct{}, 1)}
+type echoKey struct{ env, id string }
+
+// echo is what the updater expects of one resource: n reports of its writes, until the safety expiry.
+type echo struct {
+	n     int
+	until time.Time
+}
+
+func newInbox() *inbox {
+	return &inbox{pending: map[string]*envChanges{}, echoes: map[echoKey]echo{}, images: map[string]map[string]string{},
+		wake: make(chan struct{}, 1)}
 }
 
 // Changed reports a change of one environment (by its key: the id given in RANCHER_ENVIRONMENTS, or "" for the
-// key's own environment). A change of a resource the updater wrote itself moments ago is its echo and is
-// ignored, so that the updater's own writes never cause more writes. It never blocks.
+// key's own environment) and says whether it counts. The echo of the updater's own write does not count: each
+// write expects exactly one report of its resource, taken by the first that comes, however late. Nor do ids
+// longer than Rancher's, nor a service whose images did not change. It never blocks.
 func (u *Updater) Changed(envKey string, c Change) bool {
-	ch := u.changes
 	now := u.clock.Now()
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	if !c.Resync {
-		id := c.CredentialID
-		if id == "" {
-			id = c.RegistryID
-		}
-		if at, ok := ch.echoes[envKey+"/"+id]; ok && now.Sub(at) < ch.window {
+	in := u.inbox
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	switch {
+	case c.Resync || c.Lost:
+		in.giveUpEchoes(envKey)
+	case len(c.CredentialID) > MaxIDBytes || len(c.RegistryID) > MaxIDBytes || len(c.ServiceID) > MaxIDBytes:
+		return false
+	case c.ServiceID != "":
+		if !in.imagesChanged(envKey, c.ServiceID, c.Images) {
 			return false
 		}
+	case in.echo(envKey, c, now):
+		return false
 	}
-	p := ch.pending[envKey]
+	p := in.pending[envKey]
 	if p == nil {
-		p = &envChange{registries: map[string]bool{}, credentials: map[string]bool{}}
-		ch.pending[envKey] = p
+		p = &envChanges{first: now, forget: map[string]bool{}}
+		in.pending[envKey] = p
 	}
 	switch {
-	case c.Resync:
-		p.resync = true
+	case c.Lost || p.all:
+		p.all, p.forget = true, nil
+	case c.CredentialID != "" && len(p.forget) >= MaxPendingChanges:
+		p.all, p.forget = true, nil
 	case c.CredentialID != "":
-		p.credentials[c.CredentialID] = true
-		if c.RegistryID != "" {
-			p.registries[c.RegistryID] = true
-		}
-	case c.RegistryID != "":
-		p.registries[c.RegistryID] = true
+		p.forget[c.CredentialID] = true
 	}
+	in.received++
 	select {
-	case ch.wake <- struct{}{}:
+	case in.wake <- struct{}{}:
 	default:
 	}
 	return true
 }
 
-// wrote notes that the updater wrote (or tried to write) these resources of an environment just now.
-func (ch *changes) wrote(envKey string, now time.Time, ids ...string) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	for id, at := range ch.echoes {
-		if now.Sub(at) >= ch.window {
-			delete(ch.echoes, id)
-		}
+// echo reports whether a change is the report of the updater's own write, and takes it if so.
+func (in *inbox) echo(envKey string, c Change, now time.Time) bool {
+	id := c.CredentialID
+	if id == "" {
+		id = c.RegistryID
 	}
-	for _, id := range ids {
-		if id != "" {
-			ch.echoes[envKey+"/"+id] = now
+	k := echoKey{envKey, id}
+	e, ok := in.echoes[k]
+	switch {
+	case !ok:
+		return false
+	case !now.Before(e.until):
+		delete(in.echoes, k)
+		return false
+	case e.n <= 1:
+		delete(in.echoes, k)
+	default:
+		e.n--
+		in.echoes[k] = e
+	}
+	return true
+}
+
+// expect notes that the updater is about to write a resource (or has just created it): Rancher will report it once.
+func (in *inbox) expect(envKey, id string, now time.Time) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if now.After(in.nextPrune) {
+		for k, e := range in.echoes {
+			if !now.Before(e.until) {
+				delete(in.echoes, k)
+			}
+		}
+		in.nextPrune = now.Add(echoExpiry)
+	}
+	k := echoKey{envKey, id}
+	e := in.echoes[k]
+	e.n++
+	e.until = now.Add(echoExpiry)
+	in.echoes[k] = e
+}
+
+// unexpect takes back an echo expected of a write Rancher refused.
+func (in *inbox) unexpect(envKey, id string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	k := echoKey{envKey, id}
+	if e := in.echoes[k]; e.n > 1 {
+		e.n--
+		in.echoes[k] = e
+	} else {
+		delete(in.echoes, k)
+	}
+}
+
+// giveUpEchoes forgets the echoes expected in an environment whose reports may have been lost.
+func (in *inbox) giveUpEchoes(envKey string) {
+	for k := range in.echoes {
+		if k.env == envKey {
+			delete(in.echoes, k)
 		}
 	}
 }
 
-// take returns the scope of a small pass over the changes reported so far and the credentials Rancher said
-// changed (by environment key), and forgets them; ok is false when there are none.
-func (ch *changes) take() (sc scope, changed map[string]map[string]bool, ok bool) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	if len(ch.pending) == 0 {
-		return scope{}, nil, false
+// imagesChanged reports whether a service's images differ from what the last read found, and remembers them.
+func (in *inbox) imagesChanged(envKey, id string, images []string) bool {
+	now := strings.Join(images, "\n")
+	known, ok := in.images[envKey][id]
+	if ok && known == now || !ok && len(images) == 0 {
+		return false
 	}
-	sc = scope{kind: PassEvent, envs: map[string]bool{}, only: map[string]map[string]bool{}}
-	changed = map[string]map[string]bool{}
-	for key, p := range ch.pending {
-		sc.envs[key] = true
-		if !p.resync {
-			sc.only[key] = p.registries
-		}
-		changed[key] = p.credentials
+	if in.images[envKey] == nil {
+		in.images[envKey] = map[string]string{}
 	}
-	ch.pending = map[string]*envChange{}
-	return sc, changed, true
+	in.images[envKey][id] = now
+	return true
 }
 
-// smallPasses runs small passes for the changes reported while the loop waits for timer (due at next), until
-// timer fires (nil, true), a small pass leaves something failing (its result, true: the loop schedules the retry)
-// or ctx is done (nil, false).
-func (u *Updater) smallPasses(ctx context.Context, timer <-chan time.Time, next time.Time) (*Result, bool) {
-	var last time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, false
-		case <-timer:
-			return nil, true
-		case <-u.changes.wake:
+// learnImages records the images of the services each environment's read found (DISCOVER_REGISTRIES), for
+// imagesChanged; after a scheduled pass, the environments it no longer serves are forgotten.
+func (in *inbox) learnImages(res *Result) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if res.Kind == PassScheduled {
+		served := map[string]bool{}
+		for _, e := range res.Envs {
+			served[e.key] = true
 		}
-		wait := Debounce
-		if gap := minSmallGap - u.clock.Now().Sub(last); gap > wait {
-			wait = gap
+		maps.DeleteFunc(in.images, func(key string, _ map[string]string) bool { return !served[key] })
+	}
+	for _, e := range res.Envs {
+		switch {
+		case e.SkipReason != "":
+			delete(in.images, e.key)
+		case e.images != nil:
+			in.images[e.key] = e.images
 		}
-		select {
-		case <-ctx.Done():
-			return nil, false
-		case <-u.clock.After(wait):
-		}
-		sc, changed, ok := u.changes.take()
-		if !ok {
-			continue
-		}
-		// Rancher said these credentials changed: they are no longer fresh, whether this pass writes them or a
-		// retry of it does.
-		u.unfresh(changed)
-		last = u.clock.Now()
-		res := u.runPass(ctx, sc)
-		if ctx.Err() != nil {
-			return nil, false
-		}
-		if !res.OK() {
-			return res, true
-		}
-		u.health.passDone(res.Start.Add(res.Duration), res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.firstError()), next)
-		// As after a scheduled pass: the daemon idles between changes, so the pass's garbage goes back now.
-		u.idle()
-		debug.FreeOSMemory()
 	}
 }
 
-// unfresh forgets that these credentials (by environment key) hold a fresh password.
-func (u *Updater) unfresh(creds map[string]map[string]bool) {
-	for key, ids := range creds {
-		for id := range ids {
-			delete(u.fresh[key], id)
-		}
+// take returns the changes reported since the last take, and how many changes have been accepted in all.
+func (in *inbox) take() (map[string]*envChanges, uint64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.pending) == 0 {
+		return nil, in.received
 	}
+	p := in.pending
+	in.pending = map[string]*envChanges{}
+	return p, in.received
 }

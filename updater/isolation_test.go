@@ -3,6 +3,7 @@ package updater
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -49,7 +50,7 @@ func TestDeniedRegionIsIsolated(t *testing.T) {
 	l := w.startLoop(t, cfg)
 	metrics := Handler(l.u.Health(), reg)
 
-	wake := l.clock.next(t)
+	wake := l.next(t)
 	res := l.last()
 	if res.Status != StatusDegraded || res.OK() {
 		t.Fatalf("first pass: status %q, ok %v; want degraded", res.Status, res.OK())
@@ -70,7 +71,7 @@ func TestDeniedRegionIsIsolated(t *testing.T) {
 	retries := 0
 	for retries < 10 {
 		l.clock.advanceTo(wake)
-		wake = l.clock.next(t)
+		wake = l.next(t)
 		res := l.last()
 		if res.Kind != PassRetry {
 			t.Fatalf("pass %d is %s, want a retry", len(l.passes), res.Kind)
@@ -93,7 +94,7 @@ func TestDeniedRegionIsIsolated(t *testing.T) {
 	// The region is allowed again: the next retry writes it, and only it.
 	w.ecr.ClearFaults()
 	l.clock.advanceTo(wake)
-	l.clock.next(t)
+	l.next(t)
 	res = l.last()
 	if res.Status != StatusOK || len(res.Problems) != 0 || res.Updated != 1 {
 		t.Fatalf("after the fix: status %s, problems %v, updated %d", res.Status, res.Problems, res.Updated)
@@ -122,13 +123,13 @@ func TestFailingWriteIsIsolated(t *testing.T) {
 	w.rancher.AddFault(ranchertest.Fault{Method: "PUT", PathContains: "/" + bad, Status: 500})
 	l := w.startLoop(t, w.config())
 
-	wake := l.clock.next(t)
+	wake := l.next(t)
 	if res := l.last(); res.Status != StatusDegraded || len(res.Problems) != 1 || res.Problems[0].Reason != ReasonWrite {
 		t.Fatalf("first pass: %s %+v", res.Status, res.Problems)
 	}
 	for i := 0; i < 4; i++ {
 		l.clock.advanceTo(wake)
-		wake = l.clock.next(t)
+		wake = l.next(t)
 		res := l.last()
 		if res.Kind != PassRetry || res.ECRCalls != 0 || res.Status != StatusDegraded {
 			t.Fatalf("retry %d: kind %s, %d ECR calls, status %s", i+1, res.Kind, res.ECRCalls, res.Status)
@@ -166,7 +167,7 @@ func TestEveryRegistryFailingIsUnhealthy(t *testing.T) {
 	w.registry(w.env, ecrHost(acct, "eu-west-1"), "active")
 	w.ecr.AddFault(ecrtest.Fault{Code: "AccessDeniedException"})
 	l := w.startLoop(t, w.config())
-	l.clock.next(t)
+	l.next(t)
 	if res := l.last(); res.Status != StatusFailing || len(res.Problems) != 2 {
 		t.Fatalf("status %s, problems %+v", res.Status, res.Problems)
 	}
@@ -182,7 +183,7 @@ func TestPassesStartAtLeastFiveSecondsApart(t *testing.T) {
 	l := w.startLoop(t, w.config())
 	var starts []time.Time
 	for i := 0; i < 6; i++ {
-		wake := l.clock.next(t)
+		wake := l.next(t)
 		starts = append(starts, l.last().Start)
 		l.clock.advanceTo(wake)
 	}
@@ -258,4 +259,86 @@ func TestSlowPagesCannotHoldAPass(t *testing.T) {
 		t.Errorf("%d writes", n)
 	}
 	t.Logf("pass ended after %s: %v", took.Round(time.Millisecond), res.Envs[0].Err)
+}
+
+// TestFailingRegionIsFetchedByRetriesOnly (issue 19, point 8): passes for changes plan against the last failure of
+// a region's token rather than fetch it again (the retries do, as the schedule says), and a problem is listed once,
+// however many passes find it. Before, every small pass fetched the failing region's token again and added its
+// problem once more (problems 2, 3, 4, 5...).
+func TestFailingRegionIsFetchedByRetriesOnly(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	good := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	w.rancher.AddRegistry(w.env, ecrHost(acct, "ap-east-1"), "active") // no credential yet: one is to be created
+	w.ecr.AddFault(ecrtest.Fault{Region: "ap-east-1", Code: "AccessDeniedException"})
+	l := w.startLoop(t, w.config())
+	retry := l.next(t)
+	if res := l.last(); len(res.Problems) != 1 {
+		t.Fatalf("scheduled pass: problems %+v", res.Problems)
+	}
+	w.ecr.ResetCalls()
+	l.echo(t, w, good)
+	for i := 0; i < 4; i++ {
+		if !l.u.Changed("", Change{RegistryID: w.cred(good).RegistryID, CredentialID: good}) {
+			t.Fatal("the hand edit was ignored")
+		}
+		l.step(t)
+		res := l.waitPasses(t, 2+i)
+		if res.Kind != PassEvent || res.Updated != 1 || res.ECRCalls != 0 || len(res.Problems) != 1 {
+			t.Fatalf("pass %d for a change: kind %s, updated %d, ECR calls %d, problems %d", i+1, res.Kind, res.Updated, res.ECRCalls, len(res.Problems))
+		}
+		l.echo(t, w, good)
+	}
+	if at := l.next(t); !at.Equal(retry) {
+		t.Errorf("retry due at %s, want %s as the scheduled pass left it", at, retry)
+	}
+	l.clock.advanceTo(retry)
+	if res := l.waitPasses(t, 6); res.Kind != PassRetry || res.ECRCalls != 1 || len(res.Problems) != 1 {
+		t.Errorf("retry: kind %s, ECR calls %d, problems %d", res.Kind, res.ECRCalls, len(res.Problems))
+	}
+	if n := w.ecr.CallsIn("ap-east-1"); n != 1 {
+		t.Errorf("ap-east-1 asked %d times by four passes for changes and one retry, want once", n)
+	}
+}
+
+// TestHealthzShowsErrorKindsOnly (issue 19, point 8): /healthz, which anyone who reaches the port reads, says what
+// kind of error stands in the way (the AWS error code, Rancher's status) and what it stops, never the error's own
+// words: AWS's AccessDenied names the IAM principal. The log keeps every word.
+func TestHealthzShowsErrorKindsOnly(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	w.registry(w.env, ecrHost(acct, "ap-east-1"), "active")
+	bad := w.registry(w.env, ecrHost(other, "us-east-1"), "active")
+	w.ecr.AddFault(ecrtest.Fault{Region: "ap-east-1", Code: "AccessDeniedException"})
+	w.rancher.AddFault(ranchertest.Fault{Method: http.MethodPut, PathContains: "/" + bad, Status: 503})
+	l := w.startLoop(t, w.config())
+	l.next(t)
+	srv := httptest.NewServer(Handler(l.u.Health(), nil))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var hs HealthStatus
+	if err := json.Unmarshal(body, &hs); err != nil {
+		t.Fatal(err)
+	}
+	errs := map[string]string{}
+	for _, p := range hs.Problems {
+		errs[p.Reason] = p.Error
+	}
+	if errs[ReasonToken] != "AccessDeniedException: no valid ECR token for region ap-east-1" ||
+		errs[ReasonWrite] != "Rancher answered 503: credential not written" ||
+		hs.LastError != "2 failures; first: AccessDeniedException: no ECR token for region ap-east-1" {
+		t.Errorf("/healthz problems %q, last error %q", errs, hs.LastError)
+	}
+	for _, words := range []string{"arn:", "ecrtest", "not authorized", "Service Unavailable"} {
+		if strings.Contains(string(body), words) {
+			t.Errorf("/healthz repeats %q: %s", words, body)
+		}
+	}
+	if log := w.log.String(); !strings.Contains(log, "arn:aws:iam::"+acct+":user/ecrtest is not authorized") || !strings.Contains(log, "503") {
+		t.Errorf("the log lacks the errors' words:\n%s", log)
+	}
 }

@@ -61,7 +61,7 @@ func NewMetrics(reg *Registry, version, revision string) *Metrics {
 			"1 while the event stream of the environment is connected, 0 otherwise.", "env"),
 		eventsReceived: reg.counterVec(p+"events_received_total",
 			"Messages received on the event streams, by type: ping, registry, registryCredential or other.", "type"),
-		eventPasses: reg.counter(p+"event_passes_total", "Small passes run for changes the event streams reported."),
+		eventPasses: reg.counter(p+"event_passes_total", "Passes run for changes the event streams reported."),
 		reconnects:  reg.counter(p+"events_reconnects_total", "Event streams connected again after they were lost or closed."),
 	}
 	reg.gaugeVec(p+"build_info", "Build information; the value is 1.", "version", "revision", "goversion").
@@ -159,8 +159,8 @@ func (m *Metrics) passDone(res *Result, end time.Time) {
 	for region, t := range res.Tokens {
 		m.tokenExpiry.WithLabelValues(region).Set(float64(t.ExpiresAt.UnixMilli()) / 1000)
 	}
-	if !res.Full {
-		return // a retry or a small pass reads only part of the world
+	if res.Kind != PassScheduled {
+		return // a retry or a pass for changes reads only part of the world
 	}
 	m.lastPass.WithLabelValues("seen").Set(float64(res.Seen))
 	m.lastPass.WithLabelValues("in_scope").Set(float64(res.InScope))

@@ -39,8 +39,8 @@ const (
 	maxMargin = 5 * time.Minute
 )
 
-// schedule decides when the next pass is due and what it covers. It is pure apart from its own state and the
-// jitter source.
+// schedule decides when the next scheduled pass is due, and when what fails is retried. It is pure apart from its
+// own state and the jitter source.
 type schedule struct {
 	interval time.Duration
 	// intervalName names the interval setting in the reason for a pass.
@@ -63,14 +63,15 @@ func newSchedule(interval time.Duration, jitter func() float64) *schedule {
 }
 
 // next returns how long to wait after a pass that ended at now, whether the next pass is a scheduled one (every
-// credential) or a retry of what failed, and why.
+// credential) or a retry of what failed, and why. It is asked after every scheduled pass and retry, and after a
+// pass for changes that left something failing when no retry was due yet.
 //
 // A scheduled pass that got as far as writing sets the next one at the earlier of the interval and half the
 // shortest token lifetime after its start. Anything left failing (a problem, or a pass that failed whole) is
 // retried with jittered exponential backoff, never later than a margin before the credentials in place expire;
 // the retry is a scheduled pass when one is owed by then. No pass starts less than MinSpacing after the last.
 func (s *schedule) next(now time.Time, res *Result) (time.Duration, bool, string) {
-	if res.Full && res.Err == nil {
+	if res.Kind == PassScheduled && res.Err == nil {
 		period, why := s.interval, s.intervalName
 		if life := res.ShortestLifetime(); life > 0 && life/2 < period {
 			period, why = life/2, fmt.Sprintf("half the shortest token lifetime (%s)", life.Round(time.Second))
@@ -132,23 +133,25 @@ func (s *schedule) margin() time.Duration {
 	return min(max(s.lifetime/10, time.Second), maxMargin)
 }
 
-// Run runs a scheduled pass at once and then passes as the schedule says, until ctx is done; then it stops
-// starting new work, gives in-flight writes Config.Grace to finish, and returns nil. A failing pass never ends
-// it; only a *ConfigError (a configuration that no retry can fix) does. A small pass (a change Rancher reported)
-// that fails is retried like any other pass: the schedule's backoff applies, and the retry comes no later than
-// the pass already due.
+// Run runs a scheduled pass at once and then the passes that come due, until ctx is done: one loop that waits for
+// the next pass due or for a change the event streams report, takes what is due and runs it (RunOnce), and records
+// it. Once ctx is done it starts no new work, gives in-flight writes Config.Grace to finish, and returns nil. A
+// failing pass of any kind never ends it: what it leaves failing is retried with the schedule's backoff. Only a
+// *ConfigError (a configuration that no retry can fix) does.
 func (u *Updater) Run(ctx context.Context) error {
-	s := newSchedule(u.cfg.Interval, u.cfg.Jitter)
-	s.intervalName = u.cfg.Names.Interval
-	full := true
+	u.sched = newSchedule(u.cfg.Interval, u.cfg.Jitter)
+	u.sched.intervalName = u.cfg.Names.Interval
 	defer u.stopStreams()
 	for {
-		// The scope of a retry is taken when it starts: a small pass may have found a problem since.
-		sc := scope{full: true}
-		if !full {
-			sc = u.retryScope()
+		due, ok := u.due()
+		if !ok {
+			if !u.sleep(ctx) {
+				u.log.Info("stopped")
+				return nil
+			}
+			continue
 		}
-		res := u.runPass(ctx, sc)
+		res := u.runPass(ctx, due)
 		var cfgErr *ConfigError
 		if errors.As(res.Err, &cfgErr) {
 			return cfgErr
@@ -157,61 +160,47 @@ func (u *Updater) Run(ctx context.Context) error {
 			u.log.Info("stopped: the pass in flight has ended")
 			return nil
 		}
+		u.record(res)
 		if res.Err == nil {
 			u.watchStreams(ctx)
 		}
-		now := u.clock.Now()
-		delay, f, why := s.next(now, res)
-		full = f
-		next := now.Add(delay)
-		u.passRecorded(res, next, full, delay, why)
-		for {
-			failed, ok := u.smallPasses(ctx, u.clock.After(delay), next)
-			if !ok {
-				u.log.Info("stopped")
-				return nil
-			}
-			if failed == nil {
-				break // the timer fired: the pass that is due now
-			}
-			// A small pass left something failing: retry it as the schedule retries any failed pass, unless the
-			// pass already due comes sooner.
-			now = u.clock.Now()
-			d, f, why := s.next(now, failed)
-			if at := now.Add(d); at.Before(next) {
-				next, full = at, f
-			} else {
-				why = "the pass already due comes before the retry of a failed small pass"
-			}
-			delay = next.Sub(now)
-			u.passRecorded(failed, next, full, delay, why)
-		}
+		// The daemon idles for hours between passes: the pass's garbage goes back to the system now rather than
+		// stay resident until the runtime's scavenger gets to it.
+		u.idle()
+		debug.FreeOSMemory()
 	}
 }
 
-// passRecorded is what follows every pass: its outcome to the health state and metrics, the next pass logged,
-// and the pass's garbage handed back to the system (the daemon idles for hours between passes, so the runtime's
-// scavenger would keep it resident long after).
-func (u *Updater) passRecorded(res *Result, next time.Time, full bool, delay time.Duration, why string) {
-	u.health.passDone(res.Start.Add(res.Duration), res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.firstError()), next)
-	u.cfg.Metrics.scheduled(next)
-	u.idle()
-	debug.FreeOSMemory()
-	kind := PassScheduled
-	if !full {
-		kind = PassRetry
+// due takes the changes the streams reported into the memory, then what is due now off the memory.
+func (u *Updater) due() (Due, bool) {
+	changes, received := u.inbox.take()
+	u.taken = received
+	for key, c := range changes {
+		u.mem.forget(key, c.forget, c.all)
+		u.mem.changed(key, c.first)
 	}
-	u.log.WithFields(map[string]any{
-		"next_pass": next.UTC().Format(time.RFC3339),
-		"in":        delay.Round(time.Millisecond).String(),
-		"kind":      kind,
-		"reason":    why,
-	}).Info("next pass scheduled")
+	return u.mem.take(u.clock.Now())
+}
+
+// sleep waits until the next pass is due or a change is reported; false when ctx is done.
+func (u *Updater) sleep(ctx context.Context) bool {
+	until := u.mem.next()
+	if u.asleep != nil {
+		u.asleep(until, u.taken)
+	}
+	timer := u.clock.After(until.Sub(u.clock.Now()))
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer:
+	case <-u.inbox.wake:
+	}
+	return true
 }
 
 // runPass runs one pass that starts no new work once ctx is done and cancels what is still in flight Grace
 // later.
-func (u *Updater) runPass(ctx context.Context, sc scope) *Result {
+func (u *Updater) runPass(ctx context.Context, due Due) *Result {
 	inflight, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel() // also ends the watcher below
 	stop := context.AfterFunc(ctx, func() {
@@ -223,5 +212,43 @@ func (u *Updater) runPass(ctx context.Context, sc scope) *Result {
 		}
 	})
 	defer stop()
-	return u.pass(ctx, inflight, sc)
+	return u.runOnce(ctx, inflight, due)
+}
+
+// reschedule asks the schedule, after a pass, when the next scheduled pass and the retry of what is failing are
+// due: after a scheduled pass or a retry; after a pass for changes only when it left something failing and no
+// retry is due yet (a retry due covers the environments with a problem, whatever pass found it). ok is false when
+// the schedule was not asked (Run is not running, or nothing changed).
+func (u *Updater) reschedule(res *Result) (delay time.Duration, why string, ok bool) {
+	if u.sched == nil {
+		return 0, "", false
+	}
+	d := &u.mem.due
+	if res.Kind == PassEvent {
+		if res.Err != nil {
+			for key := range res.due.Envs {
+				d.retryEnvs[key] = true
+			}
+		}
+		if res.OK() || !d.retry.IsZero() {
+			return 0, "", false
+		}
+	}
+	now := u.clock.Now()
+	delay, full, why := u.sched.next(now, res)
+	if full {
+		d.scheduled, d.retry = now.Add(delay), time.Time{}
+	} else {
+		d.scheduled, d.retry = u.sched.fullDue, now.Add(delay)
+	}
+	return delay, why, true
+}
+
+// nextDue is when the next scheduled pass or retry is due (what /healthz and the metrics show).
+func (u *Updater) nextDue() time.Time {
+	d := u.mem.due
+	if !d.retry.IsZero() && d.retry.Before(d.scheduled) {
+		return d.retry
+	}
+	return d.scheduled
 }

@@ -20,7 +20,6 @@ type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
 	waiters []fakeWaiter
-	added   chan struct{}
 }
 
 type fakeWaiter struct {
@@ -28,9 +27,7 @@ type fakeWaiter struct {
 	ch chan time.Time
 }
 
-func newFakeClock(start time.Time) *fakeClock {
-	return &fakeClock{now: start, added: make(chan struct{}, 100)}
-}
+func newFakeClock(start time.Time) *fakeClock { return &fakeClock{now: start} }
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
@@ -42,22 +39,12 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
-	c.added <- struct{}{}
-	return ch
-}
-
-// next waits until the loop sleeps on the clock and returns when it wants to wake up.
-func (c *fakeClock) next(t *testing.T) time.Time {
-	t.Helper()
-	select {
-	case <-c.added:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the loop never slept")
+	if d <= 0 {
+		ch <- c.now
+		return ch
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.waiters[len(c.waiters)-1].at
+	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
+	return ch
 }
 
 // advanceTo moves the clock and wakes the sleepers whose time has come.
@@ -81,7 +68,7 @@ func (c *fakeClock) advanceTo(at time.Time) {
 func fixedJitter() float64 { return 0.5 }
 
 func okResult(lifetime time.Duration, issued time.Time) *Result {
-	return &Result{Full: true, Start: issued, Tokens: map[string]ecr.Token{"us-east-1": {IssuedAt: issued, ExpiresAt: issued.Add(lifetime)}}}
+	return &Result{Kind: PassScheduled, Start: issued, Tokens: map[string]ecr.Token{"us-east-1": {IssuedAt: issued, ExpiresAt: issued.Add(lifetime)}}}
 }
 
 func TestScheduleNext(t *testing.T) {
@@ -98,7 +85,7 @@ func TestScheduleNext(t *testing.T) {
 	if d, _, why := newSchedule(6*time.Hour, fixedJitter).next(t0, okResult(20*time.Second, t0)); d != 10*time.Second || !strings.Contains(why, "half") {
 		t.Errorf("20 s tokens: %s (%s)", d, why)
 	}
-	if d, _, why := newSchedule(6*time.Hour, fixedJitter).next(t0, &Result{Full: true, Start: t0}); d != 6*time.Hour || why != "the update interval" {
+	if d, _, why := newSchedule(6*time.Hour, fixedJitter).next(t0, &Result{Kind: PassScheduled, Start: t0}); d != 6*time.Hour || why != "the update interval" {
 		t.Errorf("no tokens: %s (%s)", d, why)
 	}
 
@@ -164,9 +151,23 @@ type loop struct {
 	done   chan error
 	mu     sync.Mutex
 	passes []*Result
+	sleeps []sleep // each time Run waited
+	seen   int     // the sleeps next has returned
+}
+
+// sleep is one wait of the loop: until when, and how many changes it had taken.
+type sleep struct {
+	until time.Time
+	taken uint64
 }
 
 func (w *world) startLoop(t *testing.T, cfg Config) *loop {
+	t.Helper()
+	return w.startLoopWith(t, cfg, nil)
+}
+
+// startLoopWith starts the loop; prepare, when set, sees the updater before Run starts.
+func (w *world) startLoopWith(t *testing.T, cfg Config, prepare func(*Updater)) *loop {
 	t.Helper()
 	l := &loop{clock: newFakeClock(time.Now()), done: make(chan error, 1)}
 	cfg.Clock = l.clock
@@ -177,6 +178,14 @@ func (w *world) startLoop(t *testing.T, cfg Config) *loop {
 	}
 	w.ecr.SetNow(l.clock.Now)
 	l.u = w.updater(cfg)
+	l.u.asleep = func(until time.Time, taken uint64) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.sleeps = append(l.sleeps, sleep{until, taken})
+	}
+	if prepare != nil {
+		prepare(l.u)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	go func() { l.done <- l.u.Run(ctx) }()
@@ -189,6 +198,47 @@ func (w *world) startLoop(t *testing.T, cfg Config) *loop {
 		}
 	})
 	return l
+}
+
+// next waits until the loop sleeps again, having taken every change reported so far, and returns when it wants to
+// wake up.
+func (l *loop) next(t *testing.T) time.Time {
+	t.Helper()
+	return l.asleep(t, true)
+}
+
+// wakeAt waits until the loop sleeps having taken every change reported so far (now, or after a wait it was in
+// already), and returns when it wants to wake up.
+func (l *loop) wakeAt(t *testing.T) time.Time {
+	t.Helper()
+	return l.asleep(t, false)
+}
+
+func (l *loop) asleep(t *testing.T, again bool) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		l.u.inbox.mu.Lock()
+		received := l.u.inbox.received
+		l.u.inbox.mu.Unlock()
+		l.mu.Lock()
+		if n := len(l.sleeps); n > 0 && (n > l.seen || !again) && l.sleeps[n-1].taken == received {
+			l.seen = n
+			s := l.sleeps[n-1]
+			l.mu.Unlock()
+			return s.until
+		}
+		l.mu.Unlock()
+		time.Sleep(200 * time.Microsecond)
+	}
+	t.Fatal("the loop never slept")
+	return time.Time{}
+}
+
+// step waits until the loop sleeps and wakes it at the time it asked for.
+func (l *loop) step(t *testing.T) {
+	t.Helper()
+	l.clock.advanceTo(l.next(t))
 }
 
 func (l *loop) last() *Result {
@@ -211,7 +261,7 @@ func TestShortTokensAreReplacedBeforeTheyExpire(t *testing.T) {
 	expiry := map[string]time.Time{} // credential -> expiry of the password it holds
 	worstMargin := time.Hour
 	for l.clock.Now().Sub(start) <= time.Minute {
-		wake := l.clock.next(t)
+		wake := l.next(t)
 		res := l.last()
 		if !res.OK() {
 			t.Fatalf("pass failed: %v", res.firstError())
@@ -254,7 +304,7 @@ func TestOutageAtStartThenRecovery(t *testing.T) {
 
 	down := l.clock.Now()
 	var backoffs []time.Duration
-	wake := l.clock.next(t)
+	wake := l.next(t)
 	for {
 		if l.last().OK() {
 			t.Fatal("a pass succeeded while Rancher was down")
@@ -270,13 +320,13 @@ func TestOutageAtStartThenRecovery(t *testing.T) {
 			break
 		}
 		l.clock.advanceTo(wake)
-		wake = l.clock.next(t)
+		wake = l.next(t)
 	}
 	// Rancher comes back while the loop sleeps; the next pass, due at wake, must succeed.
 	w.rancher.SetDown(false)
 	back := l.clock.Now()
 	l.clock.advanceTo(wake)
-	l.clock.next(t)
+	l.next(t)
 	if !l.last().OK() {
 		t.Fatalf("the first pass after Rancher came back failed: %v", l.last().firstError())
 	}
@@ -314,7 +364,7 @@ func TestThrottledECR(t *testing.T) {
 	w.ecr.AddFault(ecrtest.Fault{Code: "ThrottlingException", Times: 3})
 	l := w.startLoop(t, w.config())
 	for i := 0; i < 3; i++ {
-		wake := l.clock.next(t)
+		wake := l.next(t)
 		if l.last().OK() {
 			t.Fatalf("pass %d succeeded while throttled", i+1)
 		}
@@ -323,7 +373,7 @@ func TestThrottledECR(t *testing.T) {
 		}
 		l.clock.advanceTo(wake)
 	}
-	l.clock.next(t)
+	l.next(t)
 	if !l.last().OK() {
 		t.Fatalf("no recovery: %v", l.last().firstError())
 	}
@@ -340,13 +390,13 @@ func TestHungRancherDoesNotStickTheLoop(t *testing.T) {
 	cfg.Rancher.Timeout = 200 * time.Millisecond
 	l := w.startLoop(t, cfg)
 	for i := 0; i < 2; i++ {
-		wake := l.clock.next(t)
+		wake := l.next(t)
 		if l.last().OK() || l.last().Duration > 2*time.Second {
 			t.Fatalf("pass %d: ok %v in %s", i+1, l.last().OK(), l.last().Duration)
 		}
 		l.clock.advanceTo(wake)
 	}
-	l.clock.next(t)
+	l.next(t)
 	if !l.last().OK() {
 		t.Fatalf("no recovery: %v", l.last().firstError())
 	}

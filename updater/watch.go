@@ -18,13 +18,15 @@ const (
 	StreamLost        = "disconnected"
 )
 
-// streams are the event streams of the environments served: one websocket each, started after the scheduled pass
-// that found the environment and stopped when a scheduled pass no longer serves it. They only report changes
-// (Changed); the schedule never depends on them.
+// streams are the event streams of the environments served: one websocket each, started after the pass that
+// first read the environment and stopped when a scheduled pass no longer serves it. They only report changes
+// (Changed): a change makes its environment due; the schedule never depends on them.
 type streams struct {
 	mu      sync.Mutex
 	running map[string]*stream // by environment key
 	wg      sync.WaitGroup
+	// watch follows one environment's stream: the rancher.Server's Watch; tests put an in-memory one in its place.
+	watch func(ctx context.Context, envKey string, o rancher.WatchOptions, h func(rancher.Event)) error
 }
 
 type stream struct {
@@ -41,10 +43,10 @@ func (u *Updater) watchStreams(ctx context.Context) {
 		return
 	}
 	served, readable := map[string]bool{}, map[string]*EnvResult{}
-	for _, t := range u.lastTargets {
+	for _, t := range u.mem.targets {
 		if t.SkipReason == "" {
 			served[t.key] = true
-			if st := u.state[t.key]; st != nil && !st.unread() {
+			if u.mem.readable(t.key) {
 				readable[t.key] = t
 			}
 		}
@@ -54,6 +56,9 @@ func (u *Updater) watchStreams(ctx context.Context) {
 	defer st.mu.Unlock()
 	if st.running == nil {
 		st.running = map[string]*stream{}
+	}
+	if st.watch == nil {
+		st.watch = u.server.Watch
 	}
 	for key, s := range st.running {
 		if !served[key] {
@@ -76,7 +81,7 @@ func (u *Updater) watchStreams(ctx context.Context) {
 			opts := u.cfg.Watch
 			opts.Services = u.cfg.Rules.Discover
 			opts.Frame = func(name, resourceType string) { u.cfg.Metrics.eventReceived(name, resourceType) }
-			if err := u.server.Watch(sctx, key, opts, func(ev rancher.Event) { u.onEvent(sctx, key, s, ev) }); err != nil {
+			if err := st.watch(sctx, key, opts, func(ev rancher.Event) { u.onEvent(sctx, key, s, ev) }); err != nil {
 				u.log.WithField("env", s.label).Warn("event stream not started: " + err.Error() + "; changes are picked up by the schedule")
 				u.health.setStream(s.label, StreamUnavailable)
 			}
@@ -96,8 +101,8 @@ func (u *Updater) stopStreams() {
 	st.wg.Wait()
 }
 
-// onEvent turns what a stream reports into changes, logs and metrics. A stream that connects (again) asks for a
-// small pass of its environment, so that changes made while it was away are caught.
+// onEvent turns what a stream reports into changes, logs and metrics. A stream that connects (again) makes its
+// environment due, so that changes made while it was away are caught.
 func (u *Updater) onEvent(ctx context.Context, key string, s *stream, ev rancher.Event) {
 	log := u.log.WithField("env", s.label)
 	switch ev.Kind {
@@ -113,7 +118,7 @@ func (u *Updater) onEvent(ctx context.Context, key string, s *stream, ev rancher
 		}
 		u.Changed(key, Change{Resync: true})
 	case rancher.Overflow:
-		u.Changed(key, Change{Resync: true})
+		u.Changed(key, Change{Lost: true})
 	case rancher.Changed:
 		switch ev.ResourceType {
 		case rancher.TypeRegistry:
@@ -121,7 +126,7 @@ func (u *Updater) onEvent(ctx context.Context, key string, s *stream, ev rancher
 		case rancher.TypeRegistryCredential:
 			u.Changed(key, Change{RegistryID: ev.RegistryID, CredentialID: ev.ResourceID})
 		case rancher.TypeService:
-			u.Changed(key, Change{ServiceID: ev.ResourceID})
+			u.Changed(key, Change{ServiceID: ev.ResourceID, Images: ev.Images})
 		}
 	case rancher.Disconnected:
 		if s.connected {

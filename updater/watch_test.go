@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,144 @@ import (
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
+
+// fakeStreams stands in for the event streams in the loop's tests: Run's streams land here, and the test says what
+// each environment's stream reports, on the fake clock.
+type fakeStreams struct {
+	mu       sync.Mutex
+	handlers map[string]func(rancher.Event)
+	ctxs     map[string]context.Context
+	returned int
+}
+
+func (f *fakeStreams) watch(ctx context.Context, key string, _ rancher.WatchOptions, h func(rancher.Event)) error {
+	f.mu.Lock()
+	if f.handlers == nil {
+		f.handlers, f.ctxs = map[string]func(rancher.Event){}, map[string]context.Context{}
+	}
+	f.handlers[key], f.ctxs[key] = h, ctx
+	f.mu.Unlock()
+	<-ctx.Done()
+	f.mu.Lock()
+	f.returned++
+	f.mu.Unlock()
+	return nil
+}
+
+// send reports ev on an environment's stream, as rancher.Watch would: from the stream's goroutine, one at a time.
+func (f *fakeStreams) send(t *testing.T, key string, ev rancher.Event) {
+	t.Helper()
+	h := f.handler(t, key)
+	ev.EnvID = key
+	h(ev)
+}
+
+// handler waits until the stream of an environment is watched.
+func (f *fakeStreams) handler(t *testing.T, key string) func(rancher.Event) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		f.mu.Lock()
+		h := f.handlers[key]
+		f.mu.Unlock()
+		if h != nil {
+			return h
+		}
+	}
+	t.Fatalf("no stream of environment %q", key)
+	return nil
+}
+
+func (f *fakeStreams) watched() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.handlers)
+}
+
+// startStreamed starts the loop on the fake clock with EVENTS on and the fake streams.
+func (w *world) startStreamed(t *testing.T, cfg Config) (*loop, *fakeStreams) {
+	t.Helper()
+	f := &fakeStreams{}
+	cfg.Events = true
+	l := w.startLoopWith(t, cfg, func(u *Updater) { u.streams.watch = f.watch })
+	return l, f
+}
+
+// expecting reports whether the updater still expects the echo of a write of id in an environment.
+func (u *Updater) expecting(envKey, id string) bool {
+	u.inbox.mu.Lock()
+	defer u.inbox.mu.Unlock()
+	_, ok := u.inbox.echoes[echoKey{envKey, id}]
+	return ok
+}
+
+// TestStreamUnavailable: a Rancher (or a proxy) that refuses the upgrade gets one warning, however many times the
+// stream tries again; the schedule and /healthz are as without the stream.
+func TestStreamUnavailable(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	c := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	l, f := w.startStreamed(t, w.config())
+	due := l.next(t)
+	for i := 1; i <= 5; i++ {
+		f.send(t, "", rancher.Event{Kind: rancher.Unavailable, Status: http.StatusNotFound, Attempt: i, RetryIn: 20 * time.Second})
+	}
+	if next := l.wakeAt(t); !next.Equal(due) {
+		t.Errorf("next pass at %s, want the scheduled pass at %s", next, due)
+	}
+	w.wantFresh(c, "us-east-1")
+	if ok, s := l.u.Health().Status(); !ok || s.Status != StatusOK || s.Events[w.env] != StreamUnavailable {
+		t.Errorf("health %v %+v", ok, s)
+	}
+	if n := strings.Count(w.log.String(), "event stream unavailable"); n != 1 {
+		t.Errorf("%d warnings about the unavailable stream", n)
+	}
+}
+
+// TestStreamsOfManyEnvironmentsAndStop: an account key serving every environment follows one stream per
+// environment; each stream's connection makes its environment due (a catch-up read, writing nothing current); a
+// change in one reads only that one; stopping ends every stream before Run returns.
+func TestStreamsOfManyEnvironmentsAndStop(t *testing.T) {
+	m := newMulti(t, "Production", "Windows")
+	l, f := m.startStreamed(t, m.config("all"))
+	l.next(t)
+	for _, id := range m.envs {
+		f.send(t, id, rancher.Event{Kind: rancher.Connected})
+	}
+	l.step(t) // the catch-up pass of the three environments
+	if res := l.waitPasses(t, 2); res.Kind != PassEvent || len(res.Envs) != 3 || res.Updated != 0 || res.ECRCalls != 0 {
+		t.Fatalf("catch-up pass: kind %s, %d environments, %d updated, %d ECR calls", res.Kind, len(res.Envs), res.Updated, res.ECRCalls)
+	}
+	if n := f.watched(); n != 3 {
+		t.Fatalf("%d streams, want 3", n)
+	}
+	l.next(t)
+	m.rancher.ResetRequests()
+	win := m.envs["Windows"]
+	reg := m.rancher.AddRegistry(win, ecrHost(other, "us-east-1"), "active")
+	f.send(t, win, rancher.Event{Kind: rancher.Changed, ResourceType: rancher.TypeRegistry, ResourceID: reg})
+	l.step(t)
+	if res := l.waitPasses(t, 3); len(res.Envs) != 1 || res.Envs[0].ID != win || res.Created != 1 {
+		t.Fatalf("pass for the change: %d environments, created %d", len(res.Envs), res.Created)
+	}
+	for _, r := range m.rancher.Requests() {
+		for name, id := range m.envs {
+			if name != "Windows" && strings.Contains(r.Path, "/projects/"+id+"/") {
+				t.Errorf("environment %s was read for a change in Windows: %s %s", name, r.Method, r.Path)
+			}
+		}
+	}
+	l.cancel()
+	select {
+	case <-l.done:
+		l.done <- nil
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.returned != 3 {
+		t.Errorf("%d of 3 streams ended when Run returned", f.returned)
+	}
+}
 
 // live is an updater running on the real clock with its event streams, against a stand-in that publishes changes
 // every 20 ms (Cattle: every second) and pings every 100 ms.
@@ -23,7 +162,9 @@ type live struct {
 
 func (w *world) startLive(t *testing.T, cfg Config) *live {
 	t.Helper()
-	w.rancher.SetEventOptions(ranchertest.EventOptions{BatchInterval: 20 * time.Millisecond, PingInterval: 100 * time.Millisecond})
+	o := w.rancher.EventOptions()
+	o.BatchInterval, o.PingInterval = 20*time.Millisecond, 100*time.Millisecond
+	w.rancher.SetEventOptions(o)
 	cfg.Events = true
 	cfg.Watch = rancher.WatchOptions{ReadTimeout: 2 * time.Second, MinBackoff: 50 * time.Millisecond,
 		MaxBackoff: 200 * time.Millisecond, UnavailableBackoff: 200 * time.Millisecond}
@@ -61,6 +202,20 @@ func (l *live) streamState(env string) string {
 	return s.Events[env]
 }
 
+// editByHand writes a credential through Rancher's REST API, as someone in the UI would.
+func (w *world) editByHand(t *testing.T, cred, password string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, w.rancher.URL+"/v2-beta/projects/"+w.env+"/registrycredentials/"+cred,
+		bytes.NewReader([]byte(`{"publicValue":"AWS","secretValue":"`+password+`"}`)))
+	req.SetBasicAuth(envKey, envSecret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("hand edit: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
+
 // TestStreamRefreshesANewRegistryAtOnce: a registry added in Rancher with a placeholder password holds a fresh token
 // well within 2 s (here the stand-in publishes every 20 ms; Cattle's 1 s batching comes on top in real life); the
 // echo of that write causes no further write; a credential edited by hand is rewritten; the schedule is untouched.
@@ -80,8 +235,8 @@ func TestStreamRefreshesANewRegistryAtOnce(t *testing.T) {
 	})
 	t.Logf("new registry: fresh password stored %s after the change", took.Round(time.Millisecond))
 
-	// Its echo (and the stream's later events) cause no further write.
-	time.Sleep(300 * time.Millisecond)
+	// Its echo arrives and is taken for what it is: no further write follows from it.
+	eventually(t, 10*time.Second, "the echo of the write received", func() bool { return !l.u.expecting("", cred) })
 	if n := w.putsTo(cred); n != 1 {
 		t.Errorf("the new credential was written %d times", n)
 	}
@@ -89,19 +244,8 @@ func TestStreamRefreshesANewRegistryAtOnce(t *testing.T) {
 		t.Errorf("the untouched credential was written %d times (the scheduled pass only)", n)
 	}
 
-	// A credential edited by hand, once the echo window is over, is rewritten.
-	l.u.changes.mu.Lock()
-	l.u.changes.window = 0
-	l.u.changes.mu.Unlock()
-	req, _ := http.NewRequest(http.MethodPut, w.rancher.URL+"/v2-beta/projects/"+w.env+"/registrycredentials/"+old,
-		bytes.NewReader([]byte(`{"publicValue":"AWS","secretValue":"pasted-by-hand"}`)))
-	req.SetBasicAuth(envKey, envSecret)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("hand edit: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	// A credential edited by hand is rewritten.
+	w.editByHand(t, old, "pasted-by-hand")
 	took = eventually(t, 10*time.Second, "the edited credential is fresh again", func() bool {
 		c, _ := w.rancher.Credential(old)
 		return c.SecretValue == w.latest("us-east-1")
@@ -115,7 +259,7 @@ func TestStreamRefreshesANewRegistryAtOnce(t *testing.T) {
 	}
 }
 
-// TestStreamReconnectCatchesChangesMadeWhileAway: a dropped socket is reconnected, and the small pass after the
+// TestStreamReconnectCatchesChangesMadeWhileAway: a dropped socket is reconnected, and the pass after the
 // reconnect catches a registry added while the updater was not listening.
 func TestStreamReconnectCatchesChangesMadeWhileAway(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
@@ -142,101 +286,31 @@ func TestStreamReconnectCatchesChangesMadeWhileAway(t *testing.T) {
 	eventually(t, 5*time.Second, "connected again", func() bool { return w.rancher.Subscriptions() > before })
 }
 
-// TestStreamUnavailable: a Rancher (or a proxy) that refuses the upgrade gets one warning and a few attempts a
-// second at most (here with a 200 ms backoff; the default starts at 20 s); the schedule and /healthz are as without
-// the stream.
-func TestStreamUnavailable(t *testing.T) {
-	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
-	c := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
-	w.rancher.SetEventOptions(ranchertest.EventOptions{Refuse: http.StatusNotFound})
-	cfg := w.config()
-	l := &live{}
-	w.rancher.ResetRequests()
-	cfg.Events = true
-	cfg.Watch = rancher.WatchOptions{UnavailableBackoff: 200 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}
-	l.u = w.updater(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.u.Run(ctx) }()
-	eventually(t, 5*time.Second, "stream unavailable", func() bool { return l.streamState(w.env) == StreamUnavailable })
-	time.Sleep(time.Second)
-	cancel()
-	<-done
-	w.wantFresh(c, "us-east-1")
-	if ok, s := l.u.Health().Status(); !ok || s.Status != StatusOK {
-		t.Errorf("health %v %+v", ok, s)
-	}
-	attempts := 0
-	for _, r := range w.rancher.Requests() {
-		if strings.HasSuffix(r.Path, "/subscribe") {
-			attempts++
-		}
-	}
-	if attempts < 1 || attempts > 8 {
-		t.Errorf("%d subscribe attempts in about a second", attempts)
-	}
-	if n := strings.Count(w.log.String(), "event stream unavailable"); n != 1 {
-		t.Errorf("%d warnings about the unavailable stream", n)
-	}
-}
-
-// TestStreamNoiseCostsNoRequest: 1,500 events of other types make no REST request and no pass.
+// TestStreamNoiseCostsNoRequest: 1,500 events of other types make no REST request and no pass: once a change
+// queued after them has been handled (a registry of another kind: one read, nothing written), that read is all
+// Rancher saw.
 func TestStreamNoiseCostsNoRequest(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 	l := w.startLive(t, w.config())
 	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
 	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
-	time.Sleep(100 * time.Millisecond)
-	requests, passes := w.rancher.RequestCount(), 0
+	eventually(t, 5*time.Second, "the echo of the first write given up", func() bool { return l.u.inbox.quiet() })
+	w.rancher.ResetRequests()
 	_, s := l.u.Health().Status()
-	passes = s.Passes
+	passes := s.Passes
 	w.rancher.EmitNoise(w.env, 1500)
-	time.Sleep(500 * time.Millisecond)
-	if n := w.rancher.RequestCount(); n != requests {
-		t.Errorf("%d REST requests after the noise", n-requests)
+	w.rancher.AddRegistry(w.env, "quay.io", "active") // published after the noise
+	eventually(t, 10*time.Second, "the pass for the change after the noise", func() bool {
+		_, s := l.u.Health().Status()
+		return s.Passes > passes
+	})
+	if n := w.rancher.RequestCount(); n != 2 {
+		t.Errorf("%d REST requests for the noise and one change, want the change's 2 lists", n)
 	}
-	if _, s := l.u.Health().Status(); s.Passes != passes || l.streamState(w.env) != StreamConnected {
+	if _, s := l.u.Health().Status(); s.Passes != passes+1 || l.streamState(w.env) != StreamConnected {
 		t.Errorf("passes %d -> %d, stream %s", passes, s.Passes, l.streamState(w.env))
 	}
-}
-
-// TestStreamsOfManyEnvironmentsAndStop: an account key serving every environment holds one socket per
-// environment; a change in one reads only that one; stopping closes every socket.
-func TestStreamsOfManyEnvironmentsAndStop(t *testing.T) {
-	m := newMulti(t, "Production", "Windows")
-	l := m.startLive(t, m.config("all"))
-	eventually(t, 5*time.Second, "3 streams", func() bool {
-		return m.rancher.Subscribers("") == 3 && l.streamState(m.envs["Windows"]+" (Windows)") == StreamConnected
-	})
-	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
-	time.Sleep(700 * time.Millisecond) // the resync passes of the streams that connected last
-	m.rancher.ResetRequests()
-	win := m.envs["Windows"]
-	reg := m.rancher.AddRegistry(win, ecrHost(other, "us-east-1"), "active")
-	eventually(t, 10*time.Second, "a credential in Windows", func() bool {
-		for _, c := range m.rancher.Credentials(win) {
-			if c.RegistryID == reg {
-				return true
-			}
-		}
-		return false
-	})
-	for _, r := range m.rancher.Requests() {
-		for name, id := range m.envs {
-			if name != "Windows" && strings.Contains(r.Path, "/projects/"+id+"/") {
-				t.Errorf("environment %s was read for a change in Windows: %s %s", name, r.Method, r.Path)
-			}
-		}
-	}
-	l.cancel()
-	select {
-	case <-l.done:
-		l.done <- nil
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not stop")
-	}
-	eventually(t, 5*time.Second, "every socket closed", func() bool { return m.rancher.Subscribers("") == 0 })
 }
 
 // TestStreamStartsAfterARetryReadsTheEnvironment: an environment the scheduled pass could not read gets its stream
@@ -253,4 +327,37 @@ func TestStreamStartsAfterARetryReadsTheEnvironment(t *testing.T) {
 	took := eventually(t, 10*time.Second, "stream connected after the retry", func() bool { return l.streamState(w.env) == StreamConnected })
 	w.wantFresh(c, "us-east-1")
 	t.Logf("stream connected %s after the first pass failed to read the environment", took.Round(time.Millisecond))
+}
+
+// quiet reports whether the inbox holds no change and expects no echo.
+func (in *inbox) quiet() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.pending) == 0 && len(in.echoes) == 0
+}
+
+// TestLateEchoesDoNotLoop (issue 19, point 3) end to end: with Rancher's reports 6 s late (a loaded Cattle, a
+// buffering proxy), a credential edited by hand is rewritten exactly once: the report of the rewrite, 6 s later,
+// is its echo. Before, echoes were recognised for 5 s only, and one hand edit made a PUT every ~7 s without end.
+func TestLateEchoesDoNotLoop(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	a := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	l := w.startLive(t, w.config())
+	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
+	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+	o := w.rancher.EventOptions()
+	o.Delay = 6 * time.Second
+	w.rancher.SetEventOptions(o)
+
+	w.editByHand(t, a, "pasted-by-hand")
+	took := eventually(t, 15*time.Second, "the edited credential is fresh again", func() bool {
+		c, _ := w.rancher.Credential(a)
+		return c.SecretValue == w.latest("us-east-1")
+	})
+	eventually(t, 15*time.Second, "the rewrite's echo received", func() bool { return !l.u.expecting("", a) })
+	if n := w.putsTo(a); n != 3 { // the scheduled pass's, the hand edit, the rewrite
+		t.Errorf("%d PUTs of the credential, want 3: the scheduled pass's, the hand edit and one rewrite", n)
+	}
+	t.Logf("hand edit rewritten %s after it was made (6 s of it Rancher's delay); its echo taken %s after that", took.Round(time.Millisecond), o.Delay)
 }

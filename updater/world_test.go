@@ -132,7 +132,17 @@ func (w *world) writes() int {
 	return n
 }
 
+const (
+	acct  = "123456789012"
+	other = "210987654321"
+)
+
 func ecrHost(account, region string) string { return account + ".dkr.ecr." + region + ".amazonaws.com" }
+
+func host(account, region string) string { return ecrHost(account, region) }
+
+// firstError is the first thing that went wrong in a pass, in the error's own words.
+func (r *Result) firstError() string { return r.describe(true) }
 
 // endpoint is rancher.ParseURL(raw), for URLs the test knows to be good.
 func endpoint(raw string) rancher.Endpoint {

@@ -246,7 +246,7 @@ func eventPhase(ctx context.Context, w *worldProc, o options) (*eventFigures, er
 	cfg.OnPass = func(res *updater.Result) {
 		mu.Lock()
 		defer mu.Unlock()
-		if !res.Full {
+		if res.Kind != updater.PassScheduled {
 			f.SmallPasses++
 			return
 		}

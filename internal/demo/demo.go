@@ -23,6 +23,7 @@ import (
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/plan"
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 	"github.com/ecr-updater/ecr-updater/updater"
@@ -268,7 +269,7 @@ func (r *run) onPass(res *updater.Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	event := res.Kind == updater.PassEvent
-	if res.Full {
+	if res.Kind == updater.PassScheduled {
 		r.scheduled++
 		r.lastFull = res.Start
 	}
@@ -285,7 +286,7 @@ func (r *run) onPass(res *updater.Result) {
 		}
 		r.noteEvent(a, res)
 	}
-	if res.Full && !r.injecting {
+	if res.Kind == updater.PassScheduled && !r.injecting {
 		r.injecting = true
 		r.wg.Add(1)
 		go r.inject()
@@ -425,7 +426,7 @@ func (r *run) printPass(res *updater.Result) {
 	switch {
 	case res.Kind == updater.PassEvent:
 		title = "Small pass (event: Rancher reported a change, or a stream connected)"
-	case !res.Full:
+	case res.Kind != updater.PassScheduled:
 		title = "Pass (" + res.Kind + ")"
 	}
 	fmt.Fprintf(out, "%s at %s: %d registries seen, %d in scope, %d updated, %d created, %d skipped, %d failed (%s, %d Rancher requests, %d ECR calls)\n",
@@ -534,13 +535,13 @@ func whyWritten(res *updater.Result, wr updater.Write) string {
 	switch {
 	case res.Kind == updater.PassEvent:
 		return "Rancher reported this registry changed"
-	case wr.Op == updater.OpCreateCredential:
+	case wr.Op == plan.OpCreateCredential:
 		return "ECR registry without a credential"
-	case wr.Op == updater.OpCreateRegistry && wr.Service != "":
+	case wr.Op == plan.OpCreateRegistry && wr.Service != "":
 		return "DISCOVER_REGISTRIES: service " + wr.Service + " runs an image of it, and nobody had added it"
-	case wr.Op == updater.OpCreateRegistry:
+	case wr.Op == plan.OpCreateRegistry:
 		return "AUTO_CREATE"
-	case res.Full:
+	case res.Kind == updater.PassScheduled:
 		return "ECR registry: every scheduled pass rewrites it"
 	}
 	return "retry of what failed"
@@ -560,7 +561,7 @@ func (r *run) untouched(res *updater.Result, reg ranchertest.Registry) string {
 		return "untouched: out of scope (region not in ECR_REGIONS)"
 	case reg.State != "active":
 		return "skipped: registry is " + reg.State
-	case !res.Full:
+	case res.Kind != updater.PassScheduled:
 		return "left alone: holds a fresh password, and Rancher reported no change to it"
 	}
 	return "left alone"
