@@ -92,7 +92,10 @@ func (m *memory) learn(res *Result, scrubber *redact.Scrubber) {
 	}
 	if res.Kind == PassScheduled {
 		// What the updater knew of environments no longer served goes with them.
-		m.targets = res.Envs
+		m.targets = make([]*EnvResult, len(res.Envs))
+		for i, e := range res.Envs {
+			m.targets[i] = &EnvResult{ID: e.ID, Name: e.Name, key: e.key, SkipReason: e.SkipReason}
+		}
 		m.tokens = map[string]plan.TokenResult{}
 		served := map[string]bool{}
 		for _, e := range res.Envs {
@@ -135,13 +138,7 @@ func (m *memory) learnEnv(res *Result, e *EnvResult, scrubber *redact.Scrubber) 
 		st.problems = append(st.problems, Problem{Env: e.label(), Registry: f.RegistryID, ServerAddress: f.ServerAddress,
 			Region: f.Region, Reason: ReasonToken, Error: scrubber.Scrub(tokenProblem(res.planned[f.Region].Err, f))})
 	}
-	// What it holds is known for the credentials listed; the others are gone.
-	held := map[string]plan.TokenID{}
-	for _, c := range e.credentials {
-		if t, ok := m.written[e.key][c.ID]; ok {
-			held[c.ID] = t
-		}
-	}
+	held := e.held // what the credentials listed held before the pass; the others are gone
 	for _, w := range e.Writes {
 		switch w.Outcome {
 		case OutcomeUpdated, OutcomeCreated:

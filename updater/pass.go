@@ -303,7 +303,12 @@ func (u *Updater) read(ctx context.Context, ep *envPass) error {
 	ep.env = env
 	ep.snap = plan.Snapshot{Env: env.ID(), Registries: regs, Credentials: creds, Services: services, Held: u.mem.written[key]}
 	ep.classes = plan.Classify(u.cfg.Rules, ep.snap)
-	ep.res.credentials = creds
+	ep.res.held = map[string]plan.TokenID{}
+	for _, c := range creds {
+		if t, ok := u.mem.written[key][c.ID]; ok {
+			ep.res.held[c.ID] = t
+		}
+	}
 	// Without the services, registries are still refreshed; only discovery waits for the next pass.
 	ep.res.DiscoverErr = svcErr
 	if u.cfg.Rules.Discover && svcErr == nil {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/plan"
-	"github.com/ecr-updater/ecr-updater/rancher"
 )
 
 // Outcome is what became of one planned write.
@@ -55,10 +54,11 @@ type EnvResult struct {
 	Writes      []Write
 	Requests    int64
 
-	// What the read found that the memory keeps: the credentials listed (the memory forgets what it wrote into
-	// the others) and, with DISCOVER_REGISTRIES, the images of each service (by id).
-	credentials []rancher.Credential
-	images      map[string]string
+	// What the read found that the memory keeps: what the updater knew it had written into the credentials
+	// listed (it forgets the others: they are gone) and, with DISCOVER_REGISTRIES, the images of each service (by
+	// id).
+	held   map[string]plan.TokenID
+	images map[string]string
 }
 
 func (e *EnvResult) label() string {
