@@ -157,7 +157,6 @@ func (u *Updater) Run(ctx context.Context) error {
 		delay, full, why := s.next(now, res)
 		next := now.Add(delay)
 		u.health.passDone(res.Start.Add(res.Duration), res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.firstError()), next)
-		u.cfg.Metrics.scheduled(next)
 		sc = scope{full: true}
 		if !full {
 			sc = u.retryScope()
