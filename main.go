@@ -28,6 +28,7 @@ import (
 
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/internal/demo"
+	"github.com/ecr-updater/ecr-updater/internal/promtext"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
 	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
@@ -769,7 +770,7 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *
 	}
 	s.logStart("run")
 	defer logStopping(ctx, s.log)()
-	reg := updater.NewRegistry()
+	reg := promtext.NewRegistry()
 	s.updater.Metrics = updater.NewMetrics(reg, version, commit)
 	u, err := updater.New(ctx, s.updater)
 	if err != nil {

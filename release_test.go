@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -72,5 +73,31 @@ func TestReleaseNamesAndChecksums(t *testing.T) {
 	}
 	if string(sums) != wantSums.String() {
 		t.Errorf("SHA256SUMS:\n%s\nwant:\n%s", sums, wantSums.String())
+	}
+}
+
+// TestDaemonLinksNoPrometheusLibrary: client_golang, common, client_model and protobuf are test-only dependencies
+// (internal/promtext/promtexttest judges the exposition with them); the daemon's own packages, with the release
+// build's tags, import none of them, so the binary does not grow (README, Performance).
+func TestDaemonLinksNoPrometheusLibrary(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	cmd := exec.Command(goTool, "list", "-deps", "-tags=urfave_cli_no_template,nethttpomithttp2", "-f", "{{.ImportPath}}", ".")
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "github.com/ecr-updater/ecr-updater/internal/promtext") {
+		t.Fatalf("go list -deps . does not list internal/promtext: %q", deps)
+	}
+	forbidden := regexp.MustCompile(`^(github\.com/prometheus/|google\.golang\.org/protobuf/|github\.com/ecr-updater/ecr-updater/internal/promtext/promtexttest$)`)
+	for _, d := range deps {
+		if forbidden.MatchString(d) {
+			t.Errorf("the daemon links %s", d)
+		}
 	}
 }

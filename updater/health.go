@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/ecr-updater/ecr-updater/internal/promtext"
 )
 
 // Overdue is how late a pass may be before /healthz reports the loop stuck.
@@ -126,7 +128,7 @@ func (h *Health) Ready() (bool, HealthStatus) {
 
 // Handler serves /ping (always "pong", as the old updater did), /healthz, /readyz and /metrics (when metrics is
 // not nil).
-func Handler(h *Health, metrics *Registry) http.Handler {
+func Handler(h *Health, metrics *promtext.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -161,7 +161,7 @@ func (u *Updater) report(res *Result) {
 	default:
 		log.WithFields(fields).Info("pass done")
 	}
-	u.cfg.Metrics.passDone(res, res.Start.Add(res.Duration))
+	u.cfg.Metrics.passDone(res)
 	if u.cfg.OnPass != nil {
 		u.cfg.OnPass(res)
 	}

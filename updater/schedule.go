@@ -194,7 +194,6 @@ func (u *Updater) Run(ctx context.Context) error {
 // scavenger would keep it resident long after).
 func (u *Updater) passRecorded(res *Result, next time.Time, full bool, delay time.Duration, why string) {
 	u.health.passDone(res.Start.Add(res.Duration), res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.firstError()), next)
-	u.cfg.Metrics.scheduled(next)
 	u.idle()
 	debug.FreeOSMemory()
 	kind := PassScheduled

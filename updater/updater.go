@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Updater{
+	u := &Updater{
 		cfg:         cfg,
 		log:         cfg.Log,
 		ecr:         client,
@@ -148,7 +148,9 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		state:       map[string]*envState{},
 		changes:     newChanges(),
 		warnedShort: map[string]bool{},
-	}, nil
+	}
+	cfg.Metrics.watch(u.health)
+	return u, nil
 }
 
 // Close releases the Rancher connections.

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecr-updater/ecr-updater/internal/promtext"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 	"github.com/ecr-updater/ecr-updater/updater"
 )
@@ -238,7 +239,7 @@ func eventPhase(ctx context.Context, w *worldProc, o options) (*eventFigures, er
 	}
 	cfg := config(w.info, o.concurrency)
 	cfg.Events = true
-	reg := updater.NewRegistry()
+	reg := promtext.NewRegistry()
 	cfg.Metrics = updater.NewMetrics(reg, "bench", "bench")
 	var mu sync.Mutex
 	var firstEnd time.Time
@@ -400,7 +401,7 @@ func eventPhase(ctx context.Context, w *worldProc, o options) (*eventFigures, er
 
 // counter reads one sample of the updater's metrics: a series by its name and labels as exposed, or the sum of a
 // family's series by its bare name.
-func counter(reg *updater.Registry, series string) float64 {
+func counter(reg *promtext.Registry, series string) float64 {
 	var b bytes.Buffer
 	if _, err := reg.WriteTo(&b); err != nil {
 		return 0

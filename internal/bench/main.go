@@ -34,6 +34,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/promtext"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/updater"
@@ -284,7 +285,7 @@ func config(info worldInfo, concurrency int) updater.Config {
 		ECR: ecr.Config{HomeRegion: homeRegion, Endpoint: info.ECRURL, Timeout: 10 * time.Second,
 			Credentials: credentials.NewStaticCredentialsProvider(info.AWSKeyID, info.AWSSecret, "")},
 		Log:      log,
-		Metrics:  updater.NewMetrics(updater.NewRegistry(), "bench", "bench"),
+		Metrics:  updater.NewMetrics(promtext.NewRegistry(), "bench", "bench"),
 		Scrubber: scrubber,
 	}
 }
