@@ -290,7 +290,7 @@ func TestDoctorPrintsNoSecret(t *testing.T) {
 }
 
 // TestDoctorSample is the world of the README's sample: an Account API key serving two environments, one healthy,
-// one with three problems.
+// one with three problems; the keys in files.
 func TestDoctorSample(t *testing.T) {
 	w := newDoctorWorld(t)
 	staging := w.rancher.AddEnvironment("Staging")
@@ -302,6 +302,7 @@ func TestDoctorSample(t *testing.T) {
 	vars := w.vars(t)
 	vars["CATTLE_URL"], vars["CATTLE_ACCESS_KEY"], vars["CATTLE_SECRET_KEY"] = w.rancher.URL, acctAccess, acctSecret
 	vars["RANCHER_ENVIRONMENTS"] = "all"
+	keysToFiles(t, vars, "CATTLE_ACCESS_KEY", "CATTLE_SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 	code, out := daemon(t, vars, "doctor")
 	t.Logf("exit %d:\n%s", code, out)
 	if code != 1 {
