@@ -2,7 +2,8 @@
 //
 // main.go only wires flags (each bound to the environment variable the old rancher-ecr-credentials image read)
 // to the packages: rancher (the v2-beta API), ecr (AWS) and updater (the rules and the schedule). It is the one
-// place that knows the environment variables' names.
+// place that knows the environment variables' names, with keyfiles.go (every key from its variable or a file) and
+// doctor_cmd.go of the same package.
 package main
 
 import (
@@ -551,7 +552,7 @@ func requireRancher(rawURL string, ks keys) error {
 	case 1:
 		verb = "is"
 	}
-	return fmt.Errorf("%s %s not set: give the Rancher API URL and key, the key in the variables or their _FILE (Rancher sets all three in containers with the agent labels)",
+	return fmt.Errorf("%s %s not set: give the Rancher API URL and key (the key may come from CATTLE_ACCESS_KEY_FILE and CATTLE_SECRET_KEY_FILE; Rancher sets all three in containers with the agent labels)",
 		strings.Join(missing, ", "), verb)
 }
 
