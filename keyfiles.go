@@ -17,10 +17,10 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v3"
-	"golang.org/x/net/http/httpproxy"
 
 	"github.com/ecr-updater/ecr-updater/doctor"
 	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/proxy"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
 )
 
@@ -251,23 +251,19 @@ func (ks keys) awsKeys() *ecr.Keys {
 	return &ecr.Keys{AccessKeyID: id.value, SecretAccessKey: redact.Secret(secret.value), SessionToken: redact.Secret(token.value)}
 }
 
-// proxy chooses the proxy of every request when a proxy URL came from a file: net/http's own rules over the
-// variables (golang.org/x/net/http/httpproxy, which net/http vendors), with the file's URL in the place of the
-// variable's. nil when none came from a file: net/http reads the variables itself.
+// proxy chooses the proxy of every request when a proxy URL came from a file: net/http's rules over the variables
+// (internal/proxy), with the file's URL in the place of the variable's. nil when none came from a file: net/http
+// reads the variables itself.
 func (ks keys) proxy() func(*http.Request) (*url.URL, error) {
-	https, plain := ks["HTTPS_PROXY"], ks["HTTP_PROXY"]
-	if https.file == "" && plain.file == "" {
+	if ks["HTTPS_PROXY"].file == "" && ks["HTTP_PROXY"].file == "" {
 		return nil
 	}
-	cfg := httpproxy.FromEnvironment()
-	if https.file != "" {
-		cfg.HTTPSProxy = https.value
+	noProxy := os.Getenv("NO_PROXY")
+	if noProxy == "" {
+		noProxy = os.Getenv("no_proxy")
 	}
-	if plain.file != "" {
-		cfg.HTTPProxy = plain.value
-	}
-	choose := cfg.ProxyFunc()
-	return func(r *http.Request) (*url.URL, error) { return choose(r.URL) }
+	return proxy.Config{HTTPProxy: ks.value("HTTP_PROXY"), HTTPSProxy: ks.value("HTTPS_PROXY"), NoProxy: noProxy,
+		CGI: os.Getenv("REQUEST_METHOD") != ""}.Func()
 }
 
 // doctorKeys say where each key came from, for doctor's report: every key given, and the AWS secret key in any case
