@@ -59,8 +59,7 @@ func keyFileFlags() []cli.Flag {
 	var out []cli.Flag
 	for _, v := range keyVars {
 		out = append(out, stringFlag(v.fileFlag, v.name+"_FILE", "",
-			"file holding "+usage[v.name]+" instead of $"+v.name+", e.g. a Rancher secret /run/secrets/"+strings.ToLower(v.name)+
-				" (one trailing newline is not part of it)"))
+			"file holding "+usage[v.name]+", instead of $"+v.name+" (e.g. /run/secrets/"+strings.ToLower(v.name)+")"))
 	}
 	return out
 }
