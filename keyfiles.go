@@ -32,7 +32,7 @@ type keyVar struct {
 	secret   bool   // a secret, not an id: the scrubber learns it
 	warn     bool   // doctor warns when it sits in a plain variable
 	proxy    bool   // a proxy URL: net/http reads the lower-case name too, and only its user information is secret
-	what     string // the words of doctor's line and of --help
+	what     string // the check of doctor's line
 }
 
 var keyVars = []keyVar{
@@ -126,7 +126,10 @@ func plainKey(c *cli.Command, v keyVar) key {
 		if !v.secret {
 			k.value = strings.TrimSpace(k.value)
 		}
-		if os.Getenv(v.name) == "" && k.value != "" {
+		switch {
+		case k.value == "":
+			return key{}
+		case os.Getenv(v.name) == "":
 			k.from = "--" + v.flag
 		}
 		return k
@@ -229,11 +232,17 @@ func proxySecrets(raw string) []redact.Secret {
 	name := u.User.Username()
 	pass, hasPass := u.User.Password()
 	auth := base64.StdEncoding.EncodeToString([]byte(name + ":" + pass))
-	written := raw[strings.Index(raw, "://")+3:]
-	written = written[:strings.LastIndexByte(written[:strings.IndexAny(written+"/", "/?#")], '@')]
+	// The user information as written: before the last "@" of the authority (url.Parse put it there).
+	authority := raw[strings.Index(raw, "://")+3:]
+	authority = authority[:strings.IndexAny(authority+"/", "/?#")]
+	written, _, _ := strings.Cut(authority, "@")
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		written = authority[:at]
+	}
 	escaped := u.User.String()
 	if hasPass {
-		written, escaped = written[strings.IndexByte(written, ':')+1:], escaped[strings.IndexByte(escaped, ':')+1:]
+		_, written, _ = strings.Cut(written, ":")
+		_, escaped, _ = strings.Cut(escaped, ":")
 	} else {
 		pass = name
 	}

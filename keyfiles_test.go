@@ -282,3 +282,11 @@ func TestKeysFromFiles(t *testing.T) {
 		t.Error("no secret was even redacted")
 	}
 }
+
+// FuzzProxySecrets: no proxy URL, however malformed, makes reading the keys panic.
+func FuzzProxySecrets(f *testing.F) {
+	for _, s := range []string{"http://me:pw@proxy:3128", "me:pw@proxy", "http://a@b@c/d?e@f#g@h", "http://[::1]:80", "::", "@", "http://@"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) { proxySecrets(raw) })
+}
