@@ -53,6 +53,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeToken$$' -fuzztime=$(FUZZTIME) ./ecr/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeCollection$$' -fuzztime=$(FUZZTIME) ./rancher/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseImage$$' -fuzztime=$(FUZZTIME) ./ecr/
+	$(GO) test -run='^$$' -fuzz='^FuzzProxySecrets$$' -fuzztime=$(FUZZTIME) .
 
 ## bench: one updater, 50 environments x 40 registries against the stand-ins (in a process of their own); exits 1
 ## when a request count is not the minimum or a target (3 s a pass, 40 MB peak RSS, 20 MB idle RSS) is missed.

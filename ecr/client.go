@@ -41,6 +41,10 @@ type Config struct {
 	Timeout time.Duration
 	// Credentials, when set, replaces the SDK's default credential chain (tests and the demo).
 	Credentials aws.CredentialsProvider
+	// Keys, when set (and Credentials is not), are the static keys to use instead of the SDK's default chain: keys
+	// the caller read itself (from files), which the SDK would not find in its own variables. RoleARN is assumed
+	// with them, as with any other source.
+	Keys *Keys
 	// Observe, when set, is told about every call.
 	Observe Observer
 	// MaxAttempts is how many times the SDK tries a call before giving up; 0 means 3.
@@ -53,7 +57,7 @@ type Config struct {
 	// it, the SDK assumes RoleARN by web identity itself, and the token it holds is a secret to scrub.
 	WebIdentityTokenFile string
 	// Proxy, when set, chooses the proxy of every AWS and registry request instead of HTTP_PROXY, HTTPS_PROXY
-	// and NO_PROXY (tests; the daemon leaves it nil).
+	// and NO_PROXY (tests, and the daemon when a proxy URL came from a file; nil otherwise).
 	Proxy func(*http.Request) (*url.URL, error)
 	// Names name the settings in errors and hints (main.go fills them; empty ones read as neutral words). The
 	// SDK's own variables (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...) are named as the SDK names them.
@@ -72,9 +76,9 @@ type Client struct {
 // DefaultTimeout bounds one token fetch when Config.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
-// New loads the AWS configuration the SDK's way: keys from the environment, AWS_PROFILE and the shared files,
-// web identity, the ECS task role, the EC2 instance role through IMDSv2; AWS_CA_BUNDLE; proxies from
-// HTTP_PROXY, HTTPS_PROXY and NO_PROXY. It makes no network call.
+// New loads the AWS configuration the SDK's way: keys from the environment (or Config.Keys), AWS_PROFILE and the
+// shared files, web identity, the ECS task role, the EC2 instance role through IMDSv2; AWS_CA_BUNDLE; proxies from
+// HTTP_PROXY, HTTPS_PROXY and NO_PROXY (or Config.Proxy). It makes no network call.
 func New(ctx context.Context, c Config) (*Client, error) {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
@@ -104,8 +108,11 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	if c.HomeRegion != "" {
 		opts = append(opts, config.WithRegion(c.HomeRegion))
 	}
-	if c.Credentials != nil {
+	switch {
+	case c.Credentials != nil:
 		opts = append(opts, config.WithCredentialsProvider(c.Credentials))
+	case c.Keys != nil:
+		opts = append(opts, config.WithCredentialsProvider(c.Keys.provider()))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
