@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -90,17 +91,21 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	// A pass makes one call per region, hours apart: idle connections are closed soon after. Every client the SDK
+	// derives from this one (the ECR and STS clients, the credential providers, IMDS with its shorter timeouts,
+	// AWS_CA_BUNDLE's) copies its transport, and so refuses redirects (redirect.go).
+	httpClient := awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3).WithTransportOptions(func(t *http.Transport) {
+		t.IdleConnTimeout = 10 * time.Second
+		if c.Proxy != nil {
+			t.Proxy = c.Proxy
+		}
+		t.Proxy = refuseRedirects(t.Proxy)
+	})
 	opts := []func(*config.LoadOptions) error{
-		// A pass makes one call per region, hours apart: idle connections are closed soon after. Every client the
-		// SDK derives from this one (the ECR and STS clients, the credential providers, IMDS with its shorter
-		// timeouts, AWS_CA_BUNDLE's) copies its transport, and so refuses redirects (redirect.go).
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3).WithTransportOptions(func(t *http.Transport) {
-			t.IdleConnTimeout = 10 * time.Second
-			if c.Proxy != nil {
-				t.Proxy = c.Proxy
-			}
-			t.Proxy = refuseRedirects(t.Proxy)
-		})),
+		config.WithHTTPClient(httpClient),
+		// The container credentials provider (ECS task role, EKS pod identity) would build a client of its own,
+		// which follows redirects with the container's authorization token.
+		config.WithEndpointCredentialOptions(func(o *endpointcreds.Options) { o.HTTPClient = httpClient }),
 		config.WithLogger(sdkLogger(c.Log)),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {

@@ -29,8 +29,8 @@ func elsewhere(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	return srv, &reached
 }
 
-// TestRedirectsAreRefused: ECR, STS (GetCallerIdentity and AssumeRole), the instance metadata service and a
-// registry each answer 307 to a second listener (http://, where the SDK's own client would follow with the
+// TestRedirectsAreRefused: ECR, STS (GetCallerIdentity and AssumeRole), the instance metadata service, the
+// container credentials endpoint and a registry each answer 307 to a second listener (http://, where the SDK's own client would follow with the
 // request's headers and body): every call fails with a *RedirectError, is not retried, and nothing reaches the
 // second listener.
 func TestRedirectsAreRefused(t *testing.T) {
@@ -77,8 +77,15 @@ func TestRedirectsAreRefused(t *testing.T) {
 	// timeouts.
 	imds := ecrtest.NewIMDS(ecrtest.IMDSOptions{AccessKeyID: testKey, SecretKey: testSecret, Redirect: other.URL + "/imds"})
 	t.Cleanup(imds.Close)
-	_, err = keylessClient(t, srv, imds, nil).Token(ctx, "us-east-1")
+	_, err = keylessClient(t, srv, map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.URL}, nil).Token(ctx, "us-east-1")
 	asRedirect("instance role", err)
+
+	// The container credentials endpoint (ECS task role, EKS pod identity), asked with the container's token.
+	container := httptest.NewServer(http.RedirectHandler(other.URL+"/container", http.StatusTemporaryRedirect))
+	t.Cleanup(container.Close)
+	_, err = keylessClient(t, srv, map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": container.URL + "/creds",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN": "container-token-secret"}, nil).Token(ctx, "us-east-1")
+	asRedirect("container credentials", err)
 	if len(imds.Requests()) == 0 {
 		t.Error("the instance metadata service was not asked: the case was not exercised")
 	}
@@ -105,17 +112,20 @@ func TestRedirectsAreRefused(t *testing.T) {
 	}
 }
 
-// keylessClient is a client with no keys of its own: the SDK's default chain finds the instance role through imds.
-func keylessClient(t *testing.T, srv *ecrtest.Server, imds *ecrtest.IMDS, log logrus.FieldLogger) *Client {
+// keylessClient is a client with no keys of its own: the SDK's default chain finds its credentials where env
+// (the instance metadata service's or the container credentials endpoint's variables) says.
+func keylessClient(t *testing.T, srv *ecrtest.Server, env map[string]string, log logrus.FieldLogger) *Client {
 	t.Helper()
 	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"} {
 		t.Setenv(v, "")
 	}
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "false")
-	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
 	c, err := New(context.Background(), Config{HomeRegion: "us-east-1", Endpoint: srv.URL, Timeout: 5 * time.Second, MaxAttempts: 1, Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +145,7 @@ func TestSDKLogLines(t *testing.T) {
 	log.Out = &buf
 	log.SetLevel(logrus.DebugLevel)
 	log.SetFormatter(&logrus.JSONFormatter{})
-	c := keylessClient(t, srv, imds, log)
+	c := keylessClient(t, srv, map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.URL}, log)
 	tok, err := c.Token(context.Background(), "us-east-1")
 	if err != nil {
 		t.Fatalf("instance role through IMDSv1: %v\nIMDS requests %q", err, imds.Requests())
@@ -144,7 +154,7 @@ func TestSDKLogLines(t *testing.T) {
 		t.Errorf("token %v from %q", !tok.Password.Empty(), c.CredentialSource())
 	}
 	out := buf.String()
-	if !strings.Contains(out, `"level":"debug","msg":"falling back to IMDSv1: `) || !strings.Contains(out, `"source":"aws-sdk"`) {
+	if !strings.Contains(out, `{"level":"debug","library":"aws-sdk","msg":"falling back to IMDSv1: `) {
 		t.Errorf("no debug line for the IMDSv1 fallback:\n%s", out)
 	}
 	if strings.Contains(out, testSecret) {
