@@ -10,7 +10,7 @@ import (
 
 // The AWS SDK's own log lines. By default the SDK prints them to stderr with the standard library's logger
 // ("SDK 2026/12/04 04:38:03 WARN falling back to IMDSv1: ..."), past the daemon's level, format and scrubber.
-// sdkLogger hands them to the daemon's logger instead, with the field source=aws-sdk.
+// sdkLogger hands them to the daemon's logger instead, with the field library=aws-sdk.
 //
 // What the SDK logs, at the versions in go.mod: warnings (IMDSv1 fallback, an unparsable Date header, the
 // instance role's credentials extended during an IMDS outage, a response body that could not be drained or
@@ -35,7 +35,7 @@ func sdkLogger(log logrus.FieldLogger) logging.Logger {
 	if log == nil {
 		return logging.Nop{}
 	}
-	log = log.WithField("source", "aws-sdk")
+	log = log.WithField("library", "aws-sdk")
 	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
 		msg := strings.TrimSpace(fmt.Sprintf(format, v...))
 		if c == logging.Warn && !quiet(msg) {
