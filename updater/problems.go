@@ -63,7 +63,11 @@ func (u *Updater) remember(res *Result, sc scope) {
 	if sc.full {
 		u.fresh = map[string]map[string]bool{}
 		u.state = map[string]*envState{}
-		u.lastTargets = res.Envs
+		// Only what names the environments: the Result's plans and writes are not kept between passes.
+		u.lastTargets = make([]*EnvResult, len(res.Envs))
+		for i, e := range res.Envs {
+			u.lastTargets[i] = &EnvResult{ID: e.ID, Name: e.Name, key: e.key, SkipReason: e.SkipReason}
+		}
 	}
 	for _, e := range res.Envs {
 		if !sc.full && e.ID != "" {
