@@ -7,34 +7,17 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/ecr-updater/ecr-updater/internal/standin"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestServeLogsThroughTheLogger: the health server's own errors (here a handler's panic, which net/http recovers
 // and reports) are a log line of the logger handed to Serve, at warning level, not a line of package log.
 func TestServeLogsThroughTheLogger(t *testing.T) {
-	var out syncBuffer
+	var out standin.Buffer
 	log := logrus.New()
 	log.Out = &out
 	log.SetFormatter(&logrus.JSONFormatter{})
