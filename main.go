@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"os"
 	"os/signal"
@@ -439,6 +440,10 @@ func load(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*setting
 
 	s.log, err = loadLog(c, stderr, s.scrubber)
 	check(err)
+	// What the standard library and the libraries print through package log (net/http's client and server
+	// errors, ...) goes through the logger too, at warning level.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(updater.LogWriter(s.log.WithField("library", "log"), logrus.WarnLevel))
 	u.Log, u.Scrubber = s.log, s.scrubber
 
 	s.rancherURL = get(c, "cattle-url")
@@ -801,7 +806,7 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *
 			return &exitError{code: exitFailed, err: fmt.Errorf("LISTEN_PORT: %w", err)}
 		}
 		s.log.WithField("address", ln.Addr().String()).Info("serving /ping, /healthz, /readyz and /metrics")
-		go func() { served <- updater.Serve(serveCtx, ln, updater.Handler(u.Health(), reg)) }()
+		go func() { served <- updater.Serve(serveCtx, ln, updater.Handler(u.Health(), reg), s.log) }()
 	} else {
 		served <- nil
 	}

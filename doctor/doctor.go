@@ -190,6 +190,9 @@ func Run(ctx context.Context, cfg Config) *Report {
 
 	ecrCfg := cfg.Updater.ECR
 	ecrCfg.Scrubber = cfg.Updater.Scrubber
+	if ecrCfg.Log == nil {
+		ecrCfg.Log = log // the AWS SDK's own lines, in the daemon's level and format
+	}
 	client, err := ecr.New(ctx, ecrCfg)
 	if err != nil {
 		rep.Config = true

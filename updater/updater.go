@@ -131,6 +131,9 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		cfg.ECR.Now = cfg.Clock.Now
 	}
 	cfg.ECR.Scrubber = cfg.Scrubber
+	if cfg.ECR.Log == nil {
+		cfg.ECR.Log = cfg.Log // the AWS SDK's own lines, in the daemon's level and format
+	}
 	client, err := ecr.New(ctx, cfg.ECR)
 	if err != nil {
 		return nil, err
