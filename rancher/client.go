@@ -81,9 +81,14 @@ const StateActive = "active"
 
 // Key kinds, as Cattle reports them in X-API-Account-Kind.
 const (
-	KindProject = "project" // an Environment API key
+	KindProject = "project" // an Environment API key (made in the UI)
 	KindUser    = "user"    // an Account API key
 	KindAdmin   = "admin"   // an Account API key of an administrator
+	// KindEnvironment and KindProjectAdmin are the keys Rancher makes for a container with the agent labels
+	// (io.rancher.container.agent.role "environment" and "environmentAdmin"): Cattle's switchAccount binds them to
+	// the container's environment, whose id is X-API-Account-Id.
+	KindEnvironment  = "environment"
+	KindProjectAdmin = "projectadmin"
 )
 
 // Server is a connection to one Rancher server with one API key.
@@ -243,11 +248,25 @@ func (s *Server) CloseIdleConnections() {
 func (s *Server) Endpoint() Endpoint { return s.endpoint }
 
 // KeyKind is the kind of the API key as Cattle reports it ("project" for an Environment API key, "user" or "admin"
-// for an Account API key, "agent" for the keys Rancher gives agent containers), "" when not reported.
+// for an Account API key, "environment" or "projectadmin" for the key Rancher gives a container with the agent
+// labels), "" when not reported.
 func (s *Server) KeyKind() string { return s.kind }
 
 // IsAccountKey reports whether the key is an Account API key, which can reach several environments.
 func (s *Server) IsAccountKey() bool { return s.kind == KindUser || s.kind == KindAdmin }
+
+// IsAgentKey reports whether the key is one Rancher gave a container with the agent labels.
+func (s *Server) IsAgentKey() bool { return s.kind == KindEnvironment || s.kind == KindProjectAdmin }
+
+// BoundEnvironment is the id of the one environment the key is bound to (an Environment API key's, or the
+// container's environment for a key from the agent labels: X-API-Account-Id), "" for an Account API key or a key
+// whose kind Rancher did not report.
+func (s *Server) BoundEnvironment() string {
+	if s.kind == KindProject || s.IsAgentKey() {
+		return s.accountID
+	}
+	return ""
+}
 
 // Requests is how many HTTP requests this server and its environments have made.
 func (s *Server) Requests() int64 { return s.requests.Load() }
@@ -316,8 +335,8 @@ type Env struct {
 	id       string
 }
 
-// ID is the environment id, "" while unknown (a key whose environment Rancher does not name until a registry
-// shows it).
+// ID is the environment id, "" while unknown (a key of an unreported kind, whose environment Rancher does not name
+// until a registry shows it).
 func (e *Env) ID() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -425,10 +444,19 @@ func (e *Env) UpdateCredential(ctx context.Context, c Credential, user string, p
 	if err == nil {
 		err = written(resp.Type, resp.Id, client.REGISTRY_CREDENTIAL_TYPE, c.ID)
 	}
+	if err == nil && removedState(resp.State) {
+		err = ErrRemoved
+	}
 	if err != nil {
 		return fmt.Errorf("update credential %s of registry %s in environment %s: %w", c.ID, c.RegistryID, e, err)
 	}
 	return nil
+}
+
+// removedState reports whether a resource in this state is removed: Cattle lists it no more and uses it for
+// nothing.
+func removedState(state string) bool {
+	return state == "removed" || state == "purging" || state == "purged"
 }
 
 // CreateCredential adds a credential to a registry.
