@@ -31,6 +31,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	client "github.com/rancher/go-rancher/v2"
 
@@ -72,8 +73,12 @@ const (
 	DefaultPageSize = 1000
 	// maxPages bounds the pages of one list: 1,000 pages of 1,000 is more than any Rancher 1.6 holds.
 	maxPages = 1000
-	// maxItems bounds the items of one list.
+	// maxItems bounds the items of one list, whatever the pages.
 	maxItems = 200_000
+	// maxListBytes bounds what one list holds, whatever the pages: the strings kept and the values holding them
+	// (a registry of Rancher's is under 200 bytes; 200,000 of them under 40 MB). A list may hold no more than one
+	// answer may be.
+	maxListBytes = maxBody
 )
 
 // StateActive is the state of a registry or credential in use; Rancher uses no other for pulling images.
@@ -292,7 +297,7 @@ func (s *Server) Environments(ctx context.Context) ([]Environment, error) {
 		s.account = c
 		s.mu.Unlock()
 	}
-	out, err := listAll(ctx, s, "list environments", &s.requests, c, client.PROJECT_TYPE, projectPage)
+	out, err := listAll(ctx, s, "list environments", &s.requests, c, client.PROJECT_TYPE, keepProject)
 	if err != nil {
 		s.mu.Lock()
 		s.account = nil
@@ -366,7 +371,7 @@ type Credential struct {
 
 // Registries lists every registry of the environment that Rancher lists (all but removed and purged), page by page.
 func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
-	out, err := listAll(ctx, e.srv, "list registries", &e.requests, e.c, client.REGISTRY_TYPE, registryPage)
+	out, err := listAll(ctx, e.srv, "list registries", &e.requests, e.c, client.REGISTRY_TYPE, keepRegistry)
 	if err != nil {
 		return nil, fmt.Errorf("list registries of environment %s: %w", e, err)
 	}
@@ -382,7 +387,7 @@ func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
 
 // Credentials lists every registry credential of the environment, page by page: one list for all registries.
 func (e *Env) Credentials(ctx context.Context) ([]Credential, error) {
-	out, err := listAll(ctx, e.srv, "list credentials", &e.requests, e.c, client.REGISTRY_CREDENTIAL_TYPE, credentialPage)
+	out, err := listAll(ctx, e.srv, "list credentials", &e.requests, e.c, client.REGISTRY_CREDENTIAL_TYPE, keepCredential)
 	if err != nil {
 		return nil, fmt.Errorf("list registry credentials of environment %s: %w", e, err)
 	}
@@ -397,28 +402,57 @@ func registry(r client.Registry) Registry {
 	return Registry{ID: r.Id, EnvID: r.AccountId, ServerAddress: r.ServerAddress, State: r.State, Name: r.Name}
 }
 
-func environment(p client.Project) Environment {
-	return Environment{ID: p.Id, Name: p.Name, State: p.State}
-}
-
-// page is one page of a list: its items and the next link Rancher sent ("" for the last page).
+// page is one page of a list: its items, their size (see keepFunc) and the next link Rancher sent ("" for the last
+// page).
 type page[T any] struct {
 	items []T
+	size  int
 	next  string
 }
 
-func registryPage(c *client.RegistryCollection) (page[Registry], error) {
-	return newPage(&c.Collection, client.REGISTRY_TYPE, c.Data, func(r client.Registry) (string, Registry) { return r.Type, registry(r) })
+// The items of lists as the package decodes them (decode.go): the fields it keeps, and the type.
+
+type registryItem struct {
+	ID            string `json:"id"`
+	Type          string `json:"type"`
+	AccountID     string `json:"accountId"`
+	ServerAddress string `json:"serverAddress"`
+	State         string `json:"state"`
+	Name          string `json:"name"`
 }
 
-func credentialPage(c *client.RegistryCredentialCollection) (page[Credential], error) {
-	return newPage(&c.Collection, client.REGISTRY_CREDENTIAL_TYPE, c.Data, func(r client.RegistryCredential) (string, Credential) {
-		return r.Type, credential(r)
-	})
+func keepRegistry(r *registryItem) (string, Registry, int) {
+	v := Registry{ID: r.ID, EnvID: r.AccountID, ServerAddress: r.ServerAddress, State: r.State, Name: r.Name}
+	return r.Type, v, int(unsafe.Sizeof(v)) + len(v.ID) + len(v.EnvID) + len(v.ServerAddress) + len(v.State) + len(v.Name)
 }
 
-func projectPage(c *client.ProjectCollection) (page[Environment], error) {
-	return newPage(&c.Collection, client.PROJECT_TYPE, c.Data, func(p client.Project) (string, Environment) { return p.Type, environment(p) })
+type credentialItem struct {
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	AccountID   string `json:"accountId"`
+	RegistryID  string `json:"registryId"`
+	PublicValue string `json:"publicValue"`
+	State       string `json:"state"`
+	Links       struct {
+		Self string `json:"self"`
+	} `json:"links"`
+}
+
+func keepCredential(c *credentialItem) (string, Credential, int) {
+	v := Credential{ID: c.ID, EnvID: c.AccountID, RegistryID: c.RegistryID, PublicValue: c.PublicValue, State: c.State, self: c.Links.Self}
+	return c.Type, v, int(unsafe.Sizeof(v)) + len(v.ID) + len(v.EnvID) + len(v.RegistryID) + len(v.PublicValue) + len(v.State) + len(v.self)
+}
+
+type projectItem struct {
+	ID    string `json:"id"`
+	Type  string `json:"type"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+}
+
+func keepProject(p *projectItem) (string, Environment, int) {
+	v := Environment{ID: p.ID, Name: p.Name, State: p.State}
+	return p.Type, v, int(unsafe.Sizeof(v)) + len(v.ID) + len(v.Name) + len(v.State)
 }
 
 // UpdateCredential writes a new user and password into an existing credential, with a JSON map so that nothing

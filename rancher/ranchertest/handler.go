@@ -695,14 +695,9 @@ func (s *Server) create(w http.ResponseWriter, c *call, def *collDef, body []byt
 	if def.kind == kCredential {
 		required = "registryId"
 	}
-	ref, isStr := obj[required].(string)
-	switch {
-	case ref == "" && isStr && def.kind == kRegistry: // Cattle: serverAddress has a minimum length of 1
-		return s.fail(w, c, http.StatusUnprocessableEntity, "MinLengthExceeded", "", required)
-	case ref == "" && (isStr || obj[required] == nil):
-		return s.fail(w, c, http.StatusUnprocessableEntity, "MissingRequired", "", required)
-	case !isStr:
-		return s.fail(w, c, http.StatusUnprocessableEntity, "InvalidType", "", required)
+	ref, code := requiredField(obj, required, def.kind)
+	if code != "" {
+		return s.fail(w, c, http.StatusUnprocessableEntity, code, "", required)
 	}
 	var vals [4]string
 	for i, n := range credentialUpdatable {
@@ -749,9 +744,39 @@ func (s *Server) create(w http.ResponseWriter, c *call, def *collDef, body []byt
 	return reply(w, http.StatusCreated, e)
 }
 
+// requiredField reads the required field of a create: its value, or Cattle's error code. An empty serverAddress
+// is too short (Cattle's minimum length is 1); an empty or absent reference is missing.
+func requiredField(obj map[string]any, name string, k kind) (v, code string) {
+	v, isStr := obj[name].(string)
+	switch {
+	case v == "" && isStr && k == kRegistry:
+		return "", "MinLengthExceeded"
+	case v == "" && (isStr || obj[name] == nil):
+		return "", "MissingRequired"
+	case !isStr:
+		return "", "InvalidType"
+	}
+	return v, ""
+}
+
 // removable reports whether the remove action (and DELETE) is available in a state.
 func removable(state string) bool {
 	return state == "inactive" || state == "requested" || state == "registering"
+}
+
+// nextState is the state an action leads to from state, "" when the action is not available there.
+func nextState(action, state string) string {
+	switch {
+	case action == "activate" && state == "inactive":
+		return "active"
+	case action == "deactivate" && state == "active":
+		return "inactive"
+	case action == "remove" && removable(state):
+		return "removed"
+	case action == "purge" && state == "removed":
+		return "purged"
+	}
+	return ""
 }
 
 // action runs a lifecycle action (POST ?action=, answered 202; DELETE runs "remove", answered 200). An action not
@@ -767,17 +792,7 @@ func (s *Server) action(w http.ResponseWriter, c *call, def *collDef, id, action
 		s.mu.Unlock()
 		return s.fail(w, c, http.StatusNotFound, "", "", "")
 	}
-	next := ""
-	switch {
-	case action == "activate" && r.state == "inactive":
-		next = "active"
-	case action == "deactivate" && r.state == "active":
-		next = "inactive"
-	case action == "remove" && removable(r.state):
-		next = "removed"
-	case action == "purge" && r.state == "removed":
-		next = "purged"
-	}
+	next := nextState(action, r.state)
 	switch {
 	case next == "" && del:
 		s.mu.Unlock()
