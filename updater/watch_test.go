@@ -66,6 +66,14 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) ti
 	return 0
 }
 
+// settled waits until the stream of env is connected and the first passes (the scheduled one and the stream's
+// catch-up) are done.
+func (l *live) settled(t *testing.T, env string) {
+	t.Helper()
+	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(env) == StreamConnected })
+	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+}
+
 func (l *live) streamState(env string) string {
 	_, s := l.u.Health().Status()
 	return s.Events[env]
@@ -78,8 +86,7 @@ func TestStreamRefreshesANewRegistryAtOnce(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 	old := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 	l := w.startLive(t, w.config())
-	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
-	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+	l.settled(t, w.env)
 
 	reg := w.rancher.AddRegistry(w.env, ecrHost(other, "us-east-1"), "active")
 	cred := w.rancher.AddCredential(w.env, reg, "AWS", "placeholder", "active")
@@ -131,8 +138,7 @@ func TestStreamReconnectCatchesChangesMadeWhileAway(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 	l := w.startLive(t, w.config())
-	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
-	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+	l.settled(t, w.env)
 	before := w.rancher.Subscriptions()
 
 	w.rancher.SetEventOptions(ranchertest.EventOptions{Refuse: http.StatusServiceUnavailable})
@@ -160,8 +166,7 @@ func TestStreamRancherRestartIsAPassingFault(t *testing.T) {
 	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 	l := w.startLiveWith(t, w.config(), rancher.WatchOptions{ReadTimeout: 2 * time.Second, MinBackoff: 50 * time.Millisecond,
 		MaxBackoff: rancher.DefaultMaxBackoff, UnavailableBackoff: rancher.DefaultUnavailableBackoff})
-	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
-	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+	l.settled(t, w.env)
 
 	refusing := func(status int) {
 		o := liveEvents
@@ -203,8 +208,7 @@ func TestStreamCatchUpAfterTheSubscription(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 	l := w.startLive(t, w.config())
-	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
-	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+	l.settled(t, w.env)
 
 	// The subscription takes longer than the catch-up pass's debounce and read: a catch-up at the 101 reads too early.
 	o := liveEvents
@@ -268,8 +272,7 @@ func TestStreamNoiseCostsNoRequest(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 	l := w.startLive(t, w.config())
-	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
-	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+	l.settled(t, w.env)
 	time.Sleep(100 * time.Millisecond)
 	requests, passes := w.rancher.RequestCount(), 0
 	_, s := l.u.Health().Status()

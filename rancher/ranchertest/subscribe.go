@@ -634,17 +634,23 @@ func (s *Server) feed(sub *subscriber, msgs [][]byte, o *EventOptions) int {
 
 // writeChangeEvent writes a resource.change EventVO for a resource in a subscriber's URL space.
 func writeChangeEvent(e *enc, r *resource, base, verBase string, now int64) {
-	e.raw(`{"id":`)
-	e.str(newUUID())
-	e.raw(`,"name":"resource.change","resourceType":`)
-	e.str(resourceTypeOf(r))
-	e.raw(`,"resourceId":`)
-	e.str(r.id)
-	e.raw(`,"data":{"resource":`)
+	writeChangeHead(e, resourceTypeOf(r), r.id)
+	e.raw(`{"resource":`)
 	writeResource(e, r, base, verBase, r.state, false)
 	e.raw(`},"time":`)
 	e.int(now)
 	writeEventTail(e)
+}
+
+// writeChangeHead writes the start of a resource.change EventVO, up to its "data": (type or id "" is null).
+func writeChangeHead(e *enc, resourceType, resourceID string) {
+	e.raw(`{"id":`)
+	e.str(newUUID())
+	e.raw(`,"name":"resource.change","resourceType":`)
+	e.nstr(resourceType)
+	e.raw(`,"resourceId":`)
+	e.nstr(resourceID)
+	e.raw(`,"data":`)
 }
 
 func resourceTypeOf(r *resource) string {
@@ -735,13 +741,8 @@ const LogoutFrame = `{"name":"logout"}`
 func UnrenderableChange(resourceType, resourceID string) []byte {
 	e := getEnc(false)
 	defer putEnc(e)
-	e.raw(`{"id":`)
-	e.str(newUUID())
-	e.raw(`,"name":"resource.change","resourceType":`)
-	e.nstr(resourceType)
-	e.raw(`,"resourceId":`)
-	e.nstr(resourceID)
-	e.raw(`,"data":null,"time":`)
+	writeChangeHead(e, resourceType, resourceID)
+	e.raw(`null,"time":`)
 	e.int(time.Now().UnixMilli())
 	writeEventTail(e)
 	return bytes.Clone(e.b)
@@ -779,13 +780,8 @@ func noiseEvent(base, envID string, i int) []byte {
 	id := noisePrefix[typ] + strconv.Itoa(1000+i)
 	e := getEnc(false)
 	defer putEnc(e)
-	e.raw(`{"id":`)
-	e.str(newUUID())
-	e.raw(`,"name":"resource.change","resourceType":`)
-	e.str(typ)
-	e.raw(`,"resourceId":`)
-	e.str(id)
-	e.raw(`,"data":{"resource":{"id":`)
+	writeChangeHead(e, typ, id)
+	e.raw(`{"resource":{"id":`)
 	e.str(id)
 	e.raw(`,"type":`)
 	e.str(typ)

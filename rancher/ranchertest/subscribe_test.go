@@ -544,15 +544,23 @@ func TestSubscribeLiveAtFirstPing(t *testing.T) {
 	if m := nextChange(t, earlier, 2*time.Second); m["resourceId"] != lostReg.Load() {
 		t.Errorf("the subscriber registered before got %v, want the change published in between", m["resourceId"])
 	}
-	marker := s.AddRegistry(w.env1, "after.example.com", "")
-	for {
-		m := nextChange(t, c, 2*time.Second)
+	for _, m := range changesUntil(t, c, s.AddRegistry(w.env1, "after.example.com", "")) {
 		if m["resourceId"] == lostReg.Load() {
 			t.Errorf("the change made before the subscription was delivered")
 		}
+	}
+}
+
+// changesUntil reads the frames of c up to the change of resource marker and returns the changes before it.
+func changesUntil(t *testing.T, c *websocket.Conn, marker string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for {
+		m := nextChange(t, c, 2*time.Second)
 		if m["resourceId"] == marker {
-			break
+			return out
 		}
+		out = append(out, m)
 	}
 }
 
@@ -569,14 +577,9 @@ func TestSubscribeWhatCattleDoesNotPublish(t *testing.T) {
 	s.SetState(w.reg1, "purging")
 	s.SetState(w.cred1, "removed")
 	s.SetState(w.cred1, "purged")
-	marker := s.AddRegistry(w.env1, "marker.example.com", "")
-	for {
-		m := nextChange(t, c, 2*time.Second)
+	for _, m := range changesUntil(t, c, s.AddRegistry(w.env1, "marker.example.com", "")) {
 		if m["resourceType"] == "project" || m["resourceId"] == w.reg1 || m["resourceId"] == w.cred1 {
 			t.Errorf("published: %v %v", m["resourceType"], m["resourceId"])
-		}
-		if m["resourceId"] == marker {
-			break
 		}
 	}
 }
