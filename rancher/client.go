@@ -11,10 +11,11 @@
 // registryCredential.secretValue is never returned by a GET.
 //
 // Every answer is untrusted: every link Rancher sends is pinned to the CATTLE_URL origin (origin.go), redirects
-// are never followed and bodies are bounded (transport.go), lists are bounded and checked to be collections of the
-// type asked for, and error texts are scrubbed of the secrets the request carried before they are cut short.
-// The package fetches and decodes the schemas document itself, so that go-rancher never follows X-API-Schemas;
-// go-rancher's base client then makes the list and write requests. What the package does only because go-rancher
+// are never followed and bodies are bounded (transport.go), lists are bounded as a whole (items and bytes held),
+// decoded item by item and checked to be collections of the type asked for (decode.go), and error texts are
+// scrubbed of the secrets the request carried before they are cut short. The package fetches and decodes the
+// schemas document itself, so that go-rancher never follows X-API-Schemas; go-rancher's base client then makes
+// the list and write requests. What the package does only because go-rancher
 // lacks something is gathered in gorancher.go, whose comment says what each piece covers.
 package rancher
 

@@ -966,10 +966,10 @@ func TestWatchRestartingRancher(t *testing.T) {
 	w.srv.SetEventOptions(o)
 	for r.wait(Disconnected, "", 2*time.Second).Status != http.StatusBadGateway {
 	}
-	// A handshake that gets no answer (a server that accepts but hangs).
+	// A handshake that gets no answer (a server that accepts but hangs), then the upgrade again.
+	w.srv.AddFault(ranchertest.Fault{PathContains: "/subscribe", Hang: true, Times: 1})
 	o.Refuse = 0
 	w.srv.SetEventOptions(o)
-	w.srv.AddFault(ranchertest.Fault{PathContains: "/subscribe", Hang: true, Times: 1})
 	for {
 		ev := r.wait(Disconnected, "", 2*time.Second)
 		if ev.Status == 0 {
@@ -1022,7 +1022,11 @@ func TestWatchConnectedAtFirstFrame(t *testing.T) {
 			if n := w.srv.Subscribers(w.envA); n != 1 {
 				t.Errorf("Connected while the stand-in has %d subscribers: the subscription is not live yet", n)
 			}
-			for _, reg := range registries(t, e) { // the catch-up read
+			regs, err := e.Registries(context.Background()) // the catch-up read
+			if err != nil {
+				t.Errorf("catch-up read: %s", errText(t, err))
+			}
+			for _, reg := range regs {
 				caught.Store(caught.Load() || reg.ID == between.Load())
 			}
 		}

@@ -436,6 +436,11 @@ func (s *Server) writeLoop(sub *subscriber) {
 		o := s.EventOptions()
 		if !o.NoPings && !time.Now().Before(nextPing) {
 			if sub.overflow.Load() { // messages were lost: Cattle closes the socket normally at its ping tick
+				for _, m := range sub.take() { // what was queued goes out first
+					if !s.write(sub, m, &o) {
+						return
+					}
+				}
 				s.countSlow(sub)
 				sub.graceful.Store(true)
 				return
