@@ -322,8 +322,8 @@ func keyKind(srv *rancher.Server) string {
 		return "Account API key"
 	case rancher.KindAdmin:
 		return "Account API key of an administrator"
-	case "agent":
-		return "agent key (from the agent labels)"
+	case rancher.KindEnvironment, rancher.KindProjectAdmin:
+		return "the key Rancher gave this container (agent labels)"
 	case "":
 		return "key of an unreported kind"
 	default:

@@ -305,7 +305,9 @@ func TestRancherErrors(t *testing.T) {
 			t.Error("ECR was asked although Rancher could not be read")
 		}
 	})
-	t.Run("404 on write: removed meanwhile is skipped, not fatal", func(t *testing.T) {
+	// Cattle writes a credential removed since the list and answers 200 in state removed (its getById ignores
+	// removed): the write is reported gone, not updated, since that credential serves no pull.
+	t.Run("removed meanwhile is skipped, not fatal", func(t *testing.T) {
 		w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 		gone := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 		kept := w.registry(w.env, ecrHost(acct, "eu-west-1"), "active")
