@@ -24,11 +24,15 @@ var settingVars = []string{"CATTLE_URL", "CATTLE_ACCESS_KEY", "CATTLE_SECRET_KEY
 	"AWS_ROLE_ARN", "AWS_ECR_REGISTRY_IDS", "ECR_REGIONS", "AUTO_CREATE", "UPDATE_INTERVAL", "DRY_RUN", "EVENTS", "DISCOVER_REGISTRIES", "LOG_LEVEL",
 	"LOG_FORMAT", "LISTEN_PORT", "RANCHER_TIMEOUT", "ECR_TIMEOUT", "RANCHER_CA_CERT", "RANCHER_INSECURE_SKIP_VERIFY",
 	"RANCHER_ENVIRONMENTS", "RANCHER_CONCURRENCY", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ACCESS_KEY_ID",
-	"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+	"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "CATTLE_ACCESS_KEY_FILE", "CATTLE_SECRET_KEY_FILE", "AWS_ACCESS_KEY_ID_FILE",
+	"AWS_SECRET_ACCESS_KEY_FILE", "AWS_SESSION_TOKEN_FILE", "HTTPS_PROXY_FILE", "HTTP_PROXY_FILE",
+	"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}
 
-// notInHelp are the variables of settingVars that the AWS SDK reads and --help names only in its description.
+// notInHelp are the variables of settingVars that the AWS SDK (or net/http) reads and --help names only in its
+// description.
 var notInHelp = map[string]bool{"AWS_WEB_IDENTITY_TOKEN_FILE": true, "AWS_ACCESS_KEY_ID": true,
-	"AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true}
+	"AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true, "HTTPS_PROXY": true, "https_proxy": true, "HTTP_PROXY": true,
+	"http_proxy": true}
 
 func clearEnv(t *testing.T) {
 	t.Helper()
@@ -45,6 +49,12 @@ func TestBadConfiguration(t *testing.T) {
 	notPEM := filepath.Join(dir, "ca.txt")
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	idFile, secretFile := filepath.Join(dir, "id"), filepath.Join(dir, "secret")
+	for file, content := range map[string]string{idFile: "AKIAEXAMPLE", secretFile: "sk-secret-value\n"} {
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	base := map[string]string{"CATTLE_URL": "http://127.0.0.1:1/v1", "CATTLE_ACCESS_KEY": "ak", "CATTLE_SECRET_KEY": "sk-secret-value"}
 	long := strings.Repeat("x", 256)
@@ -67,6 +77,11 @@ func TestBadConfiguration(t *testing.T) {
 		{"access key without secret key", "AWS_SECRET_ACCESS_KEY", map[string]string{"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}, "AWS_SECRET_ACCESS_KEY is not set"},
 		{"secret key without access key", "AWS_ACCESS_KEY_ID", map[string]string{"AWS_SECRET_ACCESS_KEY": "sk-secret-value"}, "AWS_ACCESS_KEY_ID is not set"},
 		{"session token alone", "AWS_SESSION_TOKEN", map[string]string{"AWS_SESSION_TOKEN": "sk-secret-value"}, "without AWS_ACCESS_KEY_ID"},
+		{"access key file without secret key", "AWS_SECRET_ACCESS_KEY_FILE", map[string]string{"AWS_ACCESS_KEY_ID_FILE": idFile},
+			"AWS_SECRET_ACCESS_KEY is not set (nor AWS_SECRET_ACCESS_KEY_FILE), but AWS_ACCESS_KEY_ID_FILE is"},
+		{"secret key file without access key", "AWS_ACCESS_KEY_ID_FILE", map[string]string{"AWS_SECRET_ACCESS_KEY_FILE": secretFile},
+			"AWS_ACCESS_KEY_ID is not set (nor AWS_ACCESS_KEY_ID_FILE), but AWS_SECRET_ACCESS_KEY_FILE is"},
+		{"session token file alone", "AWS_SESSION_TOKEN_FILE", map[string]string{"AWS_SESSION_TOKEN_FILE": secretFile}, "without AWS_ACCESS_KEY_ID"},
 		{"bad duration", "UPDATE_INTERVAL", map[string]string{"UPDATE_INTERVAL": "6x"}, ""},
 		{"zero duration", "UPDATE_INTERVAL", map[string]string{"UPDATE_INTERVAL": "0s"}, ""},
 		{"negative duration", "UPDATE_INTERVAL", map[string]string{"UPDATE_INTERVAL": "-1h"}, ""},

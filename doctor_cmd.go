@@ -50,7 +50,7 @@ func runDoctor(ctx context.Context, c *cli.Command, format string, stdout, stder
 		if s.log.IsLevelEnabled(logrus.DebugLevel) {
 			s.logStart("doctor")
 		}
-		rep = doctor.Run(ctx, doctor.Config{Updater: s.updater, Summary: summary(s)})
+		rep = doctor.Run(ctx, doctor.Config{Updater: s.updater, Summary: summary(s), Keys: s.keys.doctorKeys()})
 	}
 	write := rep.WriteText
 	if format == "json" {

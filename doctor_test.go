@@ -53,18 +53,26 @@ func line(t *testing.T, out, result, check string) string {
 	return l
 }
 
+// TestDoctorHealthyWorld: every key from a file (the way the README recommends), and all is well.
 func TestDoctorHealthyWorld(t *testing.T) {
 	w := newDoctorWorld(t)
-	code, out := daemon(t, w.vars(t), "doctor")
+	vars := w.vars(t)
+	keysToFiles(t, vars, "CATTLE_ACCESS_KEY", "CATTLE_SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+	code, out := daemon(t, vars, "doctor")
+	t.Logf("exit %d:\n%s", code, out)
 	if code != 0 {
-		t.Fatalf("exit %d:\n%s", code, out)
+		t.Fatalf("exit %d", code)
 	}
 	for _, c := range []struct{ result, check, detail string }{
 		{"ok", "configuration", "valid, as the daemon loads it: CATTLE_URL " + w.rancher.URL + "/v1"},
+		{"ok", "rancher: access key", "file " + vars["CATTLE_ACCESS_KEY_FILE"] + " (CATTLE_ACCESS_KEY_FILE)"},
+		{"ok", "rancher: secret key", "file " + vars["CATTLE_SECRET_KEY_FILE"] + " (CATTLE_SECRET_KEY_FILE)"},
+		{"ok", "aws: access key id", "file " + vars["AWS_ACCESS_KEY_ID_FILE"] + " (AWS_ACCESS_KEY_ID_FILE)"},
+		{"ok", "aws: secret key", "file " + vars["AWS_SECRET_ACCESS_KEY_FILE"] + " (AWS_SECRET_ACCESS_KEY_FILE)"},
 		{"ok", "rancher: reachable", w.rancher.URL + "/v2-beta answered"},
 		{"ok", "rancher: API key", "Environment API key, the key's own environment"},
 		{"ok", `env 1a5: write access`, "may create registries and create and update their credentials"},
-		{"ok", "aws: credentials", "environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"},
+		{"ok", "aws: credentials", "the key pair of the configuration"},
 		{"ok", "aws: caller identity", "arn:aws:iam::" + account + ":user/ecrtest (account " + account + ")"},
 		{"ok", "aws: token us-east-1", "valid until"},
 		{"ok", `env 1a5: registry 1sp1 +` + regexp.QuoteMeta(host("us-east-1")), "the us-east-1 token opens it (GET /v2/ 200)"},
@@ -77,6 +85,9 @@ func TestDoctorHealthyWorld(t *testing.T) {
 	if regexp.MustCompile(`(?m)^(warn|FAIL) `).MatchString(out) || !strings.Contains(out, "0 warn, 0 FAIL") || !strings.Contains(out, "exit 0 (all is well)") {
 		t.Errorf("not all well:\n%s", out)
 	}
+	if !regexp.MustCompile(`(?s)^RESULT.*\nok +configuration .*\nok +rancher: access key .*\nok +rancher: secret key .*\nok +aws: access key id .*\nok +aws: secret key .*\nok +rancher: reachable`).MatchString(out) {
+		t.Errorf("the keys' lines do not follow the configuration's:\n%s", out)
+	}
 	// No writes, one GET /v2/.
 	for _, r := range w.rancher.Requests() {
 		if r.Method != "GET" {
@@ -85,6 +96,52 @@ func TestDoctorHealthyWorld(t *testing.T) {
 	}
 	if n := len(w.ecr.RegistryRequests()); n != 1 {
 		t.Errorf("%d registry requests", n)
+	}
+}
+
+// TestDoctorWarnsAboutKeysInVariables: the AWS secret key, the Rancher secret key of an Environment API key and a
+// proxy password in plain variables are each a warning with the fix (and no failure); the ids are not; without AWS
+// keys, the line says what the SDK's chain found.
+func TestDoctorWarnsAboutKeysInVariables(t *testing.T) {
+	w := newDoctorWorld(t)
+	vars := w.vars(t)
+	const proxyPass = "doctor-proxy-pass-31"
+	vars["HTTPS_PROXY"] = strings.Replace(vars["HTTPS_PROXY"], "http://", "http://ops:"+proxyPass+"@", 1)
+	code, out := daemon(t, vars, "doctor")
+	t.Logf("exit %d:\n%s", code, out)
+	if code != 0 || !strings.Contains(out, "3 warn, 0 FAIL") {
+		t.Fatalf("exit %d, want 0 with 3 warnings", code)
+	}
+	for _, c := range []struct{ result, check, detail string }{
+		{"warn", "aws: secret key", "variable AWS_SECRET_ACCESS_KEY: visible to every member of the environment who can view this service " +
+			"-- fix: use AWS_SECRET_ACCESS_KEY_FILE with a Rancher secret (README: Keeping keys out of sight), or give the hosts an instance role: no key at all"},
+		{"warn", "rancher: secret key", "variable CATTLE_SECRET_KEY: visible to every member of the environment who can view this service " +
+			"-- fix: use CATTLE_SECRET_KEY_FILE with a Rancher secret"},
+		{"warn", "proxy: HTTPS_PROXY", "variable HTTPS_PROXY: visible to every member of the environment who can view this service -- fix: use HTTPS_PROXY_FILE"},
+		{"ok", "rancher: access key", "variable CATTLE_ACCESS_KEY"},
+		{"ok", "aws: access key id", "variable AWS_ACCESS_KEY_ID"},
+		{"ok", "aws: credentials", "from environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"},
+	} {
+		if l := line(t, out, c.result, c.check); !strings.Contains(l, c.detail) {
+			t.Errorf("%s: %q", c.check, l)
+		}
+	}
+	if strings.Contains(out, proxyPass) {
+		t.Error("the proxy password is in the report")
+	}
+
+	// No AWS keys at all: the SDK's chain (here a shared credentials file) has the last word.
+	creds := writeFile(t, t.TempDir(), "credentials", "[default]\naws_access_key_id = "+awsKeyID+"\naws_secret_access_key = "+awsSecret+"\n")
+	vars = w.vars(t)
+	delete(vars, "AWS_ACCESS_KEY_ID")
+	delete(vars, "AWS_SECRET_ACCESS_KEY")
+	vars["AWS_SHARED_CREDENTIALS_FILE"], vars["AWS_CONFIG_FILE"] = creds, filepath.Join(t.TempDir(), "none")
+	_, out = daemon(t, vars, "doctor")
+	if l := line(t, out, "ok", "aws: secret key"); !strings.Contains(l, "none in the configuration; the AWS SDK's chain found: shared profile") {
+		t.Errorf("without keys: %q\n%s", l, out)
+	}
+	if strings.Contains(out, "aws: access key id") {
+		t.Errorf("a line for an access key id that was not given:\n%s", out)
 	}
 }
 
@@ -233,7 +290,7 @@ func TestDoctorPrintsNoSecret(t *testing.T) {
 }
 
 // TestDoctorSample is the world of the README's sample: an Account API key serving two environments, one healthy,
-// one with three problems.
+// one with three problems; the keys in files.
 func TestDoctorSample(t *testing.T) {
 	w := newDoctorWorld(t)
 	staging := w.rancher.AddEnvironment("Staging")
@@ -245,6 +302,7 @@ func TestDoctorSample(t *testing.T) {
 	vars := w.vars(t)
 	vars["CATTLE_URL"], vars["CATTLE_ACCESS_KEY"], vars["CATTLE_SECRET_KEY"] = w.rancher.URL, acctAccess, acctSecret
 	vars["RANCHER_ENVIRONMENTS"] = "all"
+	keysToFiles(t, vars, "CATTLE_ACCESS_KEY", "CATTLE_SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 	code, out := daemon(t, vars, "doctor")
 	t.Logf("exit %d:\n%s", code, out)
 	if code != 1 {

@@ -2,7 +2,8 @@
 //
 // main.go only wires flags (each bound to the environment variable the old rancher-ecr-credentials image read)
 // to the packages: rancher (the v2-beta API), ecr (AWS) and updater (the rules and the schedule). It is the one
-// place that knows the environment variables' names.
+// place that knows the environment variables' names, with keyfiles.go (every key from its variable or a file) and
+// doctor_cmd.go of the same package.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"os"
 	"os/signal"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/internal/demo"
+	"github.com/ecr-updater/ecr-updater/internal/promtext"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
 	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
@@ -225,7 +228,7 @@ func shortDuration(d time.Duration) string {
 }
 
 func flags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		stringFlag("cattle-url", "CATTLE_URL", "", "Rancher API URL: http://host:8080/v1 (agent), the server root, /v2-beta, or an Environment API Endpoint /v2-beta/projects/<id>"),
 		stringFlag("cattle-access-key", "CATTLE_ACCESS_KEY", "", "Rancher API access key (environment or account key)"),
 		stringFlag("cattle-secret-key", "CATTLE_SECRET_KEY", "", "Rancher API secret key (prefer the environment variable)"),
@@ -251,7 +254,7 @@ func flags() []cli.Flag {
 		stringFlag("rancher-environments", "RANCHER_ENVIRONMENTS", "", `comma list of environment ids or names, or all (needs an account API key); write a comma inside a name as \,`),
 		stringFlag("rancher-concurrency", "RANCHER_CONCURRENCY", strconv.Itoa(defaultConcurrency),
 			fmt.Sprintf("Rancher requests in flight at most (1 to %d)", maxConcurrency)),
-	}
+	}, keyFileFlags()...) // keyfiles.go
 }
 
 func printVersion(w io.Writer) error {
@@ -272,6 +275,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"Boolean variables take true/false, 1/0, t/f, yes/no or on/off, any case.\n" +
 			"AWS credentials come from the SDK's default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,\n" +
 			"AWS_PROFILE, web identity, the ECS task role, or the EC2 instance role.\n" +
+			"Every key (and a proxy URL with a password) can come from a file instead: <VARIABLE>_FILE, e.g. a Rancher secret\n" +
+			"AWS_SECRET_ACCESS_KEY_FILE=/run/secrets/aws_secret_access_key; one trailing newline is not part of the key.\n" +
 			"SIGTERM, SIGINT and SIGHUP stop it gracefully.",
 		Flags:          append(flags(), &cli.BoolFlag{Name: "version", Local: true, Usage: "print the version, commit and Go version"}),
 		Writer:         stdout,
@@ -408,6 +413,7 @@ func runDemo(ctx context.Context, c *cli.Command, stdout, stderr io.Writer) erro
 // settings is the validated configuration of the daemon.
 type settings struct {
 	updater    updater.Config
+	keys       keys   // every key, and where it came from (keyfiles.go)
 	rancherURL string // CATTLE_URL as given, for output (updater.Rancher.Endpoint is it parsed)
 	listenPort int
 	log        *logrus.Logger
@@ -421,28 +427,37 @@ func get(c *cli.Command, name string) string { return strings.TrimSpace(c.String
 // each problem names its variable.
 func load(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*settings, error) {
 	s := &settings{scrubber: scrubber}
-	secret := redact.Secret(c.String("cattle-secret-key"))
-	s.scrubber.Add(secret, redact.Secret(os.Getenv("AWS_SECRET_ACCESS_KEY")), redact.Secret(os.Getenv("AWS_SESSION_TOKEN")),
-		redact.Secret(os.Getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")))
 	u := &s.updater
-
 	var errs []error
 	check := func(err error) { errs = append(errs, err) } // errors.Join drops the nils
+
+	// The keys first, from their variables or files: the scrubber learns every secret before anything can print.
 	var err error
+	s.keys, err = readKeys(c)
+	check(err)
+	s.scrubber.Add(s.keys.secrets()...)
+	s.scrubber.Add(redact.Secret(os.Getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")))
+
 	s.log, err = loadLog(c, stderr, s.scrubber)
 	check(err)
+	// What the standard library and the libraries print through package log (net/http's client and server
+	// errors, ...) goes through the logger too, at warning level.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(updater.LogWriter(s.log.WithField("library", "log"), logrus.WarnLevel))
 	u.Log, u.Scrubber = s.log, s.scrubber
 
 	s.rancherURL = get(c, "cattle-url")
-	u.Rancher, err = loadRancher(c, s.rancherURL, secret)
+	u.Rancher, err = loadRancher(c, s.rancherURL, s.keys)
 	check(err)
 	u.Concurrency, err = integer(get(c, "rancher-concurrency"), defaultConcurrency, 1, maxConcurrency)
 	check(named("RANCHER_CONCURRENCY", err))
 	u.Environments, err = loadEnvironments(get(c, "rancher-environments"), u.Rancher.Endpoint)
 	check(err)
 
-	u.ECR, err = loadAWS(c)
+	u.ECR, err = loadAWS(c, s.keys)
 	check(err)
+	u.Rancher.Proxy = s.keys.proxy()
+	u.ECR.Proxy = u.Rancher.Proxy
 	u.Rules, err = loadScope(c, u.ECR.HomeRegion)
 	check(err)
 
@@ -504,11 +519,11 @@ func loadLog(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*logr
 	return log, errors.Join(errs...)
 }
 
-// loadRancher reads how to reach Rancher: the URL (parsed here, once: Options carries the Endpoint), the key, the
-// timeout and TLS.
-func loadRancher(c *cli.Command, rawURL string, secret redact.Secret) (rancher.Options, error) {
-	o := rancher.Options{AccessKey: get(c, "cattle-access-key"), SecretKey: secret}
-	errs := []error{requireRancher(rawURL, o)}
+// loadRancher reads how to reach Rancher: the URL (parsed here, once: Options carries the Endpoint), the key (read
+// by readKeys), the timeout and TLS.
+func loadRancher(c *cli.Command, rawURL string, ks keys) (rancher.Options, error) {
+	o := rancher.Options{AccessKey: ks.value("CATTLE_ACCESS_KEY"), SecretKey: redact.Secret(ks.value("CATTLE_SECRET_KEY"))}
+	errs := []error{requireRancher(rawURL, ks)}
 	var err error
 	if rawURL != "" {
 		o.Endpoint, err = parseCattleURL(rawURL)
@@ -524,13 +539,14 @@ func loadRancher(c *cli.Command, rawURL string, secret redact.Secret) (rancher.O
 	return o, errors.Join(errs...)
 }
 
-// requireRancher names, in one message, every one of the three required variables that is not set.
-func requireRancher(rawURL string, o rancher.Options) error {
+// requireRancher names, in one message, every one of the three required variables that is not set (a key whose
+// _FILE is set counts as set: a problem with its file has a message of its own).
+func requireRancher(rawURL string, ks keys) error {
 	var missing []string
 	for _, m := range []struct {
 		variable string
 		unset    bool
-	}{{"CATTLE_URL", rawURL == ""}, {"CATTLE_ACCESS_KEY", o.AccessKey == ""}, {"CATTLE_SECRET_KEY", o.SecretKey.Empty()}} {
+	}{{"CATTLE_URL", rawURL == ""}, {"CATTLE_ACCESS_KEY", !ks["CATTLE_ACCESS_KEY"].given()}, {"CATTLE_SECRET_KEY", !ks["CATTLE_SECRET_KEY"].given()}} {
 		if m.unset {
 			missing = append(missing, m.variable)
 		}
@@ -542,7 +558,7 @@ func requireRancher(rawURL string, o rancher.Options) error {
 	case 1:
 		verb = "is"
 	}
-	return fmt.Errorf("%s %s not set: give the Rancher API URL and key (Rancher sets all three in containers with the agent labels)",
+	return fmt.Errorf("%s %s not set: give the Rancher API URL and key (the key may come from CATTLE_ACCESS_KEY_FILE and CATTLE_SECRET_KEY_FILE; Rancher sets all three in containers with the agent labels)",
 		strings.Join(missing, ", "), verb)
 }
 
@@ -634,15 +650,16 @@ func escapedList(s string) []string {
 
 var roleARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$`)
 
-// loadAWS reads the AWS side: home region, static keys, role and timeout.
-func loadAWS(c *cli.Command) (ecr.Config, error) {
+// loadAWS reads the AWS side: home region, static keys (read by readKeys), role and timeout.
+func loadAWS(c *cli.Command, ks keys) (ecr.Config, error) {
 	var errs []error
 	region := get(c, "aws-region")
 	if region != "" && !ecr.ValidRegion(region) {
 		errs = append(errs, fmt.Errorf("AWS_REGION: %q is not an AWS region name", region))
 	}
-	cfg := ecr.Config{HomeRegion: region, RoleARN: get(c, "aws-role-arn"), WebIdentityTokenFile: os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE")}
-	errs = append(errs, checkStaticKeys())
+	cfg := ecr.Config{HomeRegion: region, RoleARN: get(c, "aws-role-arn"), WebIdentityTokenFile: os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE"),
+		Keys: ks.awsKeys()}
+	errs = append(errs, checkStaticKeys(ks))
 	if cfg.RoleARN != "" {
 		if !roleARNRE.MatchString(cfg.RoleARN) {
 			errs = append(errs, fmt.Errorf("AWS_ROLE_ARN: %q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", cfg.RoleARN))
@@ -657,18 +674,27 @@ func loadAWS(c *cli.Command) (ecr.Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// checkStaticKeys refuses half a static key pair, which the SDK would silently pass over for another source.
-func checkStaticKeys() error {
-	id, secret := os.Getenv("AWS_ACCESS_KEY_ID") != "", os.Getenv("AWS_SECRET_ACCESS_KEY") != ""
+// checkStaticKeys refuses half a static key pair, which the SDK would silently pass over for another source; each
+// key counts whether it came from its variable or its file.
+func checkStaticKeys(ks keys) error {
+	id, secret, token := ks["AWS_ACCESS_KEY_ID"], ks["AWS_SECRET_ACCESS_KEY"], ks["AWS_SESSION_TOKEN"]
 	switch {
-	case id && !secret:
-		return errors.New("AWS_SECRET_ACCESS_KEY is not set, but AWS_ACCESS_KEY_ID is: set both, or neither to use another credential source")
-	case secret && !id:
-		return errors.New("AWS_ACCESS_KEY_ID is not set, but AWS_SECRET_ACCESS_KEY is: set both, or neither to use another credential source")
-	case !id && os.Getenv("AWS_SESSION_TOKEN") != "":
-		return errors.New("AWS_SESSION_TOKEN is set without AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: set all three, or none")
+	case id.given() && !secret.given():
+		return fmt.Errorf("AWS_SECRET_ACCESS_KEY is not set (nor AWS_SECRET_ACCESS_KEY_FILE), but %s is: set both, or neither to use another credential source", setName("AWS_ACCESS_KEY_ID", id))
+	case secret.given() && !id.given():
+		return fmt.Errorf("AWS_ACCESS_KEY_ID is not set (nor AWS_ACCESS_KEY_ID_FILE), but %s is: set both, or neither to use another credential source", setName("AWS_SECRET_ACCESS_KEY", secret))
+	case !id.given() && token.given():
+		return fmt.Errorf("%s is set without AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or their _FILE): set all three, or none", setName("AWS_SESSION_TOKEN", token))
 	}
 	return nil
+}
+
+// setName is the variable that set a key: name, or name_FILE.
+func setName(name string, k key) string {
+	if k.file != "" {
+		return name + "_FILE"
+	}
+	return name
 }
 
 // loadScope reads which registries are in scope and whether AUTO_CREATE creates them.
@@ -706,26 +732,20 @@ func listenPort(c *cli.Command) (int, error) {
 // logStart logs the effective configuration, every secret redacted.
 func (s *settings) logStart(command string) {
 	u := s.updater
-	secret := func(v string) string {
-		if v == "" {
-			return "(not set)"
-		}
-		return redact.Marker
-	}
 	aws := "default chain"
-	if id := os.Getenv("AWS_ACCESS_KEY_ID"); id != "" {
+	if id := s.keys.startField("AWS_ACCESS_KEY_ID"); id != "(not set)" {
 		aws = "AWS_ACCESS_KEY_ID " + id
 	} else if p := os.Getenv("AWS_PROFILE"); p != "" {
 		aws = "AWS_PROFILE " + p
 	}
 	s.log.WithFields(logrus.Fields{
 		"command": command, "version": version, "commit": commit,
-		"cattle_url": s.rancherURL, "cattle_access_key": u.Rancher.AccessKey, "cattle_secret_key": secret(u.Rancher.SecretKey.Reveal()),
+		"cattle_url": s.rancherURL, "cattle_access_key": s.keys.startField("CATTLE_ACCESS_KEY"), "cattle_secret_key": s.keys.startField("CATTLE_SECRET_KEY"),
 		"rancher_environments": strings.Join(u.Environments, ","), "rancher_timeout": shortDuration(u.Rancher.Timeout),
 		"rancher_ca_cert": len(u.Rancher.CAPEM) > 0, "rancher_insecure_skip_verify": u.Rancher.InsecureSkipVerify,
 		"rancher_concurrency": u.Concurrency,
-		"aws_region":          u.Rules.HomeRegion, "aws_credentials": aws, "aws_secret_access_key": secret(os.Getenv("AWS_SECRET_ACCESS_KEY")),
-		"aws_session_token": secret(os.Getenv("AWS_SESSION_TOKEN")), "aws_role_arn": u.ECR.RoleARN,
+		"aws_region":          u.Rules.HomeRegion, "aws_credentials": aws, "aws_secret_access_key": s.keys.startField("AWS_SECRET_ACCESS_KEY"),
+		"aws_session_token": s.keys.startField("AWS_SESSION_TOKEN"), "aws_role_arn": u.ECR.RoleARN,
 		"aws_ecr_registry_ids": strings.Join(u.Rules.Accounts, ","), "ecr_regions": strings.Join(u.Rules.Regions, ","),
 		"ecr_timeout": shortDuration(u.ECR.Timeout), "auto_create": u.Rules.AutoCreate, "dry_run": u.DryRun, "events": u.Events,
 		"discover_registries": u.Rules.Discover,
@@ -769,7 +789,7 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *
 	}
 	s.logStart("run")
 	defer logStopping(ctx, s.log)()
-	reg := updater.NewRegistry()
+	reg := promtext.NewRegistry()
 	s.updater.Metrics = updater.NewMetrics(reg, version, commit)
 	u, err := updater.New(ctx, s.updater)
 	if err != nil {
@@ -786,7 +806,7 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *
 			return &exitError{code: exitFailed, err: fmt.Errorf("LISTEN_PORT: %w", err)}
 		}
 		s.log.WithField("address", ln.Addr().String()).Info("serving /ping, /healthz, /readyz and /metrics")
-		go func() { served <- updater.Serve(serveCtx, ln, updater.Handler(u.Health(), reg)) }()
+		go func() { served <- updater.Serve(serveCtx, ln, updater.Handler(u.Health(), reg), s.log) }()
 	} else {
 		served <- nil
 	}

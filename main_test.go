@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
+	"github.com/ecr-updater/ecr-updater/internal/promtext/promtexttest"
 	"github.com/ecr-updater/ecr-updater/internal/standin"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
@@ -262,6 +263,9 @@ func TestRunServesHealthAndStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("/healthz: %d %s", code, body)
 	}
 	_, metrics := fetch(base + "/metrics")
+	// Prometheus's own parser and linter judge a real daemon's scrape (promtexttest fails the test on any problem).
+	fams := promtexttest.Parse(t, []byte(metrics))
+	t.Logf("the daemon's /metrics: %d families, %d promlint problems", len(fams), len(promtexttest.Lint(t, fams)))
 	for _, m := range []string{`ecr_updater_passes_total{result="success"} 1`, `ecr_updater_credentials_written_total{action="updated"} 1`,
 		"ecr_updater_last_success_timestamp_seconds", "ecr_updater_next_pass_timestamp_seconds",
 		`ecr_updater_token_expiry_timestamp_seconds{region="us-east-1"}`, `ecr_updater_request_duration_seconds_count{operation="update credential",target="rancher"} 1`,

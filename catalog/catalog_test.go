@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -31,6 +32,24 @@ var daemonEnv = []string{
 	"RANCHER_INSECURE_SKIP_VERIFY", "RANCHER_ENVIRONMENTS", "RANCHER_CONCURRENCY",
 	"AWS_CA_BUNDLE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_STS",
 	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+	"CATTLE_ACCESS_KEY_FILE", "CATTLE_SECRET_KEY_FILE", "AWS_ACCESS_KEY_ID_FILE", "AWS_SECRET_ACCESS_KEY_FILE",
+	"AWS_SESSION_TOKEN_FILE", "HTTPS_PROXY_FILE", "HTTP_PROXY_FILE",
+}
+
+// fromSecret are the keys the entry takes from a Rancher secret instead of an answer: the question that names the
+// secret, the variable the plain answer sets, and the secret's target (its file under /run/secrets/, which
+// <variable>_FILE names). other: only with Registry Environment = other (with current, Rancher injects the key).
+var fromSecret = []struct {
+	question, variable, target string
+	other                      bool
+}{
+	{"aws_access_key_id_from_secret", "AWS_ACCESS_KEY_ID", "aws_access_key_id", false},
+	{"aws_secret_access_key_from_secret", "AWS_SECRET_ACCESS_KEY", "aws_secret_access_key", false},
+	{"aws_session_token_from_secret", "AWS_SESSION_TOKEN", "aws_session_token", false},
+	{"https_proxy_from_secret", "HTTPS_PROXY", "https_proxy", false},
+	{"http_proxy_from_secret", "HTTP_PROXY", "http_proxy", false},
+	{"environment_api_access_key_from_secret", "CATTLE_ACCESS_KEY", "cattle_access_key", true},
+	{"environment_api_secret_key_from_secret", "CATTLE_SECRET_KEY", "cattle_secret_key", true},
 }
 
 // envFromAnswer: the variables the catalog sets in every case, and the answer each carries.
@@ -196,6 +215,27 @@ var renderCases = []renderCase{
 		// Not possible from the UI (required enum); through the API it must not lose the key.
 		return answersFor(qs, map[string]string{"registry_in_which_environment": ""})
 	}, false},
+	{"current, keys from secrets", func(qs []question) map[string]string {
+		return answersFor(qs, map[string]string{"registry_in_which_environment": "current",
+			"aws_access_key_id_from_secret": "ecr-aws-key-id", "aws_secret_access_key_from_secret": "ecr-aws-secret-key",
+			// Only for other: not mounted with current.
+			"environment_api_secret_key_from_secret": "ignored-with-current"})
+	}, false},
+	{"other, keys from secrets", func(qs []question) map[string]string {
+		return answersFor(qs, map[string]string{"registry_in_which_environment": "other",
+			"environment_api_endpoint":               "https://rancher.example.com/v2-beta/projects/1a7",
+			"environment_api_access_key":             "0123456789ABCDEF0123",
+			"environment_api_secret_key_from_secret": "windows-env-api-secret", "aws_secret_access_key_from_secret": "ecr-aws-secret-key",
+			"aws_access_key_id": "AKIAEXAMPLE", "https_proxy_from_secret": "proxy-with-password"})
+	}, true},
+	{"other, no secrets", func(qs []question) map[string]string {
+		a := trickyAnswers(qs)
+		a["registry_in_which_environment"] = "other"
+		for _, f := range fromSecret {
+			a[f.question] = ""
+		}
+		return answersFor(qs, a)
+	}, true},
 }
 
 // TestTemplatesRender renders every *.tpl as Rancher 1.6 does, in each case, and checks
@@ -252,6 +292,16 @@ func checkRenderedService(t *testing.T, r *renderedCompose, answers map[string]s
 			want[envVar] = answers[q]
 		}
 	}
+	// A key from a Rancher secret: its file, not its variable.
+	mounts := map[string]string{} // target -> secret name
+	for _, f := range fromSecret {
+		if name := answers[f.question]; name != "" && (other || !f.other) {
+			delete(want, f.variable)
+			want[f.variable+"_FILE"] = "/run/secrets/" + f.target
+			mounts[f.target] = name
+		}
+	}
+	checkSecrets(t, r, svc, env, mounts)
 	for envVar, w := range want {
 		got, ok := env[envVar]
 		if !ok {
@@ -289,6 +339,76 @@ func checkRenderedService(t *testing.T, r *renderedCompose, answers map[string]s
 			t.Errorf("%s = %#v, want environment", labelAgentRole, labels[labelAgentRole])
 		}
 	}
+}
+
+// checkSecrets checks the Rancher secrets the service mounts against mounts (target -> secret name): each mounted
+// once, readable by the image's user, named at the top level as external, and named by the _FILE variable of its
+// key; nothing at all when mounts is empty (the entry then works without the Rancher Secrets stack).
+func checkSecrets(t *testing.T, r *renderedCompose, svc, env map[string]any, mounts map[string]string) {
+	t.Helper()
+	uid, gid := imageUser(t)
+	top, _ := r.Doc["secrets"].(map[string]any)
+	if len(mounts) == 0 {
+		if _, ok := svc["secrets"]; ok {
+			t.Errorf("secrets mounted with no secret named: %#v", svc["secrets"])
+		}
+		if _, ok := r.Doc["secrets"]; ok {
+			t.Errorf("top-level secrets with no secret named: %#v", r.Doc["secrets"])
+		}
+		return
+	}
+	list, ok := svc["secrets"].([]any)
+	if !ok {
+		t.Fatalf("service secrets %#v, want a list of %d", svc["secrets"], len(mounts))
+	}
+	seen := map[string]bool{}
+	for _, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			t.Errorf("secret %#v is not a source/target map", item)
+			continue
+		}
+		target, _ := m["target"].(string)
+		if seen[target] || mounts[target] == "" || m["source"] != mounts[target] {
+			t.Errorf("secret %#v: want each of %v once", m, mounts)
+		}
+		seen[target] = true
+		// Rancher's default is uid 0 and 0444; the entry gives the file to the image's user alone.
+		if m["uid"] != uid || m["gid"] != gid || m["mode"] != "0400" {
+			t.Errorf("secret %s: uid %#v gid %#v mode %#v, want %s, %s and '0400' (the image's user reads it, no one else)",
+				target, m["uid"], m["gid"], m["mode"], uid, gid)
+		}
+		if ext, _ := top[mounts[target]].(map[string]any); ext["external"] != true {
+			t.Errorf("secret %q is not declared external at the top level: %#v", mounts[target], r.Doc["secrets"])
+		}
+		// The mount and the variable agree.
+		var file string
+		for k, v := range env {
+			if v == "/run/secrets/"+target && strings.HasSuffix(k, "_FILE") {
+				file = k
+			}
+		}
+		if file == "" {
+			t.Errorf("secret %s is mounted, but no _FILE variable names /run/secrets/%s", target, target)
+		}
+	}
+	if len(seen) != len(mounts) || len(top) != len(mounts) {
+		t.Errorf("mounted %v, top-level %v; want %v", list, top, mounts)
+	}
+}
+
+// imageUser is the user and group the image runs as (the Dockerfile's USER).
+func imageUser(t *testing.T) (uid, gid string) {
+	t.Helper()
+	b, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^USER (\d+):(\d+)$`).FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatal("the Dockerfile has no USER uid:gid")
+	}
+	return m[1], m[2]
 }
 
 func keys[V any](m map[string]V) []string {
@@ -399,6 +519,17 @@ func TestQuestions(t *testing.T) {
 		{"aws_session_token", "password", "", nil},
 		{"image", "string", "ecr-updater/ecr-updater:v1.0.0", nil},
 	}
+	for _, f := range fromSecret {
+		want = append(want, struct {
+			variable, typ, def string
+			options            []string
+		}{f.question, "string", "", nil})
+		if d := byVar[f.question].Description; !strings.Contains(d, "/run/secrets/"+f.target) || !strings.Contains(d, "Rancher Secrets") ||
+			f.other != strings.Contains(byVar[f.question].Label, "only for other") {
+			t.Errorf("question %s does not say where the secret is mounted, that Rancher Secrets must run, or when it applies: %q %q",
+				f.question, byVar[f.question].Label, d)
+		}
+	}
 	for _, w := range want {
 		q, ok := byVar[w.variable]
 		if !ok {
@@ -444,6 +575,9 @@ func TestQuestionCheckCatchesBrokenQuestions(t *testing.T) {
 - {variable: "bad name", label: B, description: d, type: string}
 - {variable: nolabel, type: string}
 - {variable: noopts, label: N, description: d, type: enum, required: true}
+- {variable: api_secret_key_from_secret, label: "API Secret Key from a Rancher secret (name)", description: d, type: password}
+- {variable: token_from_secret, label: Token secret, description: d, type: string}
+- {variable: key_from_secret, label: "Key from a Rancher secret (name)", description: d, type: string}
 `
 	if err := yaml.Unmarshal([]byte(src), &qs); err != nil {
 		t.Fatal(err)
@@ -462,10 +596,15 @@ func TestQuestionCheckCatchesBrokenQuestions(t *testing.T) {
 		`"nolabel": needs a label`,
 		`"noopts": enum without options`,
 		`"noopts": a required enum needs a default`,
+		`"api_secret_key_from_secret": names a Rancher secret: type string (or secret), not "password"`,
+		`"token_from_secret": names a Rancher secret, and its label should say so`,
 	} {
 		if !anyContains(errs, want) {
 			t.Errorf("no error %q in:\n%v", want, errs)
 		}
+	}
+	if anyContains(errs, `"key_from_secret"`) {
+		t.Errorf("a good question naming a Rancher secret was refused:\n%v", errs)
 	}
 }
 
@@ -769,6 +908,17 @@ func TestRootComposeFiles(t *testing.T) {
 	if !strings.Contains(string(dcText), "/ecr-updater healthcheck") {
 		t.Error("docker-compose.yml should say that the image's HEALTHCHECK runs /ecr-updater healthcheck")
 	}
+	// Keys from files: format '2' has no secrets:, so the file shows the read-only mount of a folder of key files
+	// at /run/secrets, where the catalog's secrets are too, and the _FILE variable that names one.
+	if _, ok := svc["secrets"]; ok || dc.Doc["secrets"] != nil {
+		t.Error("docker-compose.yml uses secrets:, which compose file format '2' does not have")
+	}
+	for _, want := range []string{`volumes: ["./secrets:/run/secrets:ro"]`, "AWS_SECRET_ACCESS_KEY_FILE=/run/secrets/aws_secret_access_key",
+		"uid 65532"} {
+		if !strings.Contains(string(dcText), want) {
+			t.Errorf("docker-compose.yml does not show how to give keys in files: no %q", want)
+		}
+	}
 
 	rc, err := renderCompose("rancher-compose.yml", string(rcText), shell)
 	if err != nil {
@@ -796,7 +946,8 @@ func TestReadmes(t *testing.T) {
 			"API -> Keys", "Advanced Options", "Add Environment API Key", "v2-beta/projects/",
 			"environment_api_endpoint", "environment_api_access_key", "environment_api_secret_key", "Branch"},
 		"infra-templates/ecr-updater/0/README.md": {"Registry Environment", "API -> Keys", "Advanced Options",
-			"Add Environment API Key", "v2-beta/projects/", "Windows"},
+			"Add Environment API Key", "v2-beta/projects/", "Windows", "## Keeping keys out of sight", "Rancher Secrets",
+			"Infrastructure -> Secrets", "rancher secrets create", "instance role", "read-only members"},
 		"project-templates/cattle-with-ecr-updater/0/README.md": {"ecr-updater:infra*ecr-updater"},
 	} {
 		b, err := os.ReadFile(file)

@@ -420,6 +420,9 @@ func composeServices(doc map[string]any) (map[string]map[string]any, error) {
 	return services, nil
 }
 
+// fromSecretSuffix ends the variable of a question that names a Rancher secret holding a key.
+const fromSecretSuffix = "_from_secret"
+
 var (
 	secretName   = regexp.MustCompile(`(?i)secret|password|session_token`)
 	variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -475,7 +478,16 @@ func checkQuestions(qs []question) []error {
 				bad(q, "options only make sense for an enum")
 			}
 		}
-		if secretName.MatchString(q.Variable) && q.Type != "password" {
+		switch {
+		case strings.HasSuffix(q.Variable, fromSecretSuffix):
+			// The name of a Rancher secret, not a secret: the UI may show it.
+			if q.Type != "string" && q.Type != "secret" {
+				bad(q, "names a Rancher secret: type string (or secret), not %q", q.Type)
+			}
+			if !strings.Contains(q.Label, "from a Rancher secret") {
+				bad(q, "names a Rancher secret, and its label should say so (\"... from a Rancher secret (name)\")")
+			}
+		case secretName.MatchString(q.Variable) && q.Type != "password":
 			bad(q, "looks secret but is of type %q, not password (the UI would show it)", q.Type)
 		}
 		if q.Type == "password" && hasDef && def != "" {
@@ -486,19 +498,21 @@ func checkQuestions(qs []question) []error {
 }
 
 var (
-	dollarRef = regexp.MustCompile(`\$(\$|\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)`)
-	valuesRef = regexp.MustCompile(`\.Values\.([A-Za-z0-9_]+)|index\s+\.Values\s+"([^"]*)"`)
-	braceName = regexp.MustCompile(`^\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+	dollarRef      = regexp.MustCompile(`\$(\$|\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)`)
+	valuesRef      = regexp.MustCompile(`\.Values\.([A-Za-z0-9_]+)|index\s+\.Values\s+"([^"]*)"`)
+	braceName      = regexp.MustCompile(`^\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+	templateAction = regexp.MustCompile(`\{\{.*?\}\}`)
 )
 
 // references lists the ${var} / $var and .Values.var names used in a compose file
-// (comment lines skipped), and the forms Rancher does not support.
+// (comment lines skipped), and the forms Rancher does not support. A $name inside a
+// template action ({{ $other := ... }}) is a template variable, gone before interpolation.
 func references(text string) (dollars, values []string, errs []error) {
 	for i, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "#") {
 			continue
 		}
-		for _, m := range dollarRef.FindAllStringSubmatch(line, -1) {
+		for _, m := range dollarRef.FindAllStringSubmatch(templateAction.ReplaceAllString(line, ""), -1) {
 			switch body := m[1]; {
 			case body == "$":
 			case strings.HasPrefix(body, "{"):

@@ -2,7 +2,8 @@
 // a pull from ECR through Rancher depends on, and reports one line per check (what, ok / warn / FAIL, and the fix
 // in one line), as a table or as JSON. It reads only: no write to Rancher, no change in AWS.
 //
-// The checks, in order: the configuration; Rancher reachable, the key's kind and scope, every environment served
+// The checks, in order: the configuration, and where each key came from (a warning for a secret in a plain
+// variable); Rancher reachable, the key's kind and scope, every environment served
 // and whether the key may create and update registries and credentials there (from the schemas' methods);
 // AWS: the credential source the SDK resolved, the caller identity (STS GetCallerIdentity), a token for every
 // region in use; every in-scope registry: its address is one Rancher can match, it has an active credential, and
@@ -19,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -112,6 +114,8 @@ type Config struct {
 	Updater updater.Config
 	// Summary describes the loaded configuration in one line (no secrets), for the first check.
 	Summary string
+	// Keys say where each key came from: one line each after the first check (keys.go).
+	Keys []Key
 	// Budget bounds the whole run; 0 means DefaultBudget.
 	Budget time.Duration
 }
@@ -132,6 +136,9 @@ type run struct {
 	rules plan.Rules
 	log   logrus.FieldLogger
 	ecr   *ecr.Client
+	// kind is the Rancher key's kind, when Rancher answered.
+	kind     string
+	answered bool
 
 	mu     sync.Mutex
 	checks []Check
@@ -189,6 +196,9 @@ func Run(ctx context.Context, cfg Config) *Report {
 
 	ecrCfg := cfg.Updater.ECR
 	ecrCfg.Scrubber = cfg.Updater.Scrubber
+	if ecrCfg.Log == nil {
+		ecrCfg.Log = log // the AWS SDK's own lines, in the daemon's level and format
+	}
 	client, err := ecr.New(ctx, ecrCfg)
 	if err != nil {
 		rep.Config = true
@@ -209,6 +219,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 	envs, cfgErr := r.rancher(ctx)
 	identity.Wait()
 	r.checks = append(r.checks, awsChecks...)
+	r.checks = slices.Insert(r.checks, 1, keyChecks(cfg.Keys, r.kind, r.answered, r.ecr.CredentialSource())...)
 	if cfgErr != nil {
 		rep.Config = true
 		r.add(Check{Check: "configuration", Result: Fail, Detail: cfgErr.Error(),
@@ -283,6 +294,7 @@ func (r *run) rancher(ctx context.Context) ([]*env, error) {
 	defer srv.Close()
 	r.add(Check{Check: "rancher: reachable", Result: OK,
 		Detail: fmt.Sprintf("%s answered in %s", srv.Endpoint(), time.Since(start).Round(time.Millisecond))})
+	r.kind, r.answered = srv.KeyKind(), true
 
 	targets, err := updater.ResolveEnvironments(ctx, srv, u.Environments)
 	var cfgErr *updater.ConfigError
@@ -316,8 +328,8 @@ func keyKind(srv *rancher.Server) string {
 		return "Account API key"
 	case rancher.KindAdmin:
 		return "Account API key of an administrator"
-	case "agent":
-		return "agent key (from the agent labels)"
+	case rancher.KindEnvironment, rancher.KindProjectAdmin:
+		return "the key Rancher gave this container (agent labels)"
 	case "":
 		return "key of an unreported kind"
 	default:

@@ -13,9 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/sirupsen/logrus"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
 	"github.com/ecr-updater/ecr-updater/internal/setting"
@@ -41,6 +43,10 @@ type Config struct {
 	Timeout time.Duration
 	// Credentials, when set, replaces the SDK's default credential chain (tests and the demo).
 	Credentials aws.CredentialsProvider
+	// Keys, when set (and Credentials is not), are the static keys to use instead of the SDK's default chain: keys
+	// the caller read itself (from files), which the SDK would not find in its own variables. RoleARN is assumed
+	// with them, as with any other source.
+	Keys *Keys
 	// Observe, when set, is told about every call.
 	Observe Observer
 	// MaxAttempts is how many times the SDK tries a call before giving up; 0 means 3.
@@ -53,11 +59,14 @@ type Config struct {
 	// it, the SDK assumes RoleARN by web identity itself, and the token it holds is a secret to scrub.
 	WebIdentityTokenFile string
 	// Proxy, when set, chooses the proxy of every AWS and registry request instead of HTTP_PROXY, HTTPS_PROXY
-	// and NO_PROXY (tests; the daemon leaves it nil).
+	// and NO_PROXY (tests, and the daemon when a proxy URL came from a file; nil otherwise).
 	Proxy func(*http.Request) (*url.URL, error)
 	// Names name the settings in errors and hints (main.go fills them; empty ones read as neutral words). The
 	// SDK's own variables (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...) are named as the SDK names them.
 	Names setting.Names
+	// Log receives the SDK's own log lines (sdklog.go), so that they take the daemon's level, format and
+	// scrubber instead of going to stderr; nil drops them.
+	Log logrus.FieldLogger
 }
 
 // Client fetches authorization tokens, one region at a time.
@@ -72,9 +81,9 @@ type Client struct {
 // DefaultTimeout bounds one token fetch when Config.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
-// New loads the AWS configuration the SDK's way: keys from the environment, AWS_PROFILE and the shared files,
-// web identity, the ECS task role, the EC2 instance role through IMDSv2; AWS_CA_BUNDLE; proxies from
-// HTTP_PROXY, HTTPS_PROXY and NO_PROXY. It makes no network call.
+// New loads the AWS configuration the SDK's way: keys from the environment (or Config.Keys), AWS_PROFILE and the
+// shared files, web identity, the ECS task role, the EC2 instance role through IMDSv2; AWS_CA_BUNDLE; proxies from
+// HTTP_PROXY, HTTPS_PROXY and NO_PROXY (or Config.Proxy). It makes no network call.
 func New(ctx context.Context, c Config) (*Client, error) {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
@@ -86,14 +95,22 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	// A pass makes one call per region, hours apart: idle connections are closed soon after. Every client the SDK
+	// derives from this one (the ECR and STS clients, the credential providers, IMDS with its shorter timeouts,
+	// AWS_CA_BUNDLE's) copies its transport, and so refuses redirects (redirect.go).
+	httpClient := awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3).WithTransportOptions(func(t *http.Transport) {
+		t.IdleConnTimeout = 10 * time.Second
+		if c.Proxy != nil {
+			t.Proxy = c.Proxy
+		}
+		t.Proxy = refuseRedirects(t.Proxy)
+	})
 	opts := []func(*config.LoadOptions) error{
-		// A pass makes one call per region, hours apart: idle connections are closed soon after.
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3).WithTransportOptions(func(t *http.Transport) {
-			t.IdleConnTimeout = 10 * time.Second
-			if c.Proxy != nil {
-				t.Proxy = c.Proxy
-			}
-		})),
+		config.WithHTTPClient(httpClient),
+		// The container credentials provider (ECS task role, EKS pod identity) would build a client of its own,
+		// which follows redirects with the container's authorization token.
+		config.WithEndpointCredentialOptions(func(o *endpointcreds.Options) { o.HTTPClient = httpClient }),
+		config.WithLogger(sdkLogger(c.Log)),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = c.MaxAttempts
@@ -104,8 +121,11 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	if c.HomeRegion != "" {
 		opts = append(opts, config.WithRegion(c.HomeRegion))
 	}
-	if c.Credentials != nil {
+	switch {
+	case c.Credentials != nil:
 		opts = append(opts, config.WithCredentialsProvider(c.Credentials))
+	case c.Keys != nil:
+		opts = append(opts, config.WithCredentialsProvider(c.Keys.provider()))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
 	"github.com/ecr-updater/ecr-updater/internal/setting"
@@ -24,6 +25,21 @@ type learning struct {
 
 	mu     sync.Mutex
 	source string
+}
+
+// Keys are a static key pair, and the session token of a temporary one, that the caller read itself (Config.Keys).
+type Keys struct {
+	AccessKeyID     string
+	SecretAccessKey redact.Secret
+	SessionToken    redact.Secret
+}
+
+// keysSource is the credentials' Source of Keys, which describeSource names.
+const keysSource = "ConfigKeys"
+
+func (k *Keys) provider() aws.CredentialsProvider {
+	return credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: k.AccessKeyID,
+		SecretAccessKey: k.SecretAccessKey.Reveal(), SessionToken: k.SessionToken.Reveal(), Source: keysSource}}
 }
 
 // maxTokenFile bounds how much of the web identity token file is read: such tokens are a few kilobytes.
@@ -70,6 +86,7 @@ func describeSource(source string, n setting.Names) string {
 		{"SSOProvider", "AWS IAM Identity Center (SSO) profile"},
 		{"ProcessProvider", "credential_process of a profile"},
 		{"StaticCredentials", "static credentials"},
+		{keysSource, "the key pair of the configuration"},
 	} {
 		if strings.HasPrefix(source, s.prefix) {
 			return s.name

@@ -68,3 +68,34 @@ func TestDescribeSource(t *testing.T) {
 		}
 	}
 }
+
+// TestKeys: keys the caller read itself (Config.Keys) are used instead of the SDK's chain, even with other keys in
+// the SDK's own variables; a role is assumed with them; the source is named; the secret key is learned.
+func TestKeys(t *testing.T) {
+	srv := newServer(t)
+	srv.AddRole(roleARN)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIANOTTHISONE000001")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-this-secret-either")
+	keys := &Keys{AccessKeyID: testKey, SecretAccessKey: testSecret}
+	scrubber := redact.NewScrubber()
+	c := newClient(t, srv, func(c *Config) { c.Credentials, c.Keys, c.Scrubber = nil, keys, scrubber })
+	tok, err := c.Token(context.Background(), "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Registry.Account != testAccount || c.CredentialSource() != "the key pair of the configuration" {
+		t.Errorf("account %s, source %q", tok.Registry.Account, c.CredentialSource())
+	}
+	if got := scrubber.Scrub("x " + testSecret); got != "x "+redact.Marker {
+		t.Errorf("the secret key was not learned: %q", got)
+	}
+
+	role := newClient(t, srv, func(c *Config) { c.Credentials, c.Keys, c.RoleARN, c.STSEndpoint = nil, keys, roleARN, srv.URL })
+	tok, err = role.Token(context.Background(), "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Registry.Account != roleAccount || len(srv.Assumed()) != 1 || !strings.HasPrefix(role.CredentialSource(), "assumed role") {
+		t.Errorf("with a role: account %s, assumed %v, source %q", tok.Registry.Account, srv.Assumed(), role.CredentialSource())
+	}
+}

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"maps"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/ecr-updater/ecr-updater/internal/promtext"
+	"github.com/sirupsen/logrus"
 )
 
 // Overdue is how late a pass may be before /healthz reports the loop stuck.
@@ -126,7 +130,7 @@ func (h *Health) Ready() (bool, HealthStatus) {
 
 // Handler serves /ping (always "pong", as the old updater did), /healthz, /readyz and /metrics (when metrics is
 // not nil).
-func Handler(h *Health, metrics *Registry) http.Handler {
+func Handler(h *Health, metrics *promtext.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -151,10 +155,18 @@ func writeStatus(w http.ResponseWriter) func(bool, HealthStatus) {
 	}
 }
 
-// Serve serves h on ln until ctx is done, then shuts down within a few seconds.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+// Serve serves h on ln until ctx is done, then shuts down within a few seconds. The server's own errors (a failed
+// accept, a handler's panic, a malformed request it could not answer) go to log at warning level, with the field
+// library=net/http; a nil log drops them.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log logrus.FieldLogger) error {
+	if log == nil {
+		l := logrus.New()
+		l.Out = nopWriter{}
+		log = l
+	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
+		ErrorLog: stdlog.New(LogWriter(log.WithField("library", "net/http"), logrus.WarnLevel), "", 0)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

@@ -6,12 +6,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
+	"github.com/ecr-updater/ecr-updater/internal/promtext"
+	"github.com/ecr-updater/ecr-updater/internal/promtext/promtexttest"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
 
@@ -45,7 +49,7 @@ func TestDeniedRegionIsIsolated(t *testing.T) {
 	deniedReg := w.cred(denied).RegistryID
 	w.ecr.AddFault(ecrtest.Fault{Region: "ap-east-1", Code: "AccessDeniedException"})
 	cfg := w.config()
-	reg := NewRegistry()
+	reg := promtext.NewRegistry()
 	cfg.Metrics = NewMetrics(reg, "test", "test")
 	l := w.startLoop(t, cfg)
 	metrics := Handler(l.u.Health(), reg)
@@ -197,27 +201,21 @@ func TestPassesStartAtLeastFiveSecondsApart(t *testing.T) {
 	}
 }
 
-// gaugeValue scrapes /metrics and returns the value of the sample of name whose labels include labels, 0 when
-// there is none.
+// gaugeValue scrapes /metrics, has Prometheus's parser and linter judge it, and returns the value of the gauge of
+// name whose labels include labels, 0 when there is none.
 func gaugeValue(t *testing.T, h http.Handler, name string, labels map[string]string) float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	fams := promtexttest.Parse(t, rec.Body.Bytes())
 next:
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if !strings.HasPrefix(line, name+"{") {
-			continue
-		}
+	for _, m := range fams[name].GetMetric() {
 		for k, v := range labels {
-			if !strings.Contains(line, k+"="+strconv.Quote(v)) {
+			if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == k && l.GetValue() == v }) {
 				continue next
 			}
 		}
-		f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		return f
+		return m.GetGauge().GetValue()
 	}
 	return 0
 }

@@ -1,70 +1,88 @@
 package updater
 
 import (
+	"maps"
 	"runtime"
+	"sync/atomic"
 	"time"
 
+	"github.com/ecr-updater/ecr-updater/internal/promtext"
 	"github.com/ecr-updater/ecr-updater/rancher"
 )
 
 // MetricsPrefix is the namespace of every metric of the updater.
 const MetricsPrefix = "ecr_updater"
 
-// Metrics are the updater's Prometheus metrics. A nil *Metrics records nothing.
+// Metrics are the updater's Prometheus metrics: their names, help and labels, and what updates them. The registry
+// and the exposition are internal/promtext's. Events (passes, writes, requests, messages) are counted as they
+// happen; the state gauges (last success, next pass, failing registries, connected streams) are read from the
+// updater's Health at every scrape, so that /metrics and /healthz never disagree. A nil *Metrics records nothing.
 type Metrics struct {
-	passes            counterVec
-	passDuration      histogram
-	written           counterVec
-	writeFailures     counter
-	registriesCreated counter
-	lastSuccess       gauge
-	nextPass          gauge
-	tokenExpiry       gaugeVec
-	lastPass          gaugeVec
-	requestDuration   histogramVec
-	requestErrors     counterVec
-	problems          gaugeVec
-	streamsConnected  gaugeVec
-	eventsReceived    counterVec
-	eventPasses       counter
-	reconnects        counter
+	passes            promtext.CounterVec
+	passDuration      promtext.Histogram
+	written           promtext.CounterVec
+	writeFailures     promtext.Counter
+	registriesCreated promtext.Counter
+	tokenExpiry       promtext.GaugeVec
+	lastPass          promtext.GaugeVec
+	requestDuration   promtext.HistogramVec
+	requestErrors     promtext.CounterVec
+	eventsReceived    promtext.CounterVec
+	eventPasses       promtext.Counter
+	reconnects        promtext.Counter
+
+	health atomic.Pointer[Health] // the updater's (New sets it); nil before
 }
 
 // NewMetrics creates the metrics and registers them, with the Go and process collectors and build information,
-// on reg. Adding a metric is one line with the helper of its kind (exposition.go).
-func NewMetrics(reg *Registry, version, revision string) *Metrics {
+// on reg. Adding a metric is one line with the registry method of its kind.
+func NewMetrics(reg *promtext.Registry, version, revision string) *Metrics {
 	const p = MetricsPrefix + "_"
 	m := &Metrics{
-		passes: reg.counterVec(p+"passes_total",
+		passes: reg.NewCounterVec(p+"passes_total",
 			"Passes run, by result: success (every in-scope registry written), degraded (some could not be refreshed) or failure.", "result"),
-		passDuration: reg.histogram(p+"pass_duration_seconds", "Duration of passes.", exponentialBuckets(0.05, 2, 12)),
-		written: reg.counterVec(p+"credentials_written_total",
+		passDuration: reg.NewHistogram(p+"pass_duration_seconds", "Duration of passes.", promtext.ExponentialBuckets(0.05, 2, 12)),
+		written: reg.NewCounterVec(p+"credentials_written_total",
 			"Registry credentials written, by action: updated or created.", "action"),
-		writeFailures: reg.counter(p+"credential_write_failures_total",
+		writeFailures: reg.NewCounter(p+"credential_write_failures_total",
 			"In-scope registries whose credential could not be written (failed writes and registries without a token)."),
-		registriesCreated: reg.counter(p+"registries_created_total", "Registries created: the home registry (auto-create) and the registries the images of services use (discovery)."),
-		lastSuccess:       reg.gauge(p+"last_success_timestamp_seconds", "Unix time of the end of the last pass that did not leave the updater failing."),
-		nextPass:          reg.gauge(p+"next_pass_timestamp_seconds", "Unix time the next pass is due."),
-		tokenExpiry: reg.gaugeVec(p+"token_expiry_timestamp_seconds",
+		registriesCreated: reg.NewCounter(p+"registries_created_total", "Registries created: the home registry (auto-create) and the registries the images of services use (discovery)."),
+		tokenExpiry: reg.NewGaugeVec(p+"token_expiry_timestamp_seconds",
 			"Unix time the last ECR token fetched for each region expires.", "region"),
-		lastPass: reg.gaugeVec(p+"last_pass_registries",
+		lastPass: reg.NewGaugeVec(p+"last_pass_registries",
 			"Registries in the last pass, by kind: seen, in_scope, skipped, failed.", "kind"),
-		requestDuration: reg.histogramVec(p+"request_duration_seconds",
-			"Duration of requests to Rancher and ECR, by target and operation.", exponentialBuckets(0.005, 2.5, 10),
+		requestDuration: reg.NewHistogramVec(p+"request_duration_seconds",
+			"Duration of requests to Rancher and ECR, by target and operation.", promtext.ExponentialBuckets(0.005, 2.5, 10),
 			"target", "operation"),
-		requestErrors: reg.counterVec(p+"request_errors_total",
+		requestErrors: reg.NewCounterVec(p+"request_errors_total",
 			"Failed requests to Rancher and ECR, by target and operation.", "target", "operation"),
-		problems: reg.gaugeVec(p+"registry_failing",
-			"1 for each registry (or environment) that cannot be refreshed, by environment, registry id and reason: token, write or read.",
-			"env", "registry", "reason"),
-		streamsConnected: reg.gaugeVec(p+"events_connected",
-			"1 while the event stream of the environment is connected, 0 otherwise.", "env"),
-		eventsReceived: reg.counterVec(p+"events_received_total",
+		eventsReceived: reg.NewCounterVec(p+"events_received_total",
 			"Messages received on the event streams, by type: ping, registry, registryCredential or other.", "type"),
-		eventPasses: reg.counter(p+"event_passes_total", "Passes run for changes the event streams reported."),
-		reconnects:  reg.counter(p+"events_reconnects_total", "Event streams connected again after they were lost or closed."),
+		eventPasses: reg.NewCounter(p+"event_passes_total", "Passes run for changes the event streams reported."),
+		reconnects:  reg.NewCounter(p+"events_reconnects_total", "Event streams connected again after they were lost or closed."),
 	}
-	reg.gaugeVec(p+"build_info", "Build information; the value is 1.", "version", "revision", "goversion").
+	reg.NewGaugeFunc(p+"last_success_timestamp_seconds", "Unix time of the end of the last pass that did not leave the updater failing.",
+		func(set func(float64, ...string)) { set(unixSeconds(m.state().lastSuccess)) })
+	reg.NewGaugeFunc(p+"next_pass_timestamp_seconds", "Unix time the next pass is due.",
+		func(set func(float64, ...string)) { set(unixSeconds(m.state().next)) })
+	reg.NewGaugeFunc(p+"registry_failing",
+		"1 for each registry (or environment) that cannot be refreshed, by environment, registry id and reason: token, write or read.",
+		func(set func(float64, ...string)) {
+			for _, pr := range m.state().problems {
+				set(1, pr.Env, pr.Registry, pr.Reason)
+			}
+		}, "env", "registry", "reason")
+	reg.NewGaugeFunc(p+"events_connected", "1 while the event stream of the environment is connected, 0 otherwise.",
+		func(set func(float64, ...string)) {
+			for env, state := range m.state().streams {
+				v := 0.0
+				if state == StreamConnected {
+					v = 1
+				}
+				set(v, env)
+			}
+		}, "env")
+	reg.NewGaugeVec(p+"build_info", "Build information; the value is 1.", "version", "revision", "goversion").
 		WithLabelValues(version, revision, runtime.Version()).Set(1)
 	for _, result := range []string{"success", "degraded", "failure"} {
 		m.passes.WithLabelValues(result)
@@ -75,9 +93,41 @@ func NewMetrics(reg *Registry, version, revision string) *Metrics {
 	for _, kind := range []string{"ping", rancher.TypeRegistry, rancher.TypeRegistryCredential, "other"} {
 		m.eventsReceived.WithLabelValues(kind)
 	}
-	reg.collect(goCollector)
-	reg.collect(processCollector)
+	reg.RegisterGoCollector()
+	reg.RegisterProcessCollector()
 	return m
+}
+
+// watch makes h the health the state gauges read (New calls it with the updater's).
+func (m *Metrics) watch(h *Health) {
+	if m != nil {
+		m.health.Store(h)
+	}
+}
+
+// healthState is what the state gauges show: the zero value before the first pass.
+type healthState struct {
+	lastSuccess, next time.Time
+	problems          []Problem
+	streams           map[string]string
+}
+
+func (m *Metrics) state() healthState {
+	h := m.health.Load()
+	if h == nil {
+		return healthState{}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return healthState{lastSuccess: h.lastSuccess, next: h.next, problems: h.problems, streams: maps.Clone(h.streams)}
+}
+
+// unixSeconds is t as a Unix time in seconds, to the millisecond; 0 for the zero time.
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixMilli()) / 1000
 }
 
 // observer returns the request observer of one target, nil without metrics.
@@ -109,27 +159,14 @@ func (m *Metrics) eventReceived(name, resourceType string) {
 	m.eventsReceived.WithLabelValues(kind).Inc()
 }
 
-func (m *Metrics) streamConnected(env string, up, again bool) {
-	if m == nil {
-		return
-	}
-	v := 0.0
-	if up {
-		v = 1
-	}
-	m.streamsConnected.WithLabelValues(env).Set(v)
-	if again {
+// reconnected counts an event stream connected again.
+func (m *Metrics) reconnected() {
+	if m != nil {
 		m.reconnects.Inc()
 	}
 }
 
-func (m *Metrics) scheduled(next time.Time) {
-	if m != nil {
-		m.nextPass.Set(float64(next.UnixMilli()) / 1000)
-	}
-}
-
-func (m *Metrics) passDone(res *Result, end time.Time) {
+func (m *Metrics) passDone(res *Result) {
 	if m == nil {
 		return
 	}
@@ -145,19 +182,12 @@ func (m *Metrics) passDone(res *Result, end time.Time) {
 	default:
 		m.passes.WithLabelValues("degraded").Inc()
 	}
-	if res.Status != StatusFailing {
-		m.lastSuccess.Set(float64(end.UnixMilli()) / 1000)
-	}
-	m.problems.Reset()
-	for _, p := range res.Problems {
-		m.problems.WithLabelValues(p.Env, p.Registry, p.Reason).Set(1)
-	}
 	m.written.WithLabelValues("updated").Add(float64(res.Updated))
 	m.written.WithLabelValues("created").Add(float64(res.Created))
 	m.writeFailures.Add(float64(res.FailedRegistries))
 	m.registriesCreated.Add(float64(res.RegistriesCreated))
 	for region, t := range res.Tokens {
-		m.tokenExpiry.WithLabelValues(region).Set(float64(t.ExpiresAt.UnixMilli()) / 1000)
+		m.tokenExpiry.WithLabelValues(region).Set(unixSeconds(t.ExpiresAt))
 	}
 	if res.Kind != PassScheduled {
 		return // a retry or a pass for changes reads only part of the world

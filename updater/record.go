@@ -34,10 +34,7 @@ func (u *Updater) record(res *Result) {
 		next = u.nextDue()
 	}
 	u.health.passDone(end, res.Status, res.Problems, u.cfg.Scrubber.Scrub(res.describe(false)), next)
-	u.cfg.Metrics.passDone(res, end)
-	if u.sched != nil {
-		u.cfg.Metrics.scheduled(next)
-	}
+	u.cfg.Metrics.passDone(res)
 	u.report(res)
 	if rescheduled {
 		kind := PassScheduled

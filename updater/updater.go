@@ -141,11 +141,14 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		cfg.ECR.Now = cfg.Clock.Now
 	}
 	cfg.ECR.Scrubber = cfg.Scrubber
+	if cfg.ECR.Log == nil {
+		cfg.ECR.Log = cfg.Log // the AWS SDK's own lines, in the daemon's level and format
+	}
 	client, err := ecr.New(ctx, cfg.ECR)
 	if err != nil {
 		return nil, err
 	}
-	return &Updater{
+	u := &Updater{
 		cfg:         cfg,
 		log:         cfg.Log,
 		ecr:         client,
@@ -156,7 +159,9 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		mem:         newMemory(),
 		inbox:       newInbox(),
 		warnedShort: map[string]bool{},
-	}, nil
+	}
+	cfg.Metrics.watch(u.health)
+	return u, nil
 }
 
 // Close releases the Rancher connections.

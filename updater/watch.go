@@ -30,10 +30,9 @@ type streams struct {
 }
 
 type stream struct {
-	cancel    context.CancelFunc
-	label     string // the environment's id (and name), for logs and metrics
-	connected bool
-	connects  int
+	cancel   context.CancelFunc
+	label    string // the environment's id (and name), for logs and health
+	connects int
 }
 
 // watchStreams starts a stream for every environment served whose last read succeeded (by the scheduled pass or a
@@ -108,12 +107,11 @@ func (u *Updater) onEvent(ctx context.Context, key string, s *stream, ev rancher
 	switch ev.Kind {
 	case rancher.Connected:
 		s.connects++
-		s.connected = true
 		u.health.setStream(s.label, StreamConnected)
-		u.cfg.Metrics.streamConnected(s.label, true, s.connects > 1)
 		if s.connects == 1 {
 			log.Info("event stream connected: registry changes are picked up at once")
 		} else {
+			u.cfg.Metrics.reconnected()
 			log.Debug("event stream connected again")
 		}
 		u.Changed(key, Change{Resync: true})
@@ -129,10 +127,6 @@ func (u *Updater) onEvent(ctx context.Context, key string, s *stream, ev rancher
 			u.Changed(key, Change{ServiceID: ev.ResourceID, Images: ev.Images})
 		}
 	case rancher.Disconnected:
-		if s.connected {
-			s.connected = false
-			u.cfg.Metrics.streamConnected(s.label, false, false)
-		}
 		if ctx.Err() != nil {
 			return
 		}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecr-updater/ecr-updater/internal/promtext"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 	"github.com/ecr-updater/ecr-updater/updater"
 )
@@ -260,7 +261,7 @@ type eventRun struct {
 	f     *eventFigures
 	envs  int
 	batch time.Duration // the stand-in's publishing interval now
-	reg   *updater.Registry
+	reg   *promtext.Registry
 	u     *updater.Updater
 	stop  func()
 
@@ -274,7 +275,7 @@ type eventRun struct {
 func (r *eventRun) start(ctx context.Context, concurrency int) error {
 	cfg := config(r.w.info, concurrency)
 	cfg.Events = true
-	r.reg = updater.NewRegistry()
+	r.reg = promtext.NewRegistry()
 	cfg.Metrics = updater.NewMetrics(r.reg, "bench", "bench")
 	first := make(chan struct{})
 	cfg.OnPass = func(res *updater.Result) {
@@ -447,7 +448,7 @@ func (r *eventRun) round(kind string, n int, batch time.Duration, into *[]latenc
 
 // counter reads one sample of the updater's metrics: a series by its name and labels as exposed, or the sum of a
 // family's series by its bare name.
-func counter(reg *updater.Registry, series string) float64 {
+func counter(reg *promtext.Registry, series string) float64 {
 	var b bytes.Buffer
 	if _, err := reg.WriteTo(&b); err != nil {
 		return 0

@@ -80,10 +80,10 @@ func TestVerifyCatchesStaleCredentials(t *testing.T) {
 
 func TestSymbolPackage(t *testing.T) {
 	for name, want := range map[string]string{
-		"github.com/aws/smithy-go/transport/http.(*Client).Do":                          "github.com/aws/smithy-go/transport/http",
-		"type:.eq.[4]net/url.URL":                                                       "net/url",
-		"type:.eq.github.com/rancher/go-rancher/v2.RancherClient":                       "github.com/rancher/go-rancher/v2",
-		"go:itab.*github.com/ecr-updater/ecr-updater/updater.Registry,net/http.Handler": "github.com/ecr-updater/ecr-updater/updater",
+		"github.com/aws/smithy-go/transport/http.(*Client).Do":                                    "github.com/aws/smithy-go/transport/http",
+		"type:.eq.[4]net/url.URL":                                                                 "net/url",
+		"type:.eq.github.com/rancher/go-rancher/v2.RancherClient":                                 "github.com/rancher/go-rancher/v2",
+		"go:itab.*github.com/ecr-updater/ecr-updater/internal/promtext.Registry,net/http.Handler": "github.com/ecr-updater/ecr-updater/internal/promtext",
 		"runtime.mallocgc":                         "runtime",
 		"slices.SortFunc[go.shape.[]string]":       "slices",
 		"gopkg.in/yaml%2ev3.(*parser).parse":       "gopkg.in/yaml.v3",

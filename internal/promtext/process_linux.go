@@ -1,4 +1,4 @@
-package updater
+package promtext
 
 import (
 	"bufio"
@@ -9,10 +9,10 @@ import (
 	"syscall"
 )
 
-// processCollector renders the process_* families of client_golang's process collector on Linux, read from
-// /proc/self and getrlimit at every scrape. A figure that cannot be read is left out.
-func processCollector() []rendered {
-	var out []rendered
+// processValues reads the process_* figures on Linux from /proc/self and getrlimit, as client_golang's process
+// collector (through procfs) does. A figure that cannot be read is left out.
+func processValues() map[string]float64 {
+	out := map[string]float64{}
 	if stat, err := os.ReadFile("/proc/self/stat"); err == nil {
 		// The fields after the command name (which may hold spaces and parentheses): field 3 is f[0].
 		if i := bytes.LastIndexByte(stat, ')'); i > 0 {
@@ -29,32 +29,32 @@ func processCollector() []rendered {
 			}
 			const userHZ = 100 // as procfs assumes
 			if ut, st := num(14), num(15); ut >= 0 && st >= 0 {
-				out = processGauge(out, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", kindCounter, (ut+st)/userHZ)
+				out["process_cpu_seconds_total"] = (ut + st) / userHZ
 			}
 			if v := num(23); v >= 0 {
-				out = processGauge(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.", kindGauge, v)
+				out["process_virtual_memory_bytes"] = v
 			}
 			if v := num(24); v >= 0 {
-				out = processGauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", kindGauge, v*float64(os.Getpagesize()))
+				out["process_resident_memory_bytes"] = v * float64(os.Getpagesize())
 			}
 			if start, boot := num(22), bootTime(); start >= 0 && boot > 0 {
-				out = processGauge(out, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", kindGauge, boot+start/userHZ)
+				out["process_start_time_seconds"] = boot + start/userHZ
 			}
 		}
 	}
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
-		out = processGauge(out, "process_open_fds", "Number of open file descriptors.", kindGauge, float64(len(fds)))
+		out["process_open_fds"] = float64(len(fds))
 	}
 	var lim syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
-		out = processGauge(out, "process_max_fds", "Maximum number of open file descriptors.", kindGauge, float64(lim.Cur))
+		out["process_max_fds"] = float64(lim.Cur)
 	}
 	if syscall.Getrlimit(syscall.RLIMIT_AS, &lim) == nil {
-		out = processGauge(out, "process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.", kindGauge, float64(lim.Cur))
+		out["process_virtual_memory_max_bytes"] = float64(lim.Cur)
 	}
 	if rx, tx, ok := netDev(); ok {
-		out = processGauge(out, "process_network_receive_bytes_total", "Number of bytes received by the process over the network.", kindCounter, rx)
-		out = processGauge(out, "process_network_transmit_bytes_total", "Number of bytes sent by the process over the network.", kindCounter, tx)
+		out["process_network_receive_bytes_total"] = rx
+		out["process_network_transmit_bytes_total"] = tx
 	}
 	return out
 }

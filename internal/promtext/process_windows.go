@@ -1,11 +1,11 @@
-package updater
+package promtext
 
 import (
 	"syscall"
 	"unsafe"
 )
 
-// processCollector renders the process_* families of client_golang's process collector on Windows.
+// processValues reads the process_* figures on Windows, as client_golang's process collector does.
 
 var (
 	psapi                    = syscall.NewLazyDLL("psapi.dll")
@@ -29,8 +29,8 @@ type processMemoryCountersEx struct {
 	PrivateUsage               uintptr
 }
 
-func processCollector() []rendered {
-	var out []rendered
+func processValues() map[string]float64 {
+	out := map[string]float64{}
 	h, err := syscall.GetCurrentProcess()
 	if err != nil {
 		return nil
@@ -40,19 +40,19 @@ func processCollector() []rendered {
 		seconds := func(t syscall.Filetime) float64 {
 			return float64(uint64(t.HighDateTime)<<32|uint64(t.LowDateTime)) / 1e7
 		}
-		out = processGauge(out, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", kindCounter, seconds(kernel)+seconds(user))
-		out = processGauge(out, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", kindGauge, float64(start.Nanoseconds()/1e9))
+		out["process_cpu_seconds_total"] = seconds(kernel) + seconds(user)
+		out["process_start_time_seconds"] = float64(start.Nanoseconds() / 1e9)
 	}
 	mem := processMemoryCountersEx{CB: uint32(unsafe.Sizeof(processMemoryCountersEx{}))}
 	if ok, _, _ := procGetProcessMemoryInfo.Call(uintptr(h), uintptr(unsafe.Pointer(&mem)), uintptr(mem.CB)); ok != 0 {
-		out = processGauge(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.", kindGauge, float64(mem.PrivateUsage))
-		out = processGauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", kindGauge, float64(mem.WorkingSetSize))
+		out["process_virtual_memory_bytes"] = float64(mem.PrivateUsage)
+		out["process_resident_memory_bytes"] = float64(mem.WorkingSetSize)
 	}
 	var handles uint32
 	if ok, _, _ := procGetProcessHandleCnt.Call(uintptr(h), uintptr(unsafe.Pointer(&handles))); ok != 0 {
-		out = processGauge(out, "process_open_fds", "Number of open file descriptors.", kindGauge, float64(handles))
+		out["process_open_fds"] = float64(handles)
 	}
 	// Windows has a fixed limit of handles, not a per-process one.
-	out = processGauge(out, "process_max_fds", "Maximum number of open file descriptors.", kindGauge, float64(16*1024*1024))
+	out["process_max_fds"] = float64(16 * 1024 * 1024)
 	return out
 }

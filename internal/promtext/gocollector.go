@@ -1,4 +1,4 @@
-package updater
+package promtext
 
 import (
 	"bytes"
@@ -8,8 +8,19 @@ import (
 	"time"
 )
 
-// The Go collector: the go_* families of client_golang's default Go collector, with the same names, types and
-// help, read from runtime.MemStats, debug.ReadGCStats and runtime/metrics at every scrape.
+// RegisterGoCollector registers the go_* families of client_golang's default Go collector
+// (collectors.NewGoCollector()), with the same names, types and help, read from runtime.MemStats,
+// debug.ReadGCStats and runtime/metrics at every scrape.
+func (r *Registry) RegisterGoCollector() {
+	names := []string{"go_gc_duration_seconds", "go_goroutines", "go_threads", "go_info"}
+	for _, m := range memStatsMetrics {
+		names = append(names, m.name)
+	}
+	for _, s := range runtimeSamples {
+		names = append(names, s.name)
+	}
+	r.collect(names, goCollector)
+}
 
 type runtimeMetric struct {
 	name, help string
@@ -103,12 +114,4 @@ func goCollector() []rendered {
 		sample(b, "go_info", []string{"version", runtime.Version()}, 1)
 	})
 	return out
-}
-
-// processGauge is one process_* family, for the per-system process collectors.
-func processGauge(out []rendered, name, help string, kind metricKind, v float64) []rendered {
-	var b bytes.Buffer
-	header(&b, name, help, kind)
-	sample(&b, name, nil, v)
-	return append(out, rendered{name, b.Bytes()})
 }
