@@ -229,7 +229,7 @@ func TestOwnWritesNeverComeBackAsChanges(t *testing.T) {
 		l.clock.advanceTo(due)
 	}
 	l.next(t)
-	if n := len(l.passes); n != 3 {
+	if n := l.count(); n != 3 {
 		t.Errorf("%d passes, want the 3 scheduled ones", n)
 	}
 	for _, c := range creds {
@@ -266,8 +266,8 @@ func TestLateEchoIsStillAnEcho(t *testing.T) {
 	l.next(t)
 	l.clock.advanceTo(l.clock.Now().Add(59 * time.Second))
 	l.echo(t, w, a) // the rewrite's echo, 59 s late
-	if next := l.wakeAt(t); !next.Equal(due) || len(l.passes) != 2 {
-		t.Errorf("after the late echo: %d passes, next at %s; want 2 and the scheduled pass at %s", len(l.passes), next, due)
+	if next := l.wakeAt(t); !next.Equal(due) || l.count() != 2 {
+		t.Errorf("after the late echo: %d passes, next at %s; want 2 and the scheduled pass at %s", l.count(), next, due)
 	}
 	if n := w.putsTo(a); n != 2 {
 		t.Errorf("the edited credential was written %d times, want 2: the scheduled pass and one rewrite", n)
@@ -368,8 +368,8 @@ func TestServiceEventsThatCannotChangeAnImage(t *testing.T) {
 		f.send(t, "", service(lb, "docker:rancher/lb-service-haproxy:v0.9.1"))
 		f.send(t, "", service("1s"+strconv.Itoa(1000+i))) // an external or DNS service: no launchConfig
 	}
-	if next := l.wakeAt(t); !next.Equal(due) || len(l.passes) != 2 || w.rancher.RequestCount() != 0 {
-		t.Fatalf("after 60 service events that change no image: %d passes, %d requests, next at %s", len(l.passes),
+	if next := l.wakeAt(t); !next.Equal(due) || l.count() != 2 || w.rancher.RequestCount() != 0 {
+		t.Fatalf("after 60 service events that change no image: %d passes, %d requests, next at %s", l.count(),
 			w.rancher.RequestCount(), next)
 	}
 

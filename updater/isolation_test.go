@@ -78,7 +78,7 @@ func TestDeniedRegionIsIsolated(t *testing.T) {
 		wake = l.next(t)
 		res := l.last()
 		if res.Kind != PassRetry {
-			t.Fatalf("pass %d is %s, want a retry", len(l.passes), res.Kind)
+			t.Fatalf("pass %d is %s, want a retry", l.count(), res.Kind)
 		}
 		retries++
 		if res.Status != StatusDegraded {

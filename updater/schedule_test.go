@@ -241,6 +241,13 @@ func (l *loop) step(t *testing.T) {
 	l.clock.advanceTo(l.next(t))
 }
 
+// count is the number of passes so far.
+func (l *loop) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.passes)
+}
+
 func (l *loop) last() *Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -285,10 +292,11 @@ func TestShortTokensAreReplacedBeforeTheyExpire(t *testing.T) {
 		}
 		l.clock.advanceTo(wake)
 	}
-	if n := len(l.passes); n < 7 {
+	n := l.count()
+	if n < 7 {
 		t.Errorf("%d passes in a minute of 20-second tokens", n)
 	}
-	t.Logf("passes in 60 s: %d; longest gap between a token's expiry and its replacement: none; smallest margin before expiry: %s", len(l.passes), worstMargin)
+	t.Logf("passes in 60 s: %d; longest gap between a token's expiry and its replacement: none; smallest margin before expiry: %s", n, worstMargin)
 }
 
 // TestOutageAtStartThenRecovery: Rancher is down when the daemon starts; it stays up, says what is wrong, backs

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
+	"github.com/ecr-updater/ecr-updater/internal/promtext"
+	"github.com/ecr-updater/ecr-updater/internal/promtext/promtexttest"
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
@@ -379,7 +382,10 @@ func TestStreamCatchUpAfterTheSubscription(t *testing.T) {
 func TestStreamNoiseCostsNoRequest(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
-	l := w.startLive(t, w.config())
+	cfg := w.config()
+	reg := promtext.NewRegistry()
+	cfg.Metrics = NewMetrics(reg, "test", "test")
+	l := w.startLive(t, cfg)
 	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
 	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
 	eventually(t, 5*time.Second, "the echo of the first write given up", func() bool { return l.u.inbox.quiet() })
@@ -387,13 +393,24 @@ func TestStreamNoiseCostsNoRequest(t *testing.T) {
 	_, s := l.u.Health().Status()
 	passes := s.Passes
 	w.rancher.EmitNoise(w.env, 1500)
+	// The change comes once the updater has read the noise: Rancher (and the stand-in) drops a subscriber that
+	// still has 100 messages queued when a change is published, and a reader slowed down by a loaded machine may.
+	eventually(t, 10*time.Second, "the noise read", func() bool {
+		rec := httptest.NewRecorder()
+		reg.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return promtexttest.Samples(promtexttest.Parse(t, rec.Body.Bytes()))[`ecr_updater_events_received_total{type="other"}`] >= 1500
+	})
 	w.rancher.AddRegistry(w.env, "quay.io", "active") // published after the noise
 	eventually(t, 10*time.Second, "the pass for the change after the noise", func() bool {
 		_, s := l.u.Health().Status()
 		return s.Passes > passes
 	})
 	if n := w.rancher.RequestCount(); n != 2 {
-		t.Errorf("%d REST requests for the noise and one change, want the change's 2 lists", n)
+		var seen []string
+		for _, r := range w.rancher.Requests() {
+			seen = append(seen, r.Method+" "+r.Path)
+		}
+		t.Errorf("%d REST requests for the noise and one change, want the change's 2 lists: %q", n, seen)
 	}
 	if _, s := l.u.Health().Status(); s.Passes != passes+1 || l.streamState(w.env) != StreamConnected {
 		t.Errorf("passes %d -> %d, stream %s", passes, s.Passes, l.streamState(w.env))
