@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"os"
 	"slices"
 	"strconv"
@@ -409,6 +410,10 @@ func (s *settings) parse(r row) error {
 func (s *settings) wire(stderr io.Writer) {
 	u := &s.updater
 	s.log = newLogger(stderr, s.logLevel, s.logFormat, s.scrubber)
+	// What the standard library and the libraries print through package log (net/http's client and server
+	// errors, ...) goes through the logger too, at warning level.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(updater.LogWriter(s.log.WithField("library", "log"), logrus.WarnLevel))
 	u.Log, u.Scrubber = s.log, s.scrubber
 	u.ECR.HomeRegion = u.Rules.HomeRegion
 	u.ECR.WebIdentityTokenFile = os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE")

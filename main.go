@@ -218,7 +218,7 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *
 			return &exitError{code: exitFailed, err: named(name(setting.ListenPort), err)}
 		}
 		s.log.WithField("address", ln.Addr().String()).Info("serving /ping, /healthz, /readyz and /metrics")
-		go func() { served <- updater.Serve(serveCtx, ln, updater.Handler(u.Health(), reg)) }()
+		go func() { served <- updater.Serve(serveCtx, ln, updater.Handler(u.Health(), reg), s.log) }()
 	} else {
 		served <- nil
 	}

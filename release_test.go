@@ -101,3 +101,74 @@ func TestDaemonLinksNoPrometheusLibrary(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeHelp checks `make help` against the Makefile: every .PHONY target has a `## target:` comment right
+// above its rule, and `make help` lists every one of them, in the Makefile's order, with that comment.
+func TestMakeHelp(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	b, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	var phony []string
+	documented := map[string]string{} // target -> its `##` comment, continuation lines joined
+	var order []string
+	for i, line := range lines {
+		if rest, ok := strings.CutPrefix(line, ".PHONY:"); ok {
+			phony = append(phony, strings.Fields(rest)...)
+		}
+		name, desc, ok := strings.Cut(strings.TrimPrefix(line, "## "), ": ")
+		if !strings.HasPrefix(line, "## ") || !ok || strings.ContainsAny(name, " \t") {
+			continue
+		}
+		j := i + 1
+		for ; j < len(lines) && strings.HasPrefix(lines[j], "## "); j++ {
+			desc += " " + strings.TrimPrefix(lines[j], "## ")
+		}
+		if j == len(lines) || !strings.HasPrefix(lines[j], name+":") {
+			t.Errorf("the comment `## %s:` is not right above the rule %s:", name, name)
+			continue
+		}
+		documented[name] = desc
+		order = append(order, name)
+	}
+	if len(phony) < 10 {
+		t.Fatalf(".PHONY lists %d targets: the Makefile was not read right", len(phony))
+	}
+	for _, p := range phony {
+		if _, ok := documented[p]; !ok {
+			t.Errorf(".PHONY target %s has no `## %s:` comment, so `make help` does not list it", p, p)
+		}
+	}
+	cmd := exec.Command("make", "--no-print-directory", "-s", "help")
+	cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MAKELEVEL=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make help: %v\n%s", err, out)
+	}
+	// Each target's lines: "  <name> <first line>", then "  <indent> <next line>" for a longer comment.
+	var listed []string
+	help := map[string]string{}
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) == 0:
+		case !strings.HasPrefix(line, "   "):
+			listed = append(listed, fields[0])
+			help[fields[0]] = strings.Join(fields[1:], " ")
+		case len(listed) > 0:
+			help[listed[len(listed)-1]] += " " + strings.Join(fields, " ")
+		}
+	}
+	if !slices.Equal(listed, order) {
+		t.Errorf("make help lists %q, want %q", listed, order)
+	}
+	for name, desc := range documented {
+		if want := strings.Join(strings.Fields(desc), " "); help[name] != want {
+			t.Errorf("make help says of %s %q, want %q", name, help[name], want)
+		}
+	}
+}

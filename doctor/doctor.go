@@ -190,6 +190,9 @@ func Run(ctx context.Context, cfg Config) *Report {
 
 	ecrCfg := cfg.Updater.ECR
 	ecrCfg.Scrubber = cfg.Updater.Scrubber
+	if ecrCfg.Log == nil {
+		ecrCfg.Log = log // the AWS SDK's own lines, in the daemon's level and format
+	}
 	client, err := ecr.New(ctx, ecrCfg)
 	if err != nil {
 		rep.Config = true
@@ -319,8 +322,8 @@ func keyKind(srv *rancher.Server) string {
 		return "Account API key"
 	case rancher.KindAdmin:
 		return "Account API key of an administrator"
-	case "agent":
-		return "agent key (from the agent labels)"
+	case rancher.KindEnvironment, rancher.KindProjectAdmin:
+		return "the key Rancher gave this container (agent labels)"
 	case "":
 		return "key of an unreported kind"
 	default:

@@ -171,6 +171,37 @@ func TestEnvironmentKeyAskedForOthersIsAConfigurationError(t *testing.T) {
 	find(t, rep, "configuration", "is an Environment API key")
 }
 
+// TestAgentKey: the key Rancher gives a container with the agent labels (kind "environment" or "projectadmin") is
+// named as such, is bound to its environment (known from X-API-Account-Id before any registry is listed), and
+// asking it for other environments is a configuration error that names it.
+func TestAgentKey(t *testing.T) {
+	for _, role := range []string{ranchertest.AgentRoleEnvironment, ranchertest.AgentRoleEnvironmentAdmin} {
+		t.Run(role, func(t *testing.T) {
+			w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+			a := w.rancher.AddEnvironment("alpha")
+			w.rancher.AddAgentKey(a, role, envKey, envKeySecret)
+			w.cfg.Updater.Rancher.AccessKey, w.cfg.Updater.Rancher.SecretKey = envKey, envKeySecret
+			w.cfg.Updater.Environments = nil
+			rep := Run(context.Background(), w.cfg)
+			if rep.Exit() != ExitOK {
+				var b bytes.Buffer
+				_ = rep.WriteText(&b, nil)
+				t.Fatalf("exit %d:\n%s", rep.Exit(), b.String())
+			}
+			find(t, rep, "rancher: API key", "the key Rancher gave this container (agent labels), the key's own environment")
+			// No registry to show the environment's id: it comes from the key.
+			find(t, rep, "env "+a+": write access", "may create registries")
+
+			w.cfg.Updater.Environments = []string{"prod"}
+			rep = Run(context.Background(), w.cfg)
+			if rep.Exit() != ExitConfig {
+				t.Fatalf("exit %d", rep.Exit())
+			}
+			find(t, rep, "configuration", "is the key Rancher gave this container (agent labels)")
+		})
+	}
+}
+
 // TestBounded: a Rancher that hangs costs a timeout per environment at most, and the whole run its budget.
 func TestBounded(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})

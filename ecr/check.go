@@ -81,7 +81,7 @@ const maxRegistryBody = 4 << 10
 // CheckRegistry asks the registry at host whether tok opens it, as a Docker client would before a pull:
 // GET https://<host>/v2/ with Basic AWS:<password>. A 200 means it does (nil); a 401 means the token does not work
 // there (another region's token, or a registry the principal may not use). It goes through the same HTTP client
-// as the ECR calls (AWS_CA_BUNDLE, proxies, no redirects), within Config.Timeout. host must be an ECR registry.
+// as the ECR calls (AWS_CA_BUNDLE, proxies, no redirects: redirect.go), within Config.Timeout. host must be an ECR registry.
 func (c *Client) CheckRegistry(ctx context.Context, host string, tok Token) error {
 	reg, err := ParseServerAddress(host)
 	if err != nil {
@@ -104,7 +104,13 @@ func (c *Client) CheckRegistry(ctx context.Context, host string, tok Token) erro
 	if c.conf.Observe != nil {
 		c.conf.Observe("registry /v2/", time.Since(start), err)
 	}
-	if err != nil {
+	var redirect *RedirectError
+	switch {
+	case errors.As(err, &redirect):
+		e.Err = err
+		e.Hint = "the registry answered with a redirect, which is never followed: the token stays with the registry's own host (a proxy in the way?)"
+		return e
+	case err != nil:
 		e.Err = err
 		e.Hint = "the registry could not be reached: check the network path to it (DNS, proxy, NO_PROXY, VPC endpoint)"
 		if errors.Is(err, context.DeadlineExceeded) {

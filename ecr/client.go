@@ -13,9 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/sirupsen/logrus"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
 	"github.com/ecr-updater/ecr-updater/internal/setting"
@@ -62,6 +64,9 @@ type Config struct {
 	// Names name the settings in errors and hints (main.go fills them; empty ones read as neutral words). The
 	// SDK's own variables (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...) are named as the SDK names them.
 	Names setting.Names
+	// Log receives the SDK's own log lines (sdklog.go), so that they take the daemon's level, format and
+	// scrubber instead of going to stderr; nil drops them.
+	Log logrus.FieldLogger
 }
 
 // Client fetches authorization tokens, one region at a time.
@@ -90,14 +95,22 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	// A pass makes one call per region, hours apart: idle connections are closed soon after. Every client the SDK
+	// derives from this one (the ECR and STS clients, the credential providers, IMDS with its shorter timeouts,
+	// AWS_CA_BUNDLE's) copies its transport, and so refuses redirects (redirect.go).
+	httpClient := awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3).WithTransportOptions(func(t *http.Transport) {
+		t.IdleConnTimeout = 10 * time.Second
+		if c.Proxy != nil {
+			t.Proxy = c.Proxy
+		}
+		t.Proxy = refuseRedirects(t.Proxy)
+	})
 	opts := []func(*config.LoadOptions) error{
-		// A pass makes one call per region, hours apart: idle connections are closed soon after.
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout / 3).WithTransportOptions(func(t *http.Transport) {
-			t.IdleConnTimeout = 10 * time.Second
-			if c.Proxy != nil {
-				t.Proxy = c.Proxy
-			}
-		})),
+		config.WithHTTPClient(httpClient),
+		// The container credentials provider (ECS task role, EKS pod identity) would build a client of its own,
+		// which follows redirects with the container's authorization token.
+		config.WithEndpointCredentialOptions(func(o *endpointcreds.Options) { o.HTTPClient = httpClient }),
+		config.WithLogger(sdkLogger(c.Log)),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = c.MaxAttempts

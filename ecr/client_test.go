@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
@@ -101,6 +102,8 @@ func TestAssumeRole(t *testing.T) {
 	}
 }
 
+// TestErrorsAreExplained: every failure of a token fetch has the AWS code (if any), a hint where one is known, and
+// its kind (Error.Kind), and no secret.
 func TestErrorsAreExplained(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -108,20 +111,31 @@ func TestErrorsAreExplained(t *testing.T) {
 		mod   func(*Config)
 		code  string
 		hint  string
+		kind  string
 	}{
-		{"access denied", &ecrtest.Fault{Code: "AccessDeniedException"}, nil, "AccessDeniedException", "ecr:GetAuthorizationToken"},
+		{"access denied", &ecrtest.Fault{Code: "AccessDeniedException"}, nil, "AccessDeniedException", "ecr:GetAuthorizationToken", KindAccessDenied},
 		{"unknown key", nil, func(c *Config) {
 			c.Credentials = credentials.NewStaticCredentialsProvider("AKIAUNKNOWN000000001", testSecret, "")
-		}, "UnrecognizedClientException", "AWS_ACCESS_KEY_ID"},
+		}, "UnrecognizedClientException", "AWS_ACCESS_KEY_ID", KindInvalidClientToken},
 		{"wrong secret", nil, func(c *Config) {
 			c.Credentials = credentials.NewStaticCredentialsProvider(testKey, secretMarker+"-wrong", "")
-		}, "InvalidSignatureException", "AWS_SECRET_ACCESS_KEY"},
-		{"expired session", &ecrtest.Fault{Code: "ExpiredTokenException"}, nil, "ExpiredTokenException", "expired"},
-		{"throttled", &ecrtest.Fault{Code: "ThrottlingException"}, nil, "ThrottlingException", "throttling"},
-		{"server error", &ecrtest.Fault{Code: "ServerException"}, nil, "ServerException", "retries"},
-		{"garbage token", &ecrtest.Fault{Token: base64.StdEncoding.EncodeToString([]byte("AWS"))}, nil, "", "nothing was written"},
-		{"no expiry", &ecrtest.Fault{OmitExpiresAt: true}, nil, "", "nothing was written"},
-		{"no data", &ecrtest.Fault{Empty: true}, nil, "", ""},
+		}, "InvalidSignatureException", "AWS_SECRET_ACCESS_KEY", KindInvalidSignature},
+		{"expired session", &ecrtest.Fault{Code: "ExpiredTokenException"}, nil, "ExpiredTokenException", "expired", KindExpiredToken},
+		{"throttled", &ecrtest.Fault{Code: "ThrottlingException"}, nil, "ThrottlingException", "throttling", KindThrottling},
+		{"server error", &ecrtest.Fault{Code: "ServerException"}, nil, "ServerException", "retries", KindServerError},
+		{"region disabled", &ecrtest.Fault{Code: "RegionDisabledException"}, nil, "RegionDisabledException", "not enabled", KindRequest},
+		{"another code", &ecrtest.Fault{Code: "SomethingNewException"}, nil, "SomethingNewException", "", KindAWSError},
+		{"garbage token", &ecrtest.Fault{Token: base64.StdEncoding.EncodeToString([]byte("AWS"))}, nil, "", "nothing was written", KindInvalidToken},
+		{"no expiry", &ecrtest.Fault{OmitExpiresAt: true}, nil, "", "nothing was written", KindInvalidToken},
+		{"no data", &ecrtest.Fault{Empty: true}, nil, "", "", KindInvalidToken},
+		{"dropped", &ecrtest.Fault{Drop: true}, nil, "", "", KindNetwork},
+		{"hung", &ecrtest.Fault{Hang: true}, func(c *Config) { c.Timeout = 300 * time.Millisecond }, "", "did not answer in time", KindTimeout},
+		{"nothing listens", nil, func(c *Config) { c.Endpoint = "http://127.0.0.1:1" }, "", "", KindNetwork},
+		{"no credentials", nil, func(c *Config) {
+			c.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{}, errors.New("failed to retrieve credentials: none")
+			})
+		}, "", "no usable AWS credentials", KindNoCredentials},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,8 +145,8 @@ func TestErrorsAreExplained(t *testing.T) {
 			}
 			_, err := newClient(t, srv, tc.mod).Token(context.Background(), "us-east-1")
 			var e *Error
-			if !errors.As(err, &e) || e.Region != "us-east-1" || e.Code != tc.code || !strings.Contains(e.Error(), tc.hint) {
-				t.Fatalf("err %v (%+v), want code %q and a hint with %q", err, e, tc.code, tc.hint)
+			if !errors.As(err, &e) || e.Region != "us-east-1" || e.Code != tc.code || !strings.Contains(e.Error(), tc.hint) || e.Kind != tc.kind {
+				t.Fatalf("err %v (%+v), want code %q, kind %q and a hint with %q", err, e, tc.code, tc.kind, tc.hint)
 			}
 			if strings.Contains(err.Error(), secretMarker) || strings.Contains(err.Error(), testSecret) {
 				t.Errorf("error leaks a secret: %v", err)

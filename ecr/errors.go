@@ -16,6 +16,9 @@ type Error struct {
 	Region string
 	// Code is the AWS error code ("AccessDeniedException", ...) or "" for other failures.
 	Code string
+	// Kind is the failure in one word of a fixed vocabulary (the Kind* constants): what a status page may show to
+	// anyone, where the error text (which can carry the IAM principal's ARN) belongs in the log.
+	Kind string
 	// Hint says what to fix, when that is known.
 	Hint string
 	Err  error
@@ -30,6 +33,52 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// The kinds of Error.Kind.
+const (
+	KindAccessDenied       = "AccessDenied"       // the principal may not do it (or may not assume the role)
+	KindInvalidClientToken = "InvalidClientToken" // AWS does not know the access key id or the session token
+	KindInvalidSignature   = "InvalidSignature"   // the secret key does not belong to the key id
+	KindExpiredToken       = "ExpiredToken"       // the temporary credentials have expired
+	KindThrottling         = "Throttling"         // ECR or STS is throttling the account
+	KindServerError        = "ServerError"        // AWS had an internal error or is unavailable
+	KindWebIdentity        = "WebIdentity"        // STS refused the web identity token or could not check it
+	KindRequest            = "Request"            // AWS refused the request itself (a parameter, an operation, a region)
+	KindAWSError           = "AWSError"           // another AWS error code
+	KindNoCredentials      = "NoCredentials"      // the SDK found no usable credentials
+	KindInvalidToken       = "InvalidToken"       // ECR's answer held no token, or one that does not decode or validate
+	KindTimeout            = "Timeout"            // no answer in time
+	KindRedirect           = "Redirect"           // an answer was a redirect, which is never followed
+	KindNetwork            = "network"            // the endpoint could not be reached (DNS, connection, proxy, TLS)
+)
+
+// kinds maps AWS error codes to kinds.
+var kinds = map[string]string{
+	"AccessDeniedException":                KindAccessDenied,
+	"AccessDenied":                         KindAccessDenied,
+	"UnrecognizedClientException":          KindInvalidClientToken,
+	"InvalidClientTokenId":                 KindInvalidClientToken,
+	"MissingAuthenticationTokenException":  KindInvalidClientToken,
+	"InvalidSignatureException":            KindInvalidSignature,
+	"SignatureDoesNotMatch":                KindInvalidSignature,
+	"ExpiredTokenException":                KindExpiredToken,
+	"ExpiredToken":                         KindExpiredToken,
+	"ThrottlingException":                  KindThrottling,
+	"Throttling":                           KindThrottling,
+	"TooManyRequestsException":             KindThrottling,
+	"RequestLimitExceeded":                 KindThrottling,
+	"ServerException":                      KindServerError,
+	"InternalFailure":                      KindServerError,
+	"ServiceUnavailable":                   KindServerError,
+	"ServiceUnavailableException":          KindServerError,
+	"InvalidIdentityToken":                 KindWebIdentity,
+	"IDPCommunicationErrorException":       KindWebIdentity,
+	"IDPRejectedClaim":                     KindWebIdentity,
+	"InvalidParameterException":            KindRequest,
+	"UnknownOperationException":            KindRequest,
+	"RegionDisabledException":              KindRequest,
+	"InvalidAuthorizationMessageException": KindRequest,
+}
 
 // hints maps AWS error codes to what an operator should check. The variables named are the SDK's own (it reads
 // them; ecr-updater defines none of them); the role ARN setting is ecr-updater's, so explain names it.
@@ -64,12 +113,33 @@ func explain(region string, err error, n setting.Names) error {
 		if e.Code == "AccessDenied" {
 			e.Hint = "the IAM principal may not assume " + n.RoleARN + ", or the role lacks ecr:GetAuthorizationToken"
 		}
+		e.Kind = kinds[e.Code]
+		if e.Kind == "" {
+			e.Kind = KindAWSError
+		}
 	case errors.As(err, &tokErr):
 		e.Hint = "nothing was written with it"
+		e.Kind = KindInvalidToken
+	case errors.Is(err, errNoData):
+		e.Kind = KindInvalidToken
 	case errors.Is(err, context.DeadlineExceeded):
 		e.Hint = "ECR did not answer in time; check the network path (proxy, NO_PROXY, VPC endpoint)"
+		e.Kind = KindTimeout
 	case strings.Contains(err.Error(), "failed to retrieve credentials") || strings.Contains(err.Error(), "failed to refresh cached credentials"):
 		e.Hint = "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or give the host an instance or task role"
+		e.Kind = KindNoCredentials
+	}
+	if e.Kind == "" {
+		e.Kind = transportKind(err)
 	}
 	return e
+}
+
+// transportKind is the kind of a failure that is not an AWS error: a refused redirect, else the network.
+func transportKind(err error) string {
+	var redirect *RedirectError
+	if errors.As(err, &redirect) {
+		return KindRedirect
+	}
+	return KindNetwork
 }

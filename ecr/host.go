@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -59,7 +60,8 @@ func (r Registry) WithAccount(account string) Registry {
 // regionPattern is the shape of a region name: us-east-1, cn-north-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1.
 const regionPattern = `[a-z]{2,5}(?:-[a-z]+)+-[0-9]{1,2}`
 
-// ecrHost matches every known shape of a private ECR registry host:
+// ecrHost matches every known shape of a private ECR registry host (and ParseServerAddress then checks that the
+// region's partition is the domain's, see partitions):
 //
 //	<account>.dkr.ecr.<region>.amazonaws.com           standard
 //	<account>.dkr.ecr-fips.<region>.amazonaws.com      FIPS
@@ -72,6 +74,40 @@ var ecrHost = regexp.MustCompile(`^([0-9]{12})\.(dkr\.ecr|dkr\.ecr-fips|dkr-ecr|
 	`(` + regionPattern + `)\.` +
 	`(amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn|c2s\.ic\.gov|sc2s\.sgov\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov|amazonaws\.eu)$`)
 
+// partition is an AWS partition: its id and the DNS domains its ECR registry hosts end in.
+type partition struct {
+	ID      string
+	Domains []string // the standard domain first, then the dual-stack one (if any)
+	region  *regexp.Regexp
+}
+
+// partitions are the AWS partitions with the region patterns of aws-sdk-go-v2's endpoint partitions
+// (internal/endpoints/awsrulesfn/partitions.json; the patterns do not overlap, so their order does not matter;
+// TestPartitionsAreTheSDKs compares them). The domains are ECR's: the partition's dnsSuffix, and the dual-stack
+// domain where ECR has dual-stack registry hosts (dkr-ecr.<region>.on.aws in the commercial and GovCloud
+// partitions, and its China counterpart).
+var partitions = []partition{
+	{ID: "aws", Domains: []string{"amazonaws.com", "on.aws"}, region: regexp.MustCompile(`^(us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-[0-9]+$`)},
+	{ID: "aws-cn", Domains: []string{"amazonaws.com.cn", "on.amazonwebservices.com.cn"}, region: regexp.MustCompile(`^cn-[a-z]+-[0-9]+$`)},
+	{ID: "aws-us-gov", Domains: []string{"amazonaws.com", "on.aws"}, region: regexp.MustCompile(`^us-gov-[a-z]+-[0-9]+$`)},
+	{ID: "aws-iso", Domains: []string{"c2s.ic.gov"}, region: regexp.MustCompile(`^us-iso-[a-z]+-[0-9]+$`)},
+	{ID: "aws-iso-b", Domains: []string{"sc2s.sgov.gov"}, region: regexp.MustCompile(`^us-isob-[a-z]+-[0-9]+$`)},
+	{ID: "aws-iso-e", Domains: []string{"cloud.adc-e.uk"}, region: regexp.MustCompile(`^eu-isoe-[a-z]+-[0-9]+$`)},
+	{ID: "aws-iso-f", Domains: []string{"csp.hci.ic.gov"}, region: regexp.MustCompile(`^us-isof-[a-z]+-[0-9]+$`)},
+	{ID: "aws-eusc", Domains: []string{"amazonaws.eu"}, region: regexp.MustCompile(`^eusc-de-[a-z]+-[0-9]+$`)},
+}
+
+// partitionOf returns the partition of a region: the first whose pattern matches it, else the commercial one
+// (aws), as the SDK resolves an unknown region.
+func partitionOf(region string) partition {
+	for _, p := range partitions {
+		if p.region.MatchString(region) {
+			return p
+		}
+	}
+	return partitions[0]
+}
+
 // looksLikeECR catches hosts that try to be ECR registries but do not fit a known shape (a short account id, a
 // typo in the region), so that they are reported instead of silently ignored.
 var looksLikeECR = regexp.MustCompile(`(^|\.)dkr[.-]ecr(-fips)?\.`)
@@ -82,7 +118,8 @@ var validHost = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`)
 // ParseServerAddress normalises a Rancher registry serverAddress (trim, drop scheme, path, trailing slash and a
 // :443 port, lower-case) and parses it as an ECR registry host. It returns an error wrapping ErrNotECR for any
 // other registry (public.ecr.aws included, which needs no credential), and an *AddressError for an address that
-// cannot be parsed at all or that looks like ECR without fitting any ECR host shape.
+// cannot be parsed at all, that looks like ECR without fitting any ECR host shape, or whose region is not in the
+// partition of its domain (…us-east-1.amazonaws.com.cn, …cn-north-1.amazonaws.com: hosts no token opens).
 func ParseServerAddress(address string) (Registry, error) {
 	host, exact, err := normalise(address)
 	if err != nil {
@@ -98,6 +135,10 @@ func ParseServerAddress(address string) (Registry, error) {
 	}
 	if hasPort {
 		return Registry{}, &AddressError{Address: address, Reason: "ECR registries listen on port 443 only, not " + port}
+	}
+	if p := partitionOf(m[3]); !slices.Contains(p.Domains, m[4]) {
+		return Registry{}, &AddressError{Address: address, Reason: fmt.Sprintf("region %s is in the AWS partition %s, whose registry hosts end in .%s, not .%s",
+			m[3], p.ID, strings.Join(p.Domains, " or ."), m[4])}
 	}
 	return Registry{
 		Host:      name,

@@ -1,7 +1,12 @@
 package ecr
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -24,6 +29,9 @@ func TestParseServerAddress(t *testing.T) {
 		{in: "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk", host: "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk", account: "123456789012", region: "eu-isoe-west-1", suffix: "cloud.adc-e.uk", exact: true},
 		{in: "123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov", host: "123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov", account: "123456789012", region: "us-isof-south-1", suffix: "csp.hci.ic.gov", exact: true},
 		{in: "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu", host: "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu", account: "123456789012", region: "eusc-de-east-1", suffix: "amazonaws.eu", exact: true},
+		{in: "123456789012.dkr-ecr.us-gov-east-1.on.aws", host: "123456789012.dkr-ecr.us-gov-east-1.on.aws", account: "123456789012", region: "us-gov-east-1", suffix: "on.aws", dual: true, exact: true},
+		// A region no partition's pattern knows is in the commercial partition, as the SDK resolves it.
+		{in: "123456789012.dkr.ecr.nz-north-1.amazonaws.com", host: "123456789012.dkr.ecr.nz-north-1.amazonaws.com", account: "123456789012", region: "nz-north-1", suffix: "amazonaws.com", exact: true},
 		// Variants a user may have typed: normalised, still in scope; only the bare host (any case) is exact.
 		{in: "123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM", host: "123456789012.dkr.ecr.us-east-1.amazonaws.com", account: "123456789012", region: "us-east-1", suffix: "amazonaws.com", exact: true},
 		{in: "https://123456789012.dkr.ecr.us-east-1.amazonaws.com", host: "123456789012.dkr.ecr.us-east-1.amazonaws.com", account: "123456789012", region: "us-east-1", suffix: "amazonaws.com"},
@@ -67,6 +75,86 @@ func TestParseServerAddressUnparsable(t *testing.T) {
 		var ae *AddressError
 		if !errors.As(err, &ae) {
 			t.Errorf("ParseServerAddress(%q) = %v, want an *AddressError", in, err)
+		}
+	}
+}
+
+// TestParseServerAddressPartition: a region whose partition is not the domain's is not in scope: no token of that
+// region opens such a host, and AWS serves none.
+func TestParseServerAddressPartition(t *testing.T) {
+	for in, partition := range map[string]string{
+		"123456789012.dkr.ecr.us-east-1.amazonaws.com.cn":                 "aws",
+		"123456789012.dkr-ecr.eu-west-1.on.amazonwebservices.com.cn":      "aws",
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.eu":                     "aws",
+		"123456789012.dkr.ecr.us-east-1.c2s.ic.gov":                       "aws",
+		"123456789012.dkr.ecr.cn-north-1.amazonaws.com":                   "aws-cn",
+		"123456789012.dkr-ecr.cn-northwest-1.on.aws":                      "aws-cn",
+		"123456789012.dkr.ecr.us-gov-west-1.amazonaws.com.cn":             "aws-us-gov",
+		"123456789012.dkr.ecr.us-iso-east-1.amazonaws.com":                "aws-iso",
+		"123456789012.dkr.ecr.us-iso-east-1.sc2s.sgov.gov":                "aws-iso",
+		"123456789012.dkr.ecr.us-isob-east-1.c2s.ic.gov":                  "aws-iso-b",
+		"123456789012.dkr.ecr.eu-isoe-west-1.csp.hci.ic.gov":              "aws-iso-e",
+		"123456789012.dkr.ecr.us-isof-south-1.cloud.adc-e.uk":             "aws-iso-f",
+		"123456789012.dkr-ecr.us-isof-east-1.on.aws":                      "aws-iso-f",
+		"123456789012.dkr.ecr.eusc-de-east-1.amazonaws.com":               "aws-eusc",
+		"https://123456789012.dkr.ecr.cn-north-1.amazonaws.com/":          "aws-cn",
+		"123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM.CN":                 "aws",
+		"123456789012.dkr-ecr-fips.us-east-1.on.amazonwebservices.com.cn": "aws",
+	} {
+		_, err := ParseServerAddress(in)
+		var ae *AddressError
+		if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "in the AWS partition "+partition+",") {
+			t.Errorf("ParseServerAddress(%q) = %v, want an *AddressError naming the partition %s", in, err, partition)
+		}
+	}
+}
+
+// TestPartitionsAreTheSDKs compares the partitions with aws-sdk-go-v2's own data, at the version in go.mod: every
+// partition the SDK knows is here, its dnsSuffix is the first domain, and every region it lists (but its
+// "-global" pseudo-regions) is placed in it.
+func TestPartitionsAreTheSDKs(t *testing.T) {
+	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/aws/aws-sdk-go-v2").Output()
+	if err != nil {
+		t.Skipf("go list -m github.com/aws/aws-sdk-go-v2: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(dir)), "internal", "endpoints", "awsrulesfn", "partitions.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data struct {
+		Partitions []struct {
+			ID      string                     `json:"id"`
+			Regions map[string]json.RawMessage `json:"regions"`
+			Outputs struct {
+				DNSSuffix string `json:"dnsSuffix"`
+			} `json:"outputs"`
+		} `json:"partitions"`
+	}
+	if err := json.Unmarshal(b, &data); err != nil {
+		t.Fatal(err)
+	}
+	if len(data.Partitions) != len(partitions) {
+		t.Errorf("the SDK has %d partitions, ecr knows %d", len(data.Partitions), len(partitions))
+	}
+	for _, sp := range data.Partitions {
+		i := slices.IndexFunc(partitions, func(p partition) bool { return p.ID == sp.ID })
+		if i < 0 {
+			t.Errorf("partition %s is not known", sp.ID)
+			continue
+		}
+		if partitions[i].Domains[0] != sp.Outputs.DNSSuffix {
+			t.Errorf("partition %s: domain %s, the SDK's dnsSuffix is %s", sp.ID, partitions[i].Domains[0], sp.Outputs.DNSSuffix)
+		}
+		for region := range sp.Regions {
+			if strings.HasSuffix(region, "-global") {
+				continue
+			}
+			if got := partitionOf(region).ID; got != sp.ID {
+				t.Errorf("region %s is in partition %s, the SDK says %s", region, got, sp.ID)
+			}
+			if !ValidRegion(region) {
+				t.Errorf("region %s does not have the shape of a region", region)
+			}
 		}
 	}
 }

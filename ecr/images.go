@@ -88,7 +88,7 @@ func ParseImage(ref string) (Image, error) {
 	return img, nil
 }
 
-// truncateRef bounds how much of a bad reference an error repeats.
+// truncateRef bounds how much of a bad reference (or of any text taken from an answer) an error repeats.
 func truncateRef(s string) string {
 	if len(s) <= 200 {
 		return s

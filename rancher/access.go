@@ -104,8 +104,8 @@ func (s *Server) Inspect(ctx context.Context, id string) (*Env, Access, error) {
 	case s.endpoint.Project != "":
 		id = s.endpoint.Project
 		schemas = s.endpoint.ProjectSchemas(id)
-	case s.kind == KindProject:
-		id = s.accountID
+	default:
+		id = s.BoundEnvironment() // an Environment API key's or an agent key's environment; "" for others
 	}
 	e := &Env{id: id, srv: s}
 	c, err := s.connect(ctx, schemas, &e.requests, client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE, client.SERVICE_TYPE)

@@ -11,10 +11,11 @@
 // registryCredential.secretValue is never returned by a GET.
 //
 // Every answer is untrusted: every link Rancher sends is pinned to the CATTLE_URL origin (origin.go), redirects
-// are never followed and bodies are bounded (transport.go), lists are bounded and checked to be collections of the
-// type asked for, and error texts are scrubbed of the secrets the request carried before they are cut short.
-// The package fetches and decodes the schemas document itself, so that go-rancher never follows X-API-Schemas;
-// go-rancher's base client then makes the list and write requests. What the package does only because go-rancher
+// are never followed and bodies are bounded (transport.go), lists are bounded as a whole (items and bytes held),
+// decoded item by item and checked to be collections of the type asked for (decode.go), and error texts are
+// scrubbed of the secrets the request carried before they are cut short. The package fetches and decodes the
+// schemas document itself, so that go-rancher never follows X-API-Schemas; go-rancher's base client then makes
+// the list and write requests. What the package does only because go-rancher
 // lacks something is gathered in gorancher.go, whose comment says what each piece covers.
 package rancher
 
@@ -31,6 +32,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	client "github.com/rancher/go-rancher/v2"
 
@@ -74,8 +76,12 @@ const (
 	DefaultConcurrency = 8
 	// maxPages bounds the pages of one list: 1,000 pages of 1,000 is more than any Rancher 1.6 holds.
 	maxPages = 1000
-	// maxItems bounds the items of one list.
+	// maxItems bounds the items of one list, whatever the pages.
 	maxItems = 200_000
+	// maxListBytes bounds what one list holds, whatever the pages: the strings kept and the values holding them
+	// (a registry of Rancher's is under 200 bytes; 200,000 of them under 40 MB). A list may hold no more than one
+	// answer may be.
+	maxListBytes = maxBody
 )
 
 // StateActive is the state of a registry or credential in use; Rancher uses no other for pulling images.
@@ -83,9 +89,14 @@ const StateActive = "active"
 
 // Key kinds, as Cattle reports them in X-API-Account-Kind.
 const (
-	KindProject = "project" // an Environment API key
+	KindProject = "project" // an Environment API key (made in the UI)
 	KindUser    = "user"    // an Account API key
 	KindAdmin   = "admin"   // an Account API key of an administrator
+	// KindEnvironment and KindProjectAdmin are the keys Rancher makes for a container with the agent labels
+	// (io.rancher.container.agent.role "environment" and "environmentAdmin"): Cattle's switchAccount binds them to
+	// the container's environment, whose id is X-API-Account-Id.
+	KindEnvironment  = "environment"
+	KindProjectAdmin = "projectadmin"
 )
 
 // Server is a connection to one Rancher server with one API key.
@@ -245,11 +256,25 @@ func (s *Server) CloseIdleConnections() {
 func (s *Server) Endpoint() Endpoint { return s.endpoint }
 
 // KeyKind is the kind of the API key as Cattle reports it ("project" for an Environment API key, "user" or "admin"
-// for an Account API key, "agent" for the keys Rancher gives agent containers), "" when not reported.
+// for an Account API key, "environment" or "projectadmin" for the key Rancher gives a container with the agent
+// labels), "" when not reported.
 func (s *Server) KeyKind() string { return s.kind }
 
 // IsAccountKey reports whether the key is an Account API key, which can reach several environments.
 func (s *Server) IsAccountKey() bool { return s.kind == KindUser || s.kind == KindAdmin }
+
+// IsAgentKey reports whether the key is one Rancher gave a container with the agent labels.
+func (s *Server) IsAgentKey() bool { return s.kind == KindEnvironment || s.kind == KindProjectAdmin }
+
+// BoundEnvironment is the id of the one environment the key is bound to (an Environment API key's, or the
+// container's environment for a key from the agent labels: X-API-Account-Id), "" for an Account API key or a key
+// whose kind Rancher did not report.
+func (s *Server) BoundEnvironment() string {
+	if s.kind == KindProject || s.IsAgentKey() {
+		return s.accountID
+	}
+	return ""
+}
 
 // Requests is how many HTTP requests this server and its environments have made.
 func (s *Server) Requests() int64 { return s.requests.Load() }
@@ -275,7 +300,7 @@ func (s *Server) Environments(ctx context.Context) ([]Environment, error) {
 		s.account = c
 		s.mu.Unlock()
 	}
-	out, err := listAll(ctx, s, "list environments", &s.requests, c, client.PROJECT_TYPE, projectPage)
+	out, err := listAll(ctx, s, "list environments", &s.requests, c, client.PROJECT_TYPE, keepProject)
 	if err != nil {
 		s.mu.Lock()
 		s.account = nil
@@ -318,8 +343,8 @@ type Env struct {
 	id       string
 }
 
-// ID is the environment id, "" while unknown (a key whose environment Rancher does not name until a registry
-// shows it).
+// ID is the environment id, "" while unknown (a key of an unreported kind, whose environment Rancher does not name
+// until a registry shows it).
 func (e *Env) ID() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -349,7 +374,7 @@ type Credential struct {
 
 // Registries lists every registry of the environment that Rancher lists (all but removed and purged), page by page.
 func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
-	out, err := listAll(ctx, e.srv, "list registries", &e.requests, e.c, client.REGISTRY_TYPE, registryPage)
+	out, err := listAll(ctx, e.srv, "list registries", &e.requests, e.c, client.REGISTRY_TYPE, keepRegistry)
 	if err != nil {
 		return nil, fmt.Errorf("list registries of environment %s: %w", e, err)
 	}
@@ -365,7 +390,7 @@ func (e *Env) Registries(ctx context.Context) ([]Registry, error) {
 
 // Credentials lists every registry credential of the environment, page by page: one list for all registries.
 func (e *Env) Credentials(ctx context.Context) ([]Credential, error) {
-	out, err := listAll(ctx, e.srv, "list credentials", &e.requests, e.c, client.REGISTRY_CREDENTIAL_TYPE, credentialPage)
+	out, err := listAll(ctx, e.srv, "list credentials", &e.requests, e.c, client.REGISTRY_CREDENTIAL_TYPE, keepCredential)
 	if err != nil {
 		return nil, fmt.Errorf("list registry credentials of environment %s: %w", e, err)
 	}
@@ -380,28 +405,57 @@ func registry(r client.Registry) Registry {
 	return Registry{ID: r.Id, EnvID: r.AccountId, ServerAddress: r.ServerAddress, State: r.State, Name: r.Name}
 }
 
-func environment(p client.Project) Environment {
-	return Environment{ID: p.Id, Name: p.Name, State: p.State}
-}
-
-// page is one page of a list: its items and the next link Rancher sent ("" for the last page).
+// page is one page of a list: its items, their size (see keepFunc) and the next link Rancher sent ("" for the last
+// page).
 type page[T any] struct {
 	items []T
+	size  int
 	next  string
 }
 
-func registryPage(c *client.RegistryCollection) (page[Registry], error) {
-	return newPage(&c.Collection, client.REGISTRY_TYPE, c.Data, func(r client.Registry) (string, Registry) { return r.Type, registry(r) })
+// The items of lists as the package decodes them (decode.go): the fields it keeps, and the type.
+
+type registryItem struct {
+	ID            string `json:"id"`
+	Type          string `json:"type"`
+	AccountID     string `json:"accountId"`
+	ServerAddress string `json:"serverAddress"`
+	State         string `json:"state"`
+	Name          string `json:"name"`
 }
 
-func credentialPage(c *client.RegistryCredentialCollection) (page[Credential], error) {
-	return newPage(&c.Collection, client.REGISTRY_CREDENTIAL_TYPE, c.Data, func(r client.RegistryCredential) (string, Credential) {
-		return r.Type, credential(r)
-	})
+func keepRegistry(r *registryItem) (string, Registry, int) {
+	v := Registry{ID: r.ID, EnvID: r.AccountID, ServerAddress: r.ServerAddress, State: r.State, Name: r.Name}
+	return r.Type, v, int(unsafe.Sizeof(v)) + len(v.ID) + len(v.EnvID) + len(v.ServerAddress) + len(v.State) + len(v.Name)
 }
 
-func projectPage(c *client.ProjectCollection) (page[Environment], error) {
-	return newPage(&c.Collection, client.PROJECT_TYPE, c.Data, func(p client.Project) (string, Environment) { return p.Type, environment(p) })
+type credentialItem struct {
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	AccountID   string `json:"accountId"`
+	RegistryID  string `json:"registryId"`
+	PublicValue string `json:"publicValue"`
+	State       string `json:"state"`
+	Links       struct {
+		Self string `json:"self"`
+	} `json:"links"`
+}
+
+func keepCredential(c *credentialItem) (string, Credential, int) {
+	v := Credential{ID: c.ID, EnvID: c.AccountID, RegistryID: c.RegistryID, PublicValue: c.PublicValue, State: c.State, self: c.Links.Self}
+	return c.Type, v, int(unsafe.Sizeof(v)) + len(v.ID) + len(v.EnvID) + len(v.RegistryID) + len(v.PublicValue) + len(v.State) + len(v.self)
+}
+
+type projectItem struct {
+	ID    string `json:"id"`
+	Type  string `json:"type"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+}
+
+func keepProject(p *projectItem) (string, Environment, int) {
+	v := Environment{ID: p.ID, Name: p.Name, State: p.State}
+	return p.Type, v, int(unsafe.Sizeof(v)) + len(v.ID) + len(v.Name) + len(v.State)
 }
 
 // UpdateCredential writes a new user and password into an existing credential, with a JSON map so that nothing
@@ -427,10 +481,19 @@ func (e *Env) UpdateCredential(ctx context.Context, c Credential, user string, p
 	if err == nil {
 		err = written(resp.Type, resp.Id, client.REGISTRY_CREDENTIAL_TYPE, c.ID)
 	}
+	if err == nil && removedState(resp.State) {
+		err = ErrRemoved
+	}
 	if err != nil {
 		return fmt.Errorf("update credential %s of registry %s in environment %s: %w", c.ID, c.RegistryID, e, err)
 	}
 	return nil
+}
+
+// removedState reports whether a resource in this state is removed: Cattle lists it no more and uses it for
+// nothing.
+func removedState(state string) bool {
+	return state == "removed" || state == "purging" || state == "purged"
 }
 
 // CreateCredential adds a credential to a registry.

@@ -37,6 +37,12 @@ const (
 	userSecret  = "s3cr3t-user-c0de"
 	adminKey    = "admin-key"
 	adminSecret = "s3cr3t-admin-f00d"
+	// The keys Rancher made for a container with the agent labels in environment A (roles environment and
+	// environmentAdmin).
+	agentKeyA        = "agent-key-a"
+	agentSecretA     = "s3cr3t-agent-a-5e2f"
+	agentAdminKeyA   = "agent-admin-key-a"
+	agentAdminSecret = "s3cr3t-agent-admin-a-91c3"
 
 	ecrHost  = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
 	ecrHost2 = "222222222222.dkr.ecr.us-east-1.amazonaws.com"
@@ -87,6 +93,8 @@ func newWorld(t *testing.T, opts ranchertest.Options) *world {
 	srv.AddEnvironmentKey(w.envB, envKeyB, envSecretB)
 	srv.AddAccountKey(userKey, userSecret, false, w.envA, w.envB)
 	srv.AddAccountKey(adminKey, adminSecret, true)
+	srv.AddAgentKey(w.envA, ranchertest.AgentRoleEnvironment, agentKeyA, agentSecretA)
+	srv.AddAgentKey(w.envA, ranchertest.AgentRoleEnvironmentAdmin, agentAdminKeyA, agentAdminSecret)
 	w.regA = srv.AddRegistry(w.envA, ecrHost, "")
 	w.regB = srv.AddRegistry(w.envB, ecrHost, "")
 	w.regC = srv.AddRegistry(w.envC, ecrHost, "")
@@ -216,6 +224,10 @@ func TestDialOpenEveryURLForm(t *testing.T) {
 		{"/v2-beta/schemas with environment key", "/v2-beta/schemas", envKeyA, envSecretA, KindProject},
 		{"environment endpoint with environment key", "/v2-beta/projects/{A}", envKeyA, envSecretA, KindProject},
 		{"legacy /v1 environment endpoint with environment key", "/v1/projects/{A}", envKeyA, envSecretA, KindProject},
+		// The catalog entry's "current" mode: the key and /v1 URL Rancher gives a container with the agent labels.
+		{"agent /v1 with agent key", "/v1", agentKeyA, agentSecretA, KindEnvironment},
+		{"agent /v1 with environmentAdmin agent key", "/v1", agentAdminKeyA, agentAdminSecret, KindProjectAdmin},
+		{"/v2-beta with agent key", "/v2-beta", agentKeyA, agentSecretA, KindEnvironment},
 		{"environment endpoint with account key", "/v2-beta/projects/{A}", userKey, userSecret, KindUser},
 		{"environment endpoint schemas with account key", "/v2-beta/projects/{A}/schemas", userKey, userSecret, KindUser},
 		{"legacy /v1 environment endpoint with account key", "/v1/projects/{A}", userKey, userSecret, KindUser},
@@ -233,8 +245,15 @@ func TestDialOpenEveryURLForm(t *testing.T) {
 			if s.KeyKind() != c.kind {
 				t.Errorf("KeyKind = %q, want %q", s.KeyKind(), c.kind)
 			}
-			if got, want := s.IsAccountKey(), c.kind != KindProject; got != want {
-				t.Errorf("IsAccountKey = %v, want %v", got, want)
+			account := c.kind == KindUser || c.kind == KindAdmin
+			if got := s.IsAccountKey(); got != account {
+				t.Errorf("IsAccountKey = %v, want %v", got, account)
+			}
+			if got, want := s.IsAgentKey(), c.kind == KindEnvironment || c.kind == KindProjectAdmin; got != want {
+				t.Errorf("IsAgentKey = %v, want %v", got, want)
+			}
+			if got := s.BoundEnvironment(); (got == w.envA) == account || (got == "") != account {
+				t.Errorf("BoundEnvironment = %q (kind %s)", got, c.kind)
 			}
 			if strings.Contains(path, "/projects/") && s.Endpoint().Project != w.envA {
 				t.Errorf("Endpoint().Project = %q, want %q", s.Endpoint().Project, w.envA)
@@ -244,6 +263,7 @@ func TestDialOpenEveryURLForm(t *testing.T) {
 			wantCount(t, "stand-in requests after Open", int64(srv.RequestCount()), 2)
 			wantCount(t, "Env.Requests after Open", env.Requests(), 1)
 			wantCount(t, "Server.Requests after Open", s.Requests(), 2)
+			// Known at once (CATTLE_URL, X-API-Account-Id of an environment-bound key), before any registry is listed.
 			if env.ID() != w.envA {
 				t.Errorf("Env.ID() = %q, want %q", env.ID(), w.envA)
 			}
@@ -310,7 +330,7 @@ func TestDialOpenEveryURLForm(t *testing.T) {
 				if r.AccessKey != c.accessKey {
 					t.Errorf("request %s %s carried access key %q", r.Method, r.Path, r.AccessKey)
 				}
-				if c.kind != KindProject && i > 0 && !strings.HasPrefix(r.Path, "/v2-beta/projects/"+w.envA+"/") {
+				if account && i > 0 && !strings.HasPrefix(r.Path, "/v2-beta/projects/"+w.envA+"/") {
 					t.Errorf("account key request %s %s is not scoped to %s", r.Method, r.Path, w.envA)
 				}
 				if strings.Contains(r.Path+r.RawQuery, secretMarker) {
@@ -423,7 +443,7 @@ func TestAccountKeyEnvironments(t *testing.T) {
 		t.Errorf("credentials of %s changed by a write to %s", w.envA, w.envB)
 	}
 
-	// An admin reaches every environment; an unknown one is a 404.
+	// An admin reaches every environment; an unknown one is a 403, as for every key (Cattle).
 	admin := dial(t, w.opts("/v2-beta", adminKey, adminSecret))
 	if admin.KeyKind() != KindAdmin || !admin.IsAccountKey() {
 		t.Errorf("admin KeyKind = %q", admin.KeyKind())
@@ -432,8 +452,8 @@ func TestAccountKeyEnvironments(t *testing.T) {
 	if regs := registries(t, envC); len(regs) != 1 || regs[0].ID != w.regC {
 		t.Errorf("admin registries of %s = %+v", w.envC, regs)
 	}
-	if _, err := admin.Open(context.Background(), "1a999"); StatusOf(err) != http.StatusNotFound || !IsNotFound(err) {
-		t.Errorf("admin Open(1a999) = %v, want 404", errText(t, err))
+	if _, err := admin.Open(context.Background(), "1a999"); StatusOf(err) != http.StatusForbidden {
+		t.Errorf("admin Open(1a999) = %v, want 403", errText(t, err))
 	}
 }
 
@@ -775,15 +795,25 @@ func TestUpdateCredential(t *testing.T) {
 
 	t.Run("removed meanwhile is not found", func(t *testing.T) {
 		t.Parallel()
-		w, _, e, c := setup(t)
-		w.srv.SetState(w.credA, "removed")
-		err := e.UpdateCredential(context.Background(), c, "AWS", password())
-		msg := errText(t, err)
-		if !IsNotFound(err) || StatusOf(err) != http.StatusNotFound {
-			t.Errorf("UpdateCredential of a removed credential = %q (status %d), want IsNotFound", msg, StatusOf(err))
+		// Cattle answers a PUT on a removed (even purged) credential 200, in its state: the state tells.
+		for _, st := range []string{"removed", "purged"} {
+			w, _, e, c := setup(t)
+			w.srv.SetState(w.credA, st)
+			err := e.UpdateCredential(context.Background(), c, "AWS", password())
+			msg := errText(t, err)
+			if !IsNotFound(err) || !errors.Is(err, ErrRemoved) {
+				t.Errorf("UpdateCredential of a %s credential = %q, want IsNotFound and ErrRemoved", st, msg)
+			}
+			if !strings.Contains(msg, w.credA) || !strings.Contains(msg, w.regA) || !strings.Contains(msg, w.envA) {
+				t.Errorf("error %q does not say which credential", msg)
+			}
 		}
-		if !strings.Contains(msg, w.credA) || !strings.Contains(msg, w.regA) || !strings.Contains(msg, w.envA) {
-			t.Errorf("error %q does not say which credential", msg)
+		// Rancher's 404 (a credential gone from the environment, a stand-in fault here) is not found too.
+		w, _, e, c := setup(t)
+		w.srv.AddFault(ranchertest.Fault{Method: http.MethodPut, Status: http.StatusNotFound, Times: 1})
+		err := e.UpdateCredential(context.Background(), c, "AWS", password())
+		if msg := errText(t, err); !IsNotFound(err) || StatusOf(err) != http.StatusNotFound || errors.Is(err, ErrRemoved) {
+			t.Errorf("UpdateCredential answered 404 = %q (status %d), want IsNotFound", msg, StatusOf(err))
 		}
 		if got := secretOf(t, w.srv, w.credA); got != oldSecret+"-a" {
 			t.Errorf("stored secret changed to %q", got)

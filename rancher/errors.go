@@ -18,6 +18,11 @@ import (
 // server address in the environment (Cattle's 400 ServerAddressUsed).
 var ErrRegistryExists = errors.New("a registry with this server address exists")
 
+// ErrRemoved is returned (wrapped) by UpdateCredential when Rancher's answer shows the credential removed (or
+// purging, purged): Cattle finds a resource by id whatever its state, so a PUT on a credential removed since it
+// was listed is written and answered 200, and the answer's state is the only sign that it serves no pull.
+var ErrRemoved = errors.New("the credential was removed in Rancher meanwhile (Rancher took the write anyway)")
+
 // Error is a failed Rancher request, explained. It never holds a request or response body, and the code that made
 // the request scrubs the secrets it sent (the Rancher secret key, the password) out of it before it is returned.
 // Its text is cut short when printed.
@@ -37,7 +42,7 @@ func (e *Error) Error() string {
 	switch {
 	case e.Status != 0:
 		fmt.Fprintf(&b, "rancher answered %d %s", e.Status, http.StatusText(e.Status))
-		if e.Code != "" {
+		if e.Code != "" && !sameWords(e.Code, http.StatusText(e.Status)) {
 			fmt.Fprintf(&b, " (%s", truncate(e.Code))
 			if e.Message != "" && e.Message != e.Code && e.Message != http.StatusText(e.Status) {
 				fmt.Fprintf(&b, ": %s", truncate(e.Message))
@@ -57,10 +62,18 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// IsNotFound reports whether err is Rancher's 404: the resource was removed between list and write.
+// sameWords reports whether an error code only repeats the status text (Cattle's generic codes are "Not Found",
+// "Method not allowed"; some servers write "NotFound").
+func sameWords(code, text string) bool {
+	squash := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "")) }
+	return squash(code) == squash(text)
+}
+
+// IsNotFound reports whether err says the resource is gone: Rancher's 404, or a write answered with the resource
+// removed (ErrRemoved); it was removed between list and write.
 func IsNotFound(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Status == http.StatusNotFound
+	return errors.As(err, &e) && e.Status == http.StatusNotFound || errors.Is(err, ErrRemoved)
 }
 
 // StatusOf returns the HTTP status of a failed request, 0 if there was none.

@@ -3,9 +3,12 @@ package rancher
 // The event stream of an environment: Rancher 1.6 pushes every change over a websocket,
 // <origin>/v2-beta/projects/<id>/subscribe?eventNames=resource.change, one JSON EventVO per frame: a ping right
 // after subscribing and every 5 s, and resource.change events, which Cattle collects per resource and publishes
-// once a second. Cattle drops a socket with more than 100 messages queued and closes every socket after 12
-// hours. A Rancher that is too old, or a proxy that does not pass websockets, answers the upgrade with 404 or
-// similar.
+// once a second. Cattle answers the 101 before it subscribes to its event bus and pings once subscribed, so the
+// stream is live at its first frame, not at the 101. A subscriber with more than 100 messages queued loses
+// messages and is closed normally at its next ping tick, and every socket is closed after 12 hours. Not every
+// frame is an event: a bare {"name":"logout"}, or a change whose resource Cattle could not render ("data": null).
+// A Rancher that is too old, or a proxy that does not pass websockets, answers the upgrade with 404 or similar;
+// a Rancher that is restarting behind a load balancer answers 502, 503 or 504 for a while.
 
 import (
 	"bytes"
@@ -40,9 +43,18 @@ const (
 	// DefaultMinBackoff and DefaultMaxBackoff bound the wait between two connection attempts.
 	DefaultMinBackoff = time.Second
 	DefaultMaxBackoff = time.Minute
+	// DefaultMaxDialBackoff is the longest wait after an attempt that never went live (no answer, a passing
+	// answer such as a restarting Rancher's 502, a socket closed before its first frame): such an attempt costs
+	// one request and no re-read, and a Rancher that restarts for minutes is then picked up within seconds of
+	// answering 101 again.
+	DefaultMaxDialBackoff = 5 * time.Second
 	// DefaultUnavailableBackoff is the first wait after Rancher refused the upgrade: at most a few attempts a
 	// minute where the stream does not exist.
 	DefaultUnavailableBackoff = 20 * time.Second
+	// DefaultStableAfter is how long a connection must have lived to count as healthy, so that its end restarts
+	// the backoff: several of Cattle's 5 s pings. A stream that keeps dropping sooner backs off, each connection
+	// costing a re-read.
+	DefaultStableAfter = 30 * time.Second
 	// DefaultMaxMessageBytes bounds one frame; a larger one closes the socket (and Watch reconnects).
 	DefaultMaxMessageBytes = 1 << 20
 	// DefaultMaxPending bounds the changes kept for a busy handler before they are folded into one Overflow.
@@ -54,7 +66,9 @@ type WatchOptions struct {
 	ReadTimeout        time.Duration // no frame (a ping included) for this long: the socket is dead; 0 means DefaultReadTimeout
 	MinBackoff         time.Duration // first wait after a failure; 0 means DefaultMinBackoff
 	MaxBackoff         time.Duration // longest wait; 0 means DefaultMaxBackoff
+	MaxDialBackoff     time.Duration // longest wait after an attempt that never went live (at most MaxBackoff); 0 means DefaultMaxDialBackoff
 	UnavailableBackoff time.Duration // first wait after the upgrade was refused; 0 means DefaultUnavailableBackoff
+	StableAfter        time.Duration // a connection that lived this long restarts the backoff when it ends; 0 means DefaultStableAfter
 	MaxMessageBytes    int64         // largest frame read; 0 means DefaultMaxMessageBytes
 	MaxPending         int           // distinct changes kept while the handler is busy; 0 means DefaultMaxPending
 
@@ -72,14 +86,19 @@ type WatchOptions struct {
 type EventKind int
 
 const (
-	// Connected: the socket is open and subscribed. Changes made while it was not are not replayed: re-read.
+	// Connected: the socket is open and subscribed: its first frame (Cattle's first ping, written once the
+	// subscription is in place) arrived. Changes made before are not replayed, those made between the 101 and the
+	// subscription included: re-read now.
 	Connected EventKind = iota + 1
 	// Disconnected: the socket closed or failed (Err says why; nil when the server closed it normally, as Cattle
-	// does after 12 hours). Watch reconnects after RetryIn.
+	// does after 12 hours or after a slow reader lost messages), or a connection attempt failed as a restarting
+	// Rancher's do: no answer (refused, reset, timed out) or a passing HTTP answer (5xx, 408, 429; Status says
+	// which). Watch reconnects after RetryIn, a short backoff.
 	Disconnected
-	// Unavailable: Rancher (or a proxy) answered the upgrade with Status instead of a socket: an older Rancher, a
-	// proxy without websocket support, a key that may not subscribe. Watch tries again after RetryIn; Attempt
-	// counts the refusals in a row (log a warning when it is 1).
+	// Unavailable: Rancher (or a proxy) answered the upgrade with Status, an answer that means there is no stream
+	// here: an older Rancher, a proxy without websocket support, a key that may not subscribe (400, 401, 403, 404,
+	// 405, 426, a redirect, a 200 page). Watch tries again after RetryIn, a long backoff; Attempt counts the
+	// refusals in a row (log a warning when it is 1).
 	Unavailable
 	// Changed: a registry or registry credential changed (ResourceType, ResourceID and the fields below).
 	Changed
@@ -119,7 +138,7 @@ type Event struct {
 
 	// Disconnected and Unavailable.
 	Err     error
-	Status  int           // Unavailable: the HTTP status answered instead of 101
+	Status  int           // the HTTP status answered instead of 101 (Unavailable; Disconnected: a passing one), 0 for none
 	Attempt int           // Disconnected and Unavailable: failures of this kind in a row, this one included
 	RetryIn time.Duration // when Watch tries again
 }
@@ -140,7 +159,8 @@ func (s *Server) Watch(ctx context.Context, envID string, o WatchOptions, h func
 	if h == nil {
 		return errors.New("watch: no handler")
 	}
-	if o.ReadTimeout < 0 || o.MinBackoff < 0 || o.MaxBackoff < 0 || o.UnavailableBackoff < 0 || o.MaxMessageBytes < 0 || o.MaxPending < 0 {
+	if o.ReadTimeout < 0 || o.MinBackoff < 0 || o.MaxBackoff < 0 || o.MaxDialBackoff < 0 || o.UnavailableBackoff < 0 ||
+		o.StableAfter < 0 || o.MaxMessageBytes < 0 || o.MaxPending < 0 {
 		return errors.New("watch: negative option")
 	}
 	o = o.withDefaults()
@@ -175,8 +195,15 @@ func (o WatchOptions) withDefaults() WatchOptions {
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = o.MinBackoff
 	}
+	if o.MaxDialBackoff == 0 {
+		o.MaxDialBackoff = DefaultMaxDialBackoff
+	}
+	o.MaxDialBackoff = min(max(o.MaxDialBackoff, o.MinBackoff), o.MaxBackoff)
 	if o.UnavailableBackoff == 0 {
 		o.UnavailableBackoff = DefaultUnavailableBackoff
+	}
+	if o.StableAfter == 0 {
+		o.StableAfter = DefaultStableAfter
 	}
 	if o.MaxMessageBytes == 0 {
 		o.MaxMessageBytes = DefaultMaxMessageBytes
@@ -194,10 +221,8 @@ func (s *Server) watchedEnv(envID string) string {
 		return envID
 	case s.endpoint.Project != "":
 		return s.endpoint.Project
-	case s.kind == KindProject:
-		return s.accountID // an Environment API key's account is its environment
 	}
-	return ""
+	return s.BoundEnvironment() // an Environment API key's or an agent key's account is its environment
 }
 
 // subscribeURL is the ws:// or wss:// URL of an environment's event stream on the configured origin.
@@ -282,31 +307,42 @@ func (w *watch) run(ctx context.Context) error {
 		}
 		var wait time.Duration
 		switch {
-		case err != nil && resp != nil:
+		case err != nil && resp != nil && !passing(resp.StatusCode):
 			refusals++
 			fails = 0
 			wait = backoff(w.o.UnavailableBackoff, w.o.MaxBackoff, refusals)
 			w.q.push(Event{Kind: Unavailable, EnvID: w.env, Err: err, Status: resp.StatusCode, Attempt: refusals, RetryIn: wait})
-		case err != nil:
+		case err != nil: // no answer, or a passing one: a restarting Rancher is back within seconds
 			fails++
 			refusals = 0
-			wait = backoff(w.o.MinBackoff, w.o.MaxBackoff, fails)
-			w.q.push(Event{Kind: Disconnected, EnvID: w.env, Err: err, Attempt: fails, RetryIn: wait})
+			wait = backoff(w.o.MinBackoff, w.o.MaxDialBackoff, fails)
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			w.q.push(Event{Kind: Disconnected, EnvID: w.env, Err: err, Status: status, Attempt: fails, RetryIn: wait})
 		default:
 			refusals = 0
-			w.q.push(Event{Kind: Connected, EnvID: w.env})
-			healthy, err := w.read(ctx, conn)
+			start := time.Now()
+			live, err := w.read(ctx, conn)
 			if ctx.Err() != nil {
 				w.q.stop()
 				<-w.stopped
 				w.h(Event{Kind: Disconnected, EnvID: w.env, Err: ctx.Err()})
 				return nil
 			}
-			if healthy {
+			// Only a connection that lived a while was healthy: one that went live and dropped soon after (a
+			// flapping proxy, a Rancher that closes at once) keeps backing off up to MaxBackoff, since each costs
+			// the caller a re-read; one that never went live cost nothing more than a failed attempt.
+			if time.Since(start) >= w.o.StableAfter {
 				fails = 0
 			}
 			fails++
-			wait = backoff(w.o.MinBackoff, w.o.MaxBackoff, fails)
+			most := w.o.MaxBackoff
+			if !live {
+				most = w.o.MaxDialBackoff
+			}
+			wait = backoff(w.o.MinBackoff, most, fails)
 			w.q.push(Event{Kind: Disconnected, EnvID: w.env, Err: err, Attempt: fails, RetryIn: wait})
 		}
 		t := time.NewTimer(wait)
@@ -317,6 +353,13 @@ func (w *watch) run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// passing reports whether an HTTP answer to the upgrade is a passing fault (a Rancher restarting behind a load
+// balancer answers 502, 503 or 504 for a while; 408 and 429 ask to come back) rather than a sign that there is no
+// stream here (400, 401, 403, 404, 405, 426, a redirect, a 200 page).
+func passing(status int) bool {
+	return status >= 500 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests
 }
 
 // backoff is the n-th wait (n >= 1): first doubled n-1 times, capped at most, drawn between half and all of it.
@@ -346,7 +389,8 @@ func (w *watch) dial(ctx context.Context) (*websocket.Conn, *http.Response, erro
 		switch {
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
 			e.Hint = "Rancher answered the websocket upgrade with a redirect, which is not followed: check " + w.s.opts.Names.URL
-		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusBadRequest:
+		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusBadRequest ||
+			resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusUpgradeRequired:
 			e.Hint = "no websocket event stream here: an older Rancher, or a proxy that does not pass websockets"
 		}
 		err = fmt.Errorf("subscribe to the events of environment %s: %w", w.envName(), e)
@@ -367,8 +411,9 @@ func (w *watch) envName() string {
 	return "(the key's environment)"
 }
 
-// read reads frames until the socket ends or ctx is done; healthy reports that at least one frame arrived.
-func (w *watch) read(ctx context.Context, conn *websocket.Conn) (healthy bool, err error) {
+// read reads frames until the socket ends or ctx is done. The first frame makes the stream live (reported): Connected
+// is queued before it is handled.
+func (w *watch) read(ctx context.Context, conn *websocket.Conn) (live bool, err error) {
 	conn.SetReadLimit(w.o.MaxMessageBytes)
 	done := make(chan struct{})
 	closed := make(chan struct{})
@@ -394,18 +439,22 @@ func (w *watch) read(ctx context.Context, conn *websocket.Conn) (healthy bool, e
 		_ = conn.SetReadDeadline(time.Now().Add(w.o.ReadTimeout))
 		typ, r, err := conn.NextReader()
 		if err != nil {
-			return healthy, w.readErr(err)
+			return live, w.readErr(err)
 		}
 		if typ != websocket.TextMessage {
-			return healthy, fmt.Errorf("events of environment %s: a binary frame", w.envName())
+			return live, fmt.Errorf("events of environment %s: a binary frame", w.envName())
 		}
 		w.buf.Reset()
 		if _, err := w.buf.ReadFrom(r); err != nil {
-			return healthy, w.readErr(err)
+			return live, w.readErr(err)
 		}
-		healthy = true
+		if !live {
+			// Cattle writes its first ping once the subscription is in place: from here no change is missed.
+			live = true
+			w.q.push(Event{Kind: Connected, EnvID: w.env})
+		}
 		if err := w.handle(w.buf.Bytes()); err != nil {
-			return healthy, fmt.Errorf("events of environment %s: %w", w.envName(), err)
+			return live, fmt.Errorf("events of environment %s: %w", w.envName(), err)
 		}
 		if w.buf.Cap() > 64<<10 {
 			w.buf = bytes.Buffer{} // do not keep a rare large frame's buffer
@@ -429,6 +478,9 @@ func (w *watch) readErr(err error) error {
 }
 
 // handle decodes one frame: its name and resource type only, and the resource of a registry or credential change.
+// Frames that are not resource.change (pings, Cattle's bare {"name":"logout"}) and changes of other types are
+// discarded. A change without a resource ("data": null, Cattle's answer for a resource it could not render) is
+// reported with its id alone, a trigger to re-read; one with no id at all is discarded.
 func (w *watch) handle(b []byte) error {
 	name, typ, err := scanEvent(b)
 	if err != nil {
@@ -479,7 +531,7 @@ func (w *watch) handle(b []byte) error {
 		ev.State, ev.RegistryID, ev.ServerAddress, ev.PublicValue = r.State, r.RegistryID, r.ServerAddress, r.PublicValue
 	}
 	if ev.ResourceID == "" {
-		return fmt.Errorf("a %s event without a resource id", typ)
+		return nil // nothing to re-read (Cattle sends "data": null for a resource it could not render)
 	}
 	w.q.push(ev)
 	return nil

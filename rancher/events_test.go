@@ -25,9 +25,9 @@ import (
 // fastEvents makes the stand-in's stream quick: pings every 50 ms, changes published every 20 ms.
 var fastEvents = ranchertest.EventOptions{PingInterval: 50 * time.Millisecond, BatchInterval: 20 * time.Millisecond}
 
-// fastWatch reconnects quickly and notices silence after 300 ms.
+// fastWatch reconnects quickly, notices silence after 300 ms, and counts a connection that lived 150 ms as healthy.
 var fastWatch = WatchOptions{ReadTimeout: 300 * time.Millisecond, MinBackoff: 10 * time.Millisecond,
-	MaxBackoff: 100 * time.Millisecond, UnavailableBackoff: 50 * time.Millisecond}
+	MaxBackoff: 100 * time.Millisecond, UnavailableBackoff: 50 * time.Millisecond, StableAfter: 150 * time.Millisecond}
 
 // recorder is a Watch handler that keeps every event, checks that none carries a secret, and lets a test wait.
 type recorder struct {
@@ -36,6 +36,7 @@ type recorder struct {
 	mu     sync.Mutex
 	all    []Event
 	block  chan struct{} // when set, the handler waits on it before recording
+	before func(Event)   // when set, called with each event before it is recorded
 	calls  atomic.Int32
 	after  atomic.Bool // set once Watch returned: a call then is a bug
 	secret []string
@@ -55,6 +56,9 @@ func (r *recorder) handle(ev Event) {
 	r.mu.Unlock()
 	if block != nil {
 		<-block
+	}
+	if r.before != nil {
+		r.before(ev)
 	}
 	if ev.Err != nil {
 		msg := fmt.Sprintf("%v %+v %#v", ev.Err, ev.Err, ev.Err)
@@ -413,7 +417,9 @@ func rawFrames(t testing.TB, srv *ranchertest.Server, env string, n int) [][]byt
 	}
 	defer c.Close()
 	waitUntil(t, "one more subscriber", 2*time.Second, func() bool { return srv.Subscribers(env) == n0+1 })
-	srv.EmitNoise(env, n)
+	// EmitNoise paces the flood to the reader: read meanwhile.
+	emitted := make(chan int, 1)
+	go func() { emitted <- srv.EmitNoise(env, n) }()
 	var out [][]byte
 	for len(out) < n {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -424,6 +430,9 @@ func rawFrames(t testing.TB, srv *ranchertest.Server, env string, n int) [][]byt
 		if !strings.Contains(string(b), `"name":"ping"`) {
 			out = append(out, b)
 		}
+	}
+	if got := <-emitted; got < n { // n to each subscriber of env
+		t.Fatalf("EmitNoise queued %d, want at least %d", got, n)
 	}
 	return out
 }
@@ -442,7 +451,8 @@ func TestWatchReconnect(t *testing.T) {
 
 	// Dropped sockets (no close frame): Disconnected with an error, then Connected again.
 	for i := 0; i < 3; i++ {
-		n := frames.Load() // a socket that got a frame was healthy: its failure restarts the backoff
+		time.Sleep(wo.StableAfter) // a socket that lived StableAfter was healthy: its failure restarts the backoff
+		n := frames.Load()
 		waitUntil(t, "a frame", 2*time.Second, func() bool { return frames.Load() > n })
 		if n := w.srv.DropSubscribers(); n != 1 {
 			t.Fatalf("DropSubscribers = %d", n)
@@ -515,9 +525,10 @@ func TestWatchReadDeadline(t *testing.T) {
 		t.Errorf("gave up after %v of silence, read timeout %v", silence, fastWatch.ReadTimeout)
 	}
 	t.Logf("silence noticed after %v (read timeout %v): %v", silence, fastWatch.ReadTimeout, ev.Err)
-	r.wait(Connected, "", 2*time.Second)
+	// A socket that never sends a frame is never live: no Connected until the pings come back.
 	o.NoPings = false
 	w.srv.SetEventOptions(o)
+	r.wait(Connected, "", 2*time.Second)
 }
 
 func TestWatchCancel(t *testing.T) {
@@ -901,5 +912,209 @@ func TestWatchServices(t *testing.T) {
 				t.Errorf("service event %+v", ev)
 			}
 		}
+	}
+}
+
+// TestWatchAgentKey: the key Rancher gives a container with the agent labels names its environment
+// (X-API-Account-Id): the events carry its id with no CATTLE_URL project and no registry read first.
+func TestWatchAgentKey(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, ranchertest.Options{})
+	w.srv.SetEventOptions(fastEvents)
+	for _, k := range [][2]string{{agentKeyA, agentSecretA}, {agentAdminKeyA, agentAdminSecret}} {
+		s := dial(t, w.opts("/v1", k[0], k[1]))
+		r := newRecorder(t, k[1])
+		stop := watching(t, s, "", fastWatch, r)
+		if ev := r.wait(Connected, "", 2*time.Second); ev.EnvID != w.envA {
+			t.Errorf("%s: Connected %+v, want environment %s", s.KeyKind(), ev, w.envA)
+		}
+		reg := w.srv.AddRegistry(w.envA, fmt.Sprintf("%012d.dkr.ecr.eu-west-1.amazonaws.com", time.Now().UnixNano()%1e12), "")
+		if ev := r.wait(Changed, reg, 2*time.Second); ev.EnvID != w.envA {
+			t.Errorf("%s: Changed %+v", s.KeyKind(), ev)
+		}
+		_ = stop()
+	}
+}
+
+// TestWatchRestartingRancher: 5xx answers to the upgrade (a Rancher restarting behind a load balancer), a handshake
+// that times out and a refused connection are passing faults: Disconnected with the short backoff, and the stream
+// is back within the short backoff of Rancher answering 101 again. Answers that mean "no stream here" keep the long
+// one.
+func TestWatchRestartingRancher(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, ranchertest.Options{})
+	o := fastEvents
+	o.Refuse = http.StatusServiceUnavailable
+	w.srv.SetEventOptions(o)
+	opts := w.opts("/v2-beta/projects/"+w.envA, envKeyA, envSecretA)
+	opts.Timeout = 300 * time.Millisecond // the handshake timeout
+	s := dial(t, opts)
+	r := newRecorder(t, envSecretA)
+	wo := fastWatch
+	// Were a 5xx taken for "no stream here", the next attempt would be 30-60 s away; a passing fault waits
+	// MinBackoff (10 ms), doubled at each attempt up to MaxDialBackoff, however long the restart.
+	wo.UnavailableBackoff, wo.MaxBackoff, wo.MaxDialBackoff = time.Minute, time.Minute, 40*time.Millisecond
+	watching(t, s, "", wo, r)
+	for n := 1; n <= 6; n++ {
+		ev := r.wait(Disconnected, "", 2*time.Second)
+		step := min(wo.MinBackoff<<(n-1), wo.MaxDialBackoff)
+		if ev.Status != http.StatusServiceUnavailable || ev.Attempt != n || ev.RetryIn < step/2 || ev.RetryIn > step || ev.Err == nil {
+			t.Errorf("attempt %d while Rancher answers 503: %+v, want a wait of %v-%v", n, ev, step/2, step)
+		}
+	}
+	o.Refuse = http.StatusBadGateway
+	w.srv.SetEventOptions(o)
+	for r.wait(Disconnected, "", 2*time.Second).Status != http.StatusBadGateway {
+	}
+	// A handshake that gets no answer (a server that accepts but hangs), then the upgrade again.
+	w.srv.AddFault(ranchertest.Fault{PathContains: "/subscribe", Hang: true, Times: 1})
+	o.Refuse = 0
+	w.srv.SetEventOptions(o)
+	for {
+		ev := r.wait(Disconnected, "", 2*time.Second)
+		if ev.Status == 0 {
+			if !strings.Contains(ev.Err.Error(), "timeout") {
+				t.Errorf("hung handshake: %+v", ev)
+			}
+			break
+		}
+	}
+	r.wait(Connected, "", 2*time.Second)
+	if n := r.count(Unavailable); n != 0 {
+		t.Errorf("%d Unavailable events for passing faults: %v", n, r.kinds())
+	}
+
+	// "No stream here": the long backoff, reported as Unavailable.
+	for _, status := range []int{400, 401, 403, 404, 405, 426, 200} {
+		o.Refuse = status
+		w.srv.SetEventOptions(o)
+		rr := newRecorder(t, envSecretA)
+		stop := watching(t, s, "", wo, rr)
+		ev := rr.wait(Unavailable, "", 2*time.Second)
+		_ = stop()
+		if ev.Status != status || ev.RetryIn < wo.UnavailableBackoff/2 || rr.count(Disconnected) > 1 { // one: the stop
+			t.Errorf("refused with %d: %+v; %v", status, ev, rr.kinds())
+		}
+	}
+}
+
+// TestWatchConnectedAtFirstFrame: Cattle answers the 101 before it subscribes to its event bus, so a change
+// published in between never comes as an event. Connected comes with the first frame (the ping Cattle writes once
+// subscribed), so a catch-up read on Connected sees that change.
+func TestWatchConnectedAtFirstFrame(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, ranchertest.Options{})
+	o := fastEvents
+	o.SubscribeDelay = 200 * time.Millisecond
+	var between atomic.Value
+	o.BeforeSubscribe = func(env string) {
+		if between.Load() == nil {
+			between.Store(w.srv.AddRegistry(env, ecrHost2, ""))
+		}
+	}
+	w.srv.SetEventOptions(o)
+	s := dial(t, w.opts("/v2-beta/projects/"+w.envA, envKeyA, envSecretA))
+	e := open(t, s, "")
+	r := newRecorder(t, envSecretA)
+	var caught atomic.Bool
+	r.before = func(ev Event) {
+		if ev.Kind == Connected {
+			if n := w.srv.Subscribers(w.envA); n != 1 {
+				t.Errorf("Connected while the stand-in has %d subscribers: the subscription is not live yet", n)
+			}
+			regs, err := e.Registries(context.Background()) // the catch-up read
+			if err != nil {
+				t.Errorf("catch-up read: %s", errText(t, err))
+			}
+			for _, reg := range regs {
+				caught.Store(caught.Load() || reg.ID == between.Load())
+			}
+		}
+	}
+	watching(t, s, "", fastWatch, r)
+	r.wait(Connected, "", 2*time.Second)
+	if between.Load() == nil {
+		t.Fatal("the stand-in did not run BeforeSubscribe")
+	}
+	if !caught.Load() {
+		t.Errorf("the catch-up read on Connected did not see registry %v, added between the 101 and the subscription", between.Load())
+	}
+	marker := w.srv.AddRegistry(w.envA, "333333333333.dkr.ecr.eu-west-1.amazonaws.com", "")
+	r.wait(Changed, marker, 2*time.Second)
+	for _, k := range r.kinds() {
+		if k == "changed:"+between.Load().(string) {
+			t.Errorf("the change made before the subscription came as an event: %v", r.kinds())
+		}
+	}
+}
+
+// TestWatchOddFrames: Cattle's bare {"name":"logout"} frame and a change it could not render ("data": null) neither
+// break the socket nor make up a change; a "data": null change with an id is a trigger to re-read that resource.
+func TestWatchOddFrames(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, ranchertest.Options{})
+	w.srv.SetEventOptions(fastEvents)
+	s := dial(t, w.opts("/v2-beta/projects/"+w.envA, envKeyA, envSecretA))
+	r := newRecorder(t, envSecretA)
+	var frames atomic.Int64
+	wo := fastWatch
+	wo.Frame = func(string, string) { frames.Add(1) }
+	watching(t, s, "", wo, r)
+	r.wait(Connected, "", 2*time.Second)
+	n := frames.Load()
+	for _, f := range [][]byte{
+		[]byte(ranchertest.LogoutFrame),
+		ranchertest.UnrenderableChange(TypeRegistry, ""),
+		ranchertest.UnrenderableChange("container", "1i5"),
+		ranchertest.UnrenderableChange(TypeRegistryCredential, w.credA),
+	} {
+		if w.srv.SendFrame(w.envA, f) != 1 {
+			t.Fatalf("SendFrame %s", f)
+		}
+	}
+	ev := r.wait(Changed, w.credA, 2*time.Second)
+	if ev.ResourceType != TypeRegistryCredential || ev.State != "" || ev.RegistryID != "" || ev.EnvID != w.envA {
+		t.Errorf("data null change %+v", ev)
+	}
+	marker := w.srv.AddRegistry(w.envA, ecrHost2, "")
+	r.wait(Changed, marker, 2*time.Second)
+	if got := frames.Load() - n; got < 5 {
+		t.Errorf("%d frames read, want the 4 sent and the marker at least", got)
+	}
+	if r.count(Disconnected) != 0 || r.count(Connected) != 1 || r.count(Changed) != 2 {
+		t.Errorf("events %v, want one connection and two changes", r.kinds())
+	}
+}
+
+// TestWatchFlappingStreamBacksOff: a stream that Rancher (or a proxy) closes right after its first ping is not a
+// healthy connection: the backoff keeps growing instead of restarting at every reconnect (each of which costs the
+// caller a re-read). A connection that lived StableAfter restarts it.
+func TestWatchFlappingStreamBacksOff(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, ranchertest.Options{})
+	o := fastEvents
+	o.PingInterval, o.MaxPings = 10*time.Millisecond, 1 // closed (1000) 10 ms after the first ping
+	w.srv.SetEventOptions(o)
+	s := dial(t, w.opts("/v2-beta/projects/"+w.envA, envKeyA, envSecretA))
+	r := newRecorder(t, envSecretA)
+	wo := fastWatch
+	wo.MinBackoff, wo.MaxBackoff, wo.StableAfter = 5*time.Millisecond, 80*time.Millisecond, 400*time.Millisecond
+	watching(t, s, "", wo, r)
+	for n := 1; n <= 7; n++ {
+		r.wait(Connected, "", 2*time.Second)
+		ev := r.wait(Disconnected, "", 2*time.Second)
+		step := min(wo.MinBackoff<<(n-1), wo.MaxBackoff)
+		if ev.Err != nil || ev.Attempt != n || ev.RetryIn < step/2 || ev.RetryIn > step {
+			t.Errorf("flap %d: %+v, want attempt %d and a wait of %v-%v", n, ev, n, step/2, step)
+		}
+	}
+	// A connection that lives StableAfter was healthy: its end restarts the backoff.
+	o.MaxPings = -1
+	w.srv.SetEventOptions(o)
+	r.wait(Connected, "", 2*time.Second)
+	time.Sleep(wo.StableAfter)
+	w.srv.CloseSubscribers()
+	if ev := r.wait(Disconnected, "", 2*time.Second); ev.Attempt != 1 || ev.RetryIn > wo.MinBackoff {
+		t.Errorf("after a healthy connection: %+v, want attempt 1", ev)
 	}
 }

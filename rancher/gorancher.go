@@ -19,7 +19,12 @@ package rancher
 //     size, and it keeps every schema (over a hundred) for the life of a client: connect GETs the document on the
 //     origin itself (bounded by the route), decodeSchemas keeps only the types named and pins their links.
 //   - Following pagination ourselves (listAll). go-rancher lists one page and never follows pagination.next:
-//     listAll follows it, each link pinned to the origin, with bounds on pages and items and loop detection.
+//     listAll follows it, each link pinned to the origin, with bounds on pages, items and bytes held, and loop
+//     detection.
+//   - Decoding list pages ourselves (pageOf, decode.go). go-rancher's collection types decode every item into its
+//     whole generated struct (hundreds of bytes, maps and interface values, whatever the item's size on the
+//     wire): listAll hands go-rancher a decoder of its own that keeps only the fields used, item by item, within
+//     the list's bounds.
 //   - Parsing go-rancher's "k=v, k=v" error text (pairKey, pairsOf, fromClient). go-rancher rebuilds Cattle's
 //     JSON error body as "k=v, k=v" text in ApiError.Body, and puts whole bodies in its "Failed to parse" errors:
 //     fromClient reads Cattle's code and message back out of the pairs and keeps only what the JSON decoder found
@@ -235,25 +240,36 @@ func listOpts(pageSize int) *client.ListOpts {
 }
 
 // listAll lists a collection: the first page through the schema's collection link, then the "next" links (go-rancher
-// does not follow them), each pinned to the origin, one counted request a page. A next link already followed (a
-// loop), more than maxPages pages or more than maxItems items is an error, as is a page that is not a collection
-// of the type asked for.
-func listAll[C, T any](ctx context.Context, s *Server, op string, counter *atomic.Int64, c *client.RancherBaseClientImpl,
-	schemaType string, decode func(*C) (page[T], error)) ([]T, error) {
-	p, err := call(ctx, s, op, counter, func() (page[T], error) {
-		var coll C
-		if err := c.List(schemaType, listOpts(s.opts.PageSize), &coll); err != nil {
-			return page[T]{}, err
-		}
-		return decode(&coll)
-	})
+// does not follow them), each pinned to the origin, one counted request a page. Each page is decoded by the package,
+// not into go-rancher's structs (decode.go says why): go-rancher makes the request and hands the body to the
+// page's decoder. A next link already followed (a loop), more than maxPages pages, more than maxItems items or
+// more than maxListBytes held is an error, as is a page that is not a collection of the type asked for.
+func listAll[I, T any](ctx context.Context, s *Server, op string, counter *atomic.Int64, c *client.RancherBaseClientImpl,
+	schemaType string, keep keepFunc[I, T]) ([]T, error) {
+	left := listBudget{items: maxItems, bytes: maxListBytes}
+	get := func(next string) (page[T], error) {
+		budget := left
+		return call(ctx, s, op, counter, func() (page[T], error) {
+			p := newPageOf(schemaType, keep, budget)
+			var err error
+			if next == "" {
+				err = c.List(schemaType, listOpts(s.opts.PageSize), p)
+			} else {
+				err = c.GetLink(client.Resource{Links: map[string]string{"next": next}}, "next", p)
+			}
+			if err != nil {
+				return page[T]{}, err
+			}
+			return p.page()
+		})
+	}
+	p, err := get("")
 	var out []T
 	var seen map[string]bool
 	for pages := 1; err == nil; pages++ {
-		if len(out)+len(p.items) > maxItems {
-			return nil, fmt.Errorf("rancher listed more than %d items", maxItems)
-		}
 		out = append(out, p.items...)
+		left.items -= len(p.items)
+		left.bytes -= p.size
 		if p.next == "" {
 			return out, nil
 		}
@@ -271,14 +287,7 @@ func listAll[C, T any](ctx context.Context, s *Server, op string, counter *atomi
 			return nil, fmt.Errorf("the next link of page %d leads back to a page already read (a loop)", pages)
 		}
 		seen[next] = true
-		p, err = call(ctx, s, op, counter, func() (page[T], error) {
-			var coll C
-			res := client.Resource{Links: map[string]string{"next": next}}
-			if err := c.GetLink(res, "next", &coll); err != nil {
-				return page[T]{}, err
-			}
-			return decode(&coll)
-		})
+		p, err = get(next)
 	}
 	return nil, err
 }
@@ -357,7 +366,7 @@ func decodeSchemas(body []byte, o origin, types ...string) (map[string]client.Sc
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, errors.New("rancher's schemas document is not JSON of the expected shape: " + jsonErrorText(err))
 	}
-	if err := isCollection(&doc.Collection, "schema", doc.Data == nil); err != nil {
+	if err := isCollection(doc.Type, doc.ResourceType, "schema", doc.Data == nil); err != nil {
 		return nil, err
 	}
 	kept := make(map[string]client.Schema, len(types))

@@ -273,28 +273,7 @@ func TestHugeBody(t *testing.T) {
 	e := open(t, s, "")
 	const huge = 100 << 20
 
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		// A collection before each sample: what is counted is what is live (the body read so far), not the
-		// garbage the collector has yet to reclaim.
-		var ms runtime.MemStats
-		for {
-			runtime.GC()
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > peak.Load() {
-				peak.Store(ms.HeapAlloc)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
+	peak := sampleHeap()
 	for _, x := range []struct {
 		what, path string
 		f          func() error
@@ -311,16 +290,93 @@ func TestHugeBody(t *testing.T) {
 		if msg := errText(t, err); err == nil || !strings.Contains(msg, "larger than 32 MiB") {
 			t.Errorf("%s with a 100 MB answer = %q, want a size error", x.what, msg)
 		}
-		t.Logf("%s: peak heap so far %d MB", x.what, peak.Load()>>20)
+		t.Logf("%s: peak heap so far %d MB", x.what, peak.live.Load()>>20)
 	}
-	close(stop)
-	wg.Wait()
-	t.Logf("peak heap while reading 100 MB answers: %d MB", peak.Load()>>20)
+	peak.stop()
+	t.Logf("peak heap while reading 100 MB answers: %d MB", peak.live.Load()>>20)
 	// go-rancher reads a list with io.ReadAll, which holds the 32 MiB read in growing chunks and then copies them
 	// into one slice before returning the error: 64 to about 105 MB, whatever the size of the answer. Reading the
 	// whole 100 MB answer costs twice its size at least.
-	if p := peak.Load(); p > 128<<20 {
+	if p := peak.live.Load(); p > 128<<20 {
 		t.Errorf("peak heap %d MB while reading 100 MB answers, want it bounded by the 32 MiB cap (under 128 MB)", p>>20)
+	}
+}
+
+// heapPeak is the highest heap seen by sampleHeap: live after a collection (what the code holds, not the garbage
+// the collector has yet to reclaim).
+type heapPeak struct {
+	live atomic.Uint64
+	stop func()
+}
+
+// sampleHeap samples the heap every 2 ms, with a collection before each sample, until stop.
+func sampleHeap() *heapPeak {
+	p := &heapPeak{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > p.live.Load() {
+				p.live.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	var once sync.Once
+	p.stop = func() { once.Do(func() { close(done); wg.Wait() }) }
+	return p
+}
+
+// TestListBoundedAsAWhole: every page under the 32 MiB bound of one answer, 30 pages of 19.5 MiB, cannot make one
+// list hold more than its bounds (maxItems, maxListBytes), and decoding a page costs about its own size, whatever
+// its items: tiny items (each once a whole go-rancher struct), items of one long field (kept), empty objects.
+func TestListBoundedAsAWhole(t *testing.T) {
+	// Not parallel: it measures the heap.
+	w := newWorld(t, ranchertest.Options{})
+	s := dial(t, w.opts("/v2-beta/projects/"+w.envA, envKeyA, envSecretA))
+	e := open(t, s, "")
+	const page = 19*(1<<20) + 1<<19
+	long := `{"id":"1sp1","type":"registry","state":"active","accountId":"` + w.envA + `","serverAddress":"` +
+		strings.Repeat("r", 16<<10) + `.example.com"}`
+	for _, x := range []struct {
+		what, item, err string
+	}{
+		{"tiny items", `{"id":"1sp1","type":"registry"}`, fmt.Sprintf("more than %d items", maxItems)},
+		{"16 KiB addresses", long, fmt.Sprintf("more than %d MiB", maxListBytes>>20)},
+		{"empty objects", `{}`, `item 0 of rancher's list of registry is a ""`},
+	} {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		w.srv.ResetRequests()
+		w.srv.AddFault(ranchertest.Fault{Method: http.MethodGet, PathContains: "/registries", HugeBody: page, HugeItem: x.item,
+			HugeNext: true, Times: 30})
+		peak := sampleHeap()
+		start := time.Now()
+		_, err := e.Registries(context.Background())
+		peak.stop()
+		w.srv.ClearFaults()
+		msg := errText(t, err)
+		grown := int64(peak.live.Load()) - int64(before.HeapAlloc)
+		t.Logf("%s: %d pages of %.1f MiB read in %v, peak live heap +%d MB: %s", x.what, w.srv.RequestCount(), float64(page)/(1<<20),
+			time.Since(start).Round(time.Millisecond), grown>>20, msg)
+		if err == nil || !strings.Contains(msg, x.err) {
+			t.Errorf("%s: err = %q, want %q", x.what, msg, x.err)
+		}
+		// A page read whole by go-rancher (about twice its size while io.ReadAll grows its buffer), what the list
+		// holds (under maxListBytes), and the page being decoded.
+		if grown > 160<<20 {
+			t.Errorf("%s: the heap grew by %d MB reading pages of 19.5 MiB, want under 160 MB", x.what, grown>>20)
+		}
 	}
 }
 

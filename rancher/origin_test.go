@@ -96,7 +96,7 @@ func parseError(cause error, body []byte) error {
 }
 
 // FuzzDecodeCollection feeds arbitrary bytes to the decoding of every answer the package reads: a page of
-// registries, credentials or environments as go-rancher decodes it and the package checks it, the schemas
+// registries, credentials, environments or services as the package decodes and checks it, the schemas
 // document, and go-rancher's parse error. Nothing panics; what is accepted is a collection of the right type;
 // no error text carries the input.
 func FuzzDecodeCollection(f *testing.F) {
@@ -147,14 +147,15 @@ func FuzzDecodeCollection(f *testing.F) {
 				}
 			}
 		}
-		var regs client.RegistryCollection
-		decodePage("registries", "registry", &regs, func() (string, int, error) {
-			p, err := registryPage(&regs)
+		all := listBudget{items: maxItems, bytes: maxListBytes}
+		regs := newPageOf(client.REGISTRY_TYPE, keepRegistry, all)
+		decodePage("registries", "registry", regs, func() (string, int, error) {
+			p, err := regs.page()
 			return p.next, len(p.items), err
 		})
-		var creds client.RegistryCredentialCollection
-		decodePage("credentials", "registryCredential", &creds, func() (string, int, error) {
-			p, err := credentialPage(&creds)
+		creds := newPageOf(client.REGISTRY_CREDENTIAL_TYPE, keepCredential, all)
+		decodePage("credentials", "registryCredential", creds, func() (string, int, error) {
+			p, err := creds.page()
 			for _, c := range p.items {
 				if c.self != "" {
 					if u, err := o.pin(c.self); err == nil && !strings.HasPrefix(u, "https://rancher.internal:8443/") {
@@ -164,9 +165,14 @@ func FuzzDecodeCollection(f *testing.F) {
 			}
 			return p.next, len(p.items), err
 		})
-		var projects client.ProjectCollection
-		decodePage("environments", "project", &projects, func() (string, int, error) {
-			p, err := projectPage(&projects)
+		projects := newPageOf(client.PROJECT_TYPE, keepProject, all)
+		decodePage("environments", "project", projects, func() (string, int, error) {
+			p, err := projects.page()
+			return p.next, len(p.items), err
+		})
+		services := newPageOf(client.SERVICE_TYPE, keepService, all)
+		decodePage("services", "service", services, func() (string, int, error) {
+			p, err := services.page()
 			return p.next, len(p.items), err
 		})
 		types, err := decodeSchemas(body, o, client.REGISTRY_TYPE, client.REGISTRY_CREDENTIAL_TYPE)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"maps"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ecr-updater/ecr-updater/internal/promtext"
+	"github.com/sirupsen/logrus"
 )
 
 // Overdue is how late a pass may be before /healthz reports the loop stuck.
@@ -153,10 +155,18 @@ func writeStatus(w http.ResponseWriter) func(bool, HealthStatus) {
 	}
 }
 
-// Serve serves h on ln until ctx is done, then shuts down within a few seconds.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+// Serve serves h on ln until ctx is done, then shuts down within a few seconds. The server's own errors (a failed
+// accept, a handler's panic, a malformed request it could not answer) go to log at warning level, with the field
+// library=net/http; a nil log drops them.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log logrus.FieldLogger) error {
+	if log == nil {
+		l := logrus.New()
+		l.Out = nopWriter{}
+		log = l
+	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
+		ErrorLog: stdlog.New(LogWriter(log.WithField("library", "net/http"), logrus.WarnLevel), "", 0)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

@@ -52,6 +52,16 @@ func (st *envState) unread() bool {
 	return false
 }
 
+// names copies what names the environments of a pass (and whether they were skipped): what the updater keeps of
+// them between passes, where the Result's plans, writes and tokens would otherwise stay reachable.
+func names(envs []*EnvResult) []*EnvResult {
+	out := make([]*EnvResult, len(envs))
+	for i, e := range envs {
+		out[i] = &EnvResult{ID: e.ID, Name: e.Name, key: e.key, SkipReason: e.SkipReason}
+	}
+	return out
+}
+
 // remember records what a pass found: the credentials it wrote (fresh until the next scheduled pass), the
 // problems of each environment it read, and from those the status and problems of the whole updater.
 func (u *Updater) remember(res *Result, sc scope) {
@@ -63,7 +73,7 @@ func (u *Updater) remember(res *Result, sc scope) {
 	if sc.full {
 		u.fresh = map[string]map[string]bool{}
 		u.state = map[string]*envState{}
-		u.lastTargets = res.Envs
+		u.lastTargets = names(res.Envs)
 	}
 	for _, e := range res.Envs {
 		if !sc.full && e.ID != "" {

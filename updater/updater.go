@@ -135,6 +135,9 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		cfg.ECR.Now = cfg.Clock.Now
 	}
 	cfg.ECR.Scrubber = cfg.Scrubber
+	if cfg.ECR.Log == nil {
+		cfg.ECR.Log = cfg.Log // the AWS SDK's own lines, in the daemon's level and format
+	}
 	client, err := ecr.New(ctx, cfg.ECR)
 	if err != nil {
 		return nil, err
@@ -510,8 +513,12 @@ func (u *Updater) targets(ctx context.Context) ([]*EnvResult, error) {
 			add(match[0], true)
 		case 0:
 			if kind := u.server.KeyKind(); kind != "" && !u.server.IsAccountKey() {
-				return nil, &ConfigError{Msg: fmt.Sprintf("%s names %q, but %s is an Environment API key (kind %q), which sees only its own environment; use an Account API key to reach other environments",
-					u.cfg.Names.Environments, sel, u.cfg.Names.AccessKey, kind)}
+				what := "an Environment API key"
+				if u.server.IsAgentKey() {
+					what = "the key Rancher gave this container (agent labels)"
+				}
+				return nil, &ConfigError{Msg: fmt.Sprintf("%s names %q, but %s is %s (kind %q), which sees only its own environment; use an Account API key to reach other environments",
+					u.cfg.Names.Environments, sel, u.cfg.Names.AccessKey, what, kind)}
 			}
 			out = append(out, &EnvResult{ID: sel, key: sel, Err: fmt.Errorf("environment %q: no such environment visible to this API key", sel)})
 		default:

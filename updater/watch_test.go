@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
+
+// liveEvents are the stand-in's stream timings for live updaters.
+var liveEvents = ranchertest.EventOptions{BatchInterval: 20 * time.Millisecond, PingInterval: 100 * time.Millisecond}
 
 // live is an updater running on the real clock with its event streams, against a stand-in that publishes changes
 // every 20 ms (Cattle: every second) and pings every 100 ms.
@@ -23,10 +27,16 @@ type live struct {
 
 func (w *world) startLive(t *testing.T, cfg Config) *live {
 	t.Helper()
-	w.rancher.SetEventOptions(ranchertest.EventOptions{BatchInterval: 20 * time.Millisecond, PingInterval: 100 * time.Millisecond})
+	return w.startLiveWith(t, cfg, rancher.WatchOptions{ReadTimeout: 2 * time.Second, MinBackoff: 50 * time.Millisecond,
+		MaxBackoff: 200 * time.Millisecond, UnavailableBackoff: 200 * time.Millisecond})
+}
+
+// startLiveWith is startLive with the given stream timings.
+func (w *world) startLiveWith(t *testing.T, cfg Config, wo rancher.WatchOptions) *live {
+	t.Helper()
+	w.rancher.SetEventOptions(liveEvents)
 	cfg.Events = true
-	cfg.Watch = rancher.WatchOptions{ReadTimeout: 2 * time.Second, MinBackoff: 50 * time.Millisecond,
-		MaxBackoff: 200 * time.Millisecond, UnavailableBackoff: 200 * time.Millisecond}
+	cfg.Watch = wo
 	l := &live{u: w.updater(cfg), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
@@ -56,6 +66,14 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) ti
 	return 0
 }
 
+// settled waits until the stream of env is connected and the first passes (the scheduled one and the stream's
+// catch-up) are done.
+func (l *live) settled(t *testing.T, env string) {
+	t.Helper()
+	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(env) == StreamConnected })
+	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+}
+
 func (l *live) streamState(env string) string {
 	_, s := l.u.Health().Status()
 	return s.Events[env]
@@ -68,8 +86,7 @@ func TestStreamRefreshesANewRegistryAtOnce(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 	old := w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 	l := w.startLive(t, w.config())
-	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
-	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+	l.settled(t, w.env)
 
 	reg := w.rancher.AddRegistry(w.env, ecrHost(other, "us-east-1"), "active")
 	cred := w.rancher.AddCredential(w.env, reg, "AWS", "placeholder", "active")
@@ -121,15 +138,14 @@ func TestStreamReconnectCatchesChangesMadeWhileAway(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 	l := w.startLive(t, w.config())
-	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
-	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+	l.settled(t, w.env)
 	before := w.rancher.Subscriptions()
 
 	w.rancher.SetEventOptions(ranchertest.EventOptions{Refuse: http.StatusServiceUnavailable})
 	w.rancher.DropSubscribers()
 	reg := w.rancher.AddRegistry(w.env, ecrHost(other, "eu-west-1"), "active") // no one listens
 	time.Sleep(100 * time.Millisecond)
-	w.rancher.SetEventOptions(ranchertest.EventOptions{BatchInterval: 20 * time.Millisecond, PingInterval: 100 * time.Millisecond})
+	w.rancher.SetEventOptions(liveEvents)
 
 	eventually(t, 5*time.Second, "a credential created for the registry added while away", func() bool {
 		for _, c := range w.rancher.Credentials(w.env) {
@@ -140,6 +156,77 @@ func TestStreamReconnectCatchesChangesMadeWhileAway(t *testing.T) {
 		return false
 	})
 	eventually(t, 5*time.Second, "connected again", func() bool { return w.rancher.Subscriptions() > before })
+}
+
+// TestStreamRancherRestartIsAPassingFault: while Rancher restarts behind a load balancer, the upgrade is answered
+// 502/503; a credential put in meanwhile is fresh within a few seconds of Rancher answering 101 again, not after the
+// "unavailable" backoff (here 20 s, the default), and the stream is never reported unavailable.
+func TestStreamRancherRestartIsAPassingFault(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	l := w.startLiveWith(t, w.config(), rancher.WatchOptions{ReadTimeout: 2 * time.Second, MinBackoff: 50 * time.Millisecond,
+		MaxBackoff: rancher.DefaultMaxBackoff, UnavailableBackoff: rancher.DefaultUnavailableBackoff})
+	l.settled(t, w.env)
+
+	refusing := func(status int) {
+		o := liveEvents
+		o.Refuse = status
+		w.rancher.SetEventOptions(o)
+	}
+	refused := func(status int) int {
+		n := 0
+		for _, r := range w.rancher.Requests() {
+			if strings.HasSuffix(r.Path, "/subscribe") && r.Status == status {
+				n++
+			}
+		}
+		return n
+	}
+	refusing(http.StatusBadGateway)
+	w.rancher.DropSubscribers()
+	reg := w.rancher.AddRegistry(w.env, ecrHost(other, "eu-west-1"), "active") // no one listens
+	cred := w.rancher.AddCredential(w.env, reg, "AWS", "placeholder", "active")
+	eventually(t, 5*time.Second, "two 502s", func() bool { return refused(http.StatusBadGateway) >= 2 })
+	refusing(http.StatusServiceUnavailable)
+	eventually(t, 5*time.Second, "two 503s", func() bool { return refused(http.StatusServiceUnavailable) >= 2 })
+	refusing(0) // Rancher is back
+	back := time.Now()
+	eventually(t, 5*time.Second, "the credential put in while Rancher restarted is fresh", func() bool {
+		c, _ := w.rancher.Credential(cred)
+		return c.SecretValue == w.latest("eu-west-1")
+	})
+	t.Logf("fresh %s after Rancher answered 101 again", time.Since(back).Round(time.Millisecond))
+	if strings.Contains(w.log.String(), "event stream unavailable") {
+		t.Errorf("a restarting Rancher was reported as a stream that does not exist:\n%s", w.log)
+	}
+}
+
+// TestStreamCatchUpAfterTheSubscription: Cattle answers the 101 before it subscribes to its event bus; a credential
+// put in between is never an event, and the catch-up pass, run once the stream's first frame shows it live,
+// refreshes it.
+func TestStreamCatchUpAfterTheSubscription(t *testing.T) {
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
+	l := w.startLive(t, w.config())
+	l.settled(t, w.env)
+
+	// The subscription takes longer than the catch-up pass's debounce and read: a catch-up at the 101 reads too early.
+	o := liveEvents
+	o.SubscribeDelay = 3 * Debounce
+	var cred atomic.Value
+	o.BeforeSubscribe = func(env string) {
+		if cred.Load() == nil {
+			reg := w.rancher.AddRegistry(env, ecrHost(other, "eu-west-1"), "active")
+			cred.Store(w.rancher.AddCredential(env, reg, "AWS", "placeholder", "active"))
+		}
+	}
+	w.rancher.SetEventOptions(o)
+	w.rancher.DropSubscribers()
+	eventually(t, 5*time.Second, "the credential put in before the subscription is fresh", func() bool {
+		id, _ := cred.Load().(string)
+		c, _ := w.rancher.Credential(id)
+		return id != "" && c.SecretValue == w.latest("eu-west-1")
+	})
 }
 
 // TestStreamUnavailable: a Rancher (or a proxy) that refuses the upgrade gets one warning and a few attempts a
@@ -185,8 +272,7 @@ func TestStreamNoiseCostsNoRequest(t *testing.T) {
 	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
 	w.registry(w.env, ecrHost(acct, "us-east-1"), "active")
 	l := w.startLive(t, w.config())
-	eventually(t, 5*time.Second, "stream connected", func() bool { return l.streamState(w.env) == StreamConnected })
-	eventually(t, 5*time.Second, "first passes done", func() bool { _, s := l.u.Health().Status(); return s.Passes >= 2 })
+	l.settled(t, w.env)
 	time.Sleep(100 * time.Millisecond)
 	requests, passes := w.rancher.RequestCount(), 0
 	_, s := l.u.Health().Status()

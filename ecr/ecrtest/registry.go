@@ -33,7 +33,9 @@ import (
 //     a token but may not use that registry), 401 with
 //     `WWW-Authenticate: Basic realm="https://<host>/",service="ecr.amazonaws.com"` and "Not Authorized";
 //   - every answer carries Docker-Distribution-Api-Version: registry/2.0; other /v2/... paths answer 404 once
-//     authorised, other methods 405.
+//     authorised, other methods 405;
+//   - a registry given a redirect (RedirectRegistry) answers every request with 307 and that Location, as a
+//     hostile proxy or a misconfigured mirror would.
 //
 // Tests cannot resolve real ECR host names, so the registry hosts are reached the way a real network would offer
 // them to a client that has no direct route: through a forward proxy. RegistryProxyURL is an HTTP proxy that
@@ -65,7 +67,8 @@ type registryHosts struct {
 	mu       sync.Mutex
 	ca       tls.Certificate
 	certs    map[string]*tls.Certificate
-	denied   map[string]bool // account + "/" + region
+	denied   map[string]bool   // account + "/" + region
+	redirect map[string]string // account + "/" + region -> Location
 	requests []RegistryRequest
 }
 
@@ -83,7 +86,8 @@ func (s *Server) registries() *registryHosts {
 	if err != nil {
 		panic("ecrtest: registry CA: " + err.Error())
 	}
-	rh := &registryHosts{caPEM: caPEM, ca: ca, certs: map[string]*tls.Certificate{}, denied: map[string]bool{}}
+	rh := &registryHosts{caPEM: caPEM, ca: ca, certs: map[string]*tls.Certificate{}, denied: map[string]bool{},
+		redirect: map[string]string{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic("ecrtest: listen for the registry proxy: " + err.Error())
@@ -171,6 +175,19 @@ func (s *Server) AllowRegistry(account, region string) {
 	rh := s.registries()
 	rh.mu.Lock()
 	delete(rh.denied, account+"/"+region)
+	rh.mu.Unlock()
+}
+
+// RedirectRegistry makes the registry of account in region answer every request with 307 Temporary Redirect to
+// location; "" undoes it.
+func (s *Server) RedirectRegistry(account, region, location string) {
+	rh := s.registries()
+	rh.mu.Lock()
+	if location == "" {
+		delete(rh.redirect, account+"/"+region)
+	} else {
+		rh.redirect[account+"/"+region] = location
+	}
 	rh.mu.Unlock()
 }
 
@@ -277,6 +294,15 @@ func (s *Server) serveRegistry(rh *registryHosts, w http.ResponseWriter, r *http
 	_, latency, now := s.settings()
 	if !s.wait(r.Context(), latency) {
 		drop(w)
+		return
+	}
+	rh.mu.Lock()
+	location := rh.redirect[account+"/"+region]
+	rh.mu.Unlock()
+	if location != "" {
+		status = http.StatusTemporaryRedirect
+		w.Header().Set("Location", location)
+		w.WriteHeader(status)
 		return
 	}
 	if r.URL.Path != "/v2" && !strings.HasPrefix(r.URL.Path, "/v2/") {

@@ -84,8 +84,8 @@ type Issued struct {
 // unsigned AssumeRoleWithWebIdentity, which only faults without a Region match.
 //
 // Faults are matched as a request arrives, before it is authenticated. Their
-// effects come in this order: Options.Latency plus Delay; Hang; Drop; an error
-// answer (Code or Status) in the protocol of the action (AWS JSON 1.1 for ECR,
+// effects come in this order: Options.Latency plus Delay; Hang; Drop; Redirect;
+// an error answer (Code or Status) in the protocol of the action (AWS JSON 1.1 for ECR,
 // query XML for STS); otherwise the request is authenticated and answered
 // normally, and Token, OmitExpiresAt, OmitProxyEndpoint and Empty shape a
 // successful GetAuthorizationToken answer (ignored for STS).
@@ -105,6 +105,7 @@ type Fault struct {
 	Delay             time.Duration // wait before answering
 	Hang              bool          // never answer until the client goes away or Close()
 	Drop              bool          // close the connection without an answer
+	Redirect          string        // answer 307 Temporary Redirect with this Location (for any action)
 	Token             string        // answer 200 but with this authorizationToken (garbage tokens)
 	OmitExpiresAt     bool          // answer 200 without expiresAt
 	OmitProxyEndpoint bool          // answer 200 without proxyEndpoint
@@ -549,7 +550,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // prelude does what every known action shares: the fault, Latency and Delay,
-// Hang and Drop. It returns false when the request has been dealt with.
+// Hang, Drop and Redirect. It returns false when the request has been dealt with.
 func (s *Server) prelude(w http.ResponseWriter, req *request, action string) (Fault, bool) {
 	f, _ := s.takeFault(action, req.auth.region)
 	_, latency, _ := s.settings()
@@ -567,6 +568,11 @@ func (s *Server) prelude(w http.ResponseWriter, req *request, action string) (Fa
 	}
 	if f.Drop {
 		drop(w)
+		return f, false
+	}
+	if f.Redirect != "" {
+		w.Header().Set("Location", f.Redirect)
+		w.WriteHeader(http.StatusTemporaryRedirect)
 		return f, false
 	}
 	return f, true

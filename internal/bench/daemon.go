@@ -92,57 +92,16 @@ func daemonBench(ctx context.Context, o daemonOptions, sz size) (*daemonReport, 
 	}
 	defer w.close()
 
-	port, err := freePort()
+	d, err := startDaemon(ctx, rep.binary, dir, w.info)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, rep.binary, "run")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
-		"CATTLE_URL=" + w.info.RancherURL, "CATTLE_ACCESS_KEY=" + w.info.AccessKey, "CATTLE_SECRET_KEY=" + w.info.SecretKey,
-		"RANCHER_ENVIRONMENTS=all", "AWS_ACCESS_KEY_ID=" + w.info.AWSKeyID, "AWS_SECRET_ACCESS_KEY=" + w.info.AWSSecret,
-		"AWS_REGION=" + homeRegion, "AWS_ENDPOINT_URL_ECR=" + w.info.ECRURL, "AWS_EC2_METADATA_DISABLED=true",
-		"LISTEN_PORT=" + strconv.Itoa(port), "UPDATE_INTERVAL=6h"}
-	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG"} { // runtime settings to try, passed on
-		if v, ok := os.LookupEnv(k); ok {
-			cmd.Env = append(cmd.Env, k+"="+v)
-			rep.runtimeEnv = append(rep.runtimeEnv, k+"="+v)
-		}
+	defer d.stop()
+	rep.pid, rep.runtimeEnv = d.pid, d.runtimeEnv
+	if rep.passLine, err = d.nextPass(); err != nil {
+		return rep, err
 	}
-	cmd.WaitDelay = 5 * time.Second
-	logs, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the daemon: %w", err)
-	}
-	rep.pid = cmd.Process.Pid
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	}()
-
-	// The daemon logs "next pass scheduled" after its idle step (GC, FreeOSMemory).
-	lines := bufio.NewScanner(logs)
-	var seen []string
-	for {
-		if !lines.Scan() {
-			return rep, fmt.Errorf("the daemon ended before its first pass was done:\n%s", strings.Join(seen, "\n"))
-		}
-		line := lines.Text()
-		seen = append(seen, line)
-		if strings.Contains(line, "msg=\"pass ") {
-			rep.passLine = line
-		}
-		if strings.Contains(line, "next pass scheduled") {
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, logs) }()
-	if !strings.Contains(rep.passLine, `msg="pass done"`) {
-		return rep, fmt.Errorf("the first pass failed: %s", rep.passLine)
-	}
+	port := d.port
 
 	time.Sleep(o.pause)
 	pid := strconv.Itoa(rep.pid)
@@ -164,6 +123,92 @@ func daemonBench(ctx context.Context, o daemonOptions, sz size) (*daemonReport, 
 		return rep, err
 	}
 	return rep, nil
+}
+
+// daemonProc is the daemon binary running `ecr-updater run` against the world process.
+type daemonProc struct {
+	cmd        *exec.Cmd
+	pid, port  int
+	runtimeEnv []string    // GOGC, GOMEMLIMIT, GODEBUG passed on to it
+	lines      chan string // its log lines (stdout and stderr), closed when it ends
+	seen       []string    // the last lines read, for an error message
+}
+
+// startDaemon starts binary with the world's settings (an account key, RANCHER_ENVIRONMENTS=all, static AWS keys,
+// the default LOG_LEVEL and LOG_FORMAT) and env added (EVENTS=false, UPDATE_INTERVAL=...); home is its HOME.
+func startDaemon(ctx context.Context, binary, home string, info worldInfo, env ...string) (*daemonProc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	d := &daemonProc{port: port, lines: make(chan string, 64)}
+	d.cmd = exec.CommandContext(ctx, binary, "run")
+	d.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home,
+		"CATTLE_URL=" + info.RancherURL, "CATTLE_ACCESS_KEY=" + info.AccessKey, "CATTLE_SECRET_KEY=" + info.SecretKey,
+		"RANCHER_ENVIRONMENTS=all", "AWS_ACCESS_KEY_ID=" + info.AWSKeyID, "AWS_SECRET_ACCESS_KEY=" + info.AWSSecret,
+		"AWS_REGION=" + homeRegion, "AWS_ENDPOINT_URL_ECR=" + info.ECRURL, "AWS_EC2_METADATA_DISABLED=true",
+		"LISTEN_PORT=" + strconv.Itoa(port), "UPDATE_INTERVAL=6h"}, env...)
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG"} { // runtime settings to try, passed on
+		if v, ok := os.LookupEnv(k); ok {
+			d.cmd.Env = append(d.cmd.Env, k+"="+v)
+			d.runtimeEnv = append(d.runtimeEnv, k+"="+v)
+		}
+	}
+	d.cmd.WaitDelay = 5 * time.Second
+	logs, err := d.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	d.cmd.Stderr = d.cmd.Stdout
+	if err := d.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the daemon: %w", err)
+	}
+	d.pid = d.cmd.Process.Pid
+	go func() {
+		defer close(d.lines)
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			d.lines <- sc.Text()
+		}
+		_, _ = io.Copy(io.Discard, logs)
+	}()
+	return d, nil
+}
+
+// nextPass reads the daemon's log up to the end of its next pass and its idle step (the GC and FreeOSMemory it
+// does before it logs "next pass scheduled"), and returns the pass's line; an error when the pass failed or the
+// daemon ended.
+func (d *daemonProc) nextPass() (string, error) {
+	var pass string
+	for line := range d.lines {
+		if len(d.seen) == 40 {
+			d.seen = d.seen[1:]
+		}
+		d.seen = append(d.seen, line)
+		if strings.Contains(line, "msg=\"pass ") {
+			pass = line
+		}
+		if strings.Contains(line, "next pass scheduled") {
+			if !strings.Contains(pass, `msg="pass done"`) {
+				return pass, fmt.Errorf("the daemon's pass failed: %s", pass)
+			}
+			return pass, nil
+		}
+	}
+	return pass, fmt.Errorf("the daemon ended before its pass was done; its last lines:\n%s", strings.Join(d.seen, "\n"))
+}
+
+// busy reports whether the daemon has logged a line not yet read: after nextPass, that it is in a pass again.
+func (d *daemonProc) busy() bool { return len(d.lines) > 0 }
+
+// stop ends the daemon with SIGINT and waits for it.
+func (d *daemonProc) stop() {
+	_ = d.cmd.Process.Signal(os.Interrupt)
+	go func() {
+		for range d.lines { // let it log its way out
+		}
+	}()
+	_ = d.cmd.Wait()
 }
 
 // goBuild builds the daemon (the module's main package) static, with tags and ldflags.

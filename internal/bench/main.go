@@ -3,13 +3,16 @@
 // with one active credential) against the Rancher and ECR stand-ins, which add 5 ms to every Rancher request. It
 // prints the wall time of each pass, the Rancher requests and ECR calls (counted by the stand-ins and by the
 // updater, checked against the minimum), the peak RSS and the idle RSS between passes, and the machine. These passes
-// run with EVENTS off. Then (unless -events=false) a second updater with EVENTS on runs its loop over the same world:
-// the event phase of issue 9 (events.go) measures the latency from a change to the fresh password, the CPU spent on
+// run with EVENTS off. The memory targets (idle RSS between passes, peak RSS) are the daemon's: the released
+// binary runs the same passes over the same world in a process of its own (daemonrun.go), and its RSS is the figure
+// checked; the RSS of the bench's own process, which holds the bench besides the updater, is printed for the
+// record. Then (unless -events=false) a second updater with EVENTS on runs its loop over the same world: the event
+// phase of issue 9 (events.go) measures the latency from a change to the fresh password, the CPU spent on
 // unrelated events, and the sockets and memory the streams hold. It exits 1 when a count differs from the minimum or
 // a target is missed.
 //
-// The stand-ins run in a process of their own (this binary again, see world.go), so that the memory figures are
-// the updater's alone.
+// The stand-ins run in a process of their own (this binary again, see world.go), so that no memory figure holds
+// theirs.
 //
 //	make bench                         # the default run
 //	go run ./internal/bench -baseline  # also a sequential run (concurrency 1), for the speed-up
@@ -66,6 +69,7 @@ type options struct {
 	memProfile  string
 	cpuProfile  string
 	events      bool
+	daemonRun   bool          // measure the memory targets on the daemon binary (daemonrun.go)
 	spread      time.Duration // the event phase's changes of one round are spread over this long; 0: 1 s
 }
 
@@ -81,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.discover, "discover", true, "also run the passes with DISCOVER_REGISTRIES on: one services list more per environment and pass")
 	fs.DurationVar(&o.pause, "pause", 250*time.Millisecond, "idle pause after each pass before reading the idle RSS")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile (pprof) here, taken while idle after the last measured pass (skews the figures)")
+	fs.BoolVar(&o.daemonRun, "daemonrun", true, "also run the released daemon binary (EVENTS=false) over the same world and read the memory targets from it (false: the memory targets are not checked)")
 	fs.BoolVar(&o.events, "events", true, "also run the event phase (issue 9): a second updater with EVENTS on; latency, noise CPU, sockets")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the measured passes here (skews the figures)")
 	var d daemonOptions
@@ -184,6 +189,7 @@ type report struct {
 	measured   *runFigures
 	baseline   *runFigures
 	discovery  *runFigures // DISCOVER_REGISTRIES on
+	daemon     *daemonRun  // the daemon binary: the memory targets
 	events     *eventFigures
 	peak       int64  // the peak RSS of the process up to the end of the measured run, in KiB
 	peakSource string // how peak was read
@@ -255,6 +261,16 @@ func bench(ctx context.Context, o options, args []string) (*report, error) {
 		rep.discovery, err = runPasses(ctx, w, o, "discovery", o.concurrency, rep, false)
 		if err != nil {
 			return rep, err
+		}
+	}
+	if o.daemonRun {
+		var slowest time.Duration
+		for _, p := range rep.measured.Passes {
+			slowest = max(slowest, p.Wall)
+		}
+		rep.daemon, err = runDaemon(ctx, w, o, slowest)
+		if err != nil {
+			return rep, fmt.Errorf("daemon run: %w", err)
 		}
 	}
 	if o.events {
@@ -419,17 +435,16 @@ func (r *report) evaluate() {
 			add(false, p.Verify.OK, label+": Rancher stores the new passwords", verified)
 		}
 	}
-	var walls, idles []string
-	wallOK, idleOK := true, true
+	var walls []string
+	wallOK := true
 	for _, p := range r.measured.Passes {
 		walls = append(walls, fmt.Sprintf("pass %d: %s", p.N, ms(p.Wall)))
 		wallOK = wallOK && p.Wall < targetWall
-		idles = append(idles, fmt.Sprintf("after pass %d: %s", p.N, mb(p.IdleKiB)))
-		idleOK = idleOK && p.IdleKiB > 0 && p.IdleKiB*1024 < targetIdle
 	}
 	add(true, wallOK, "target: wall time of a pass < "+targetWall.String(), strings.Join(walls, ", "))
-	add(true, r.peak > 0 && r.peak*1024 < targetPeak, "target: peak RSS < 40 MB", mb(r.peak)+" ("+r.peakSource+")")
-	add(true, idleOK, "target: idle RSS between passes < 20 MB", strings.Join(idles, ", "))
+	if r.daemon != nil {
+		r.daemon.evaluate(r.o.size, r.info, add)
+	}
 	if r.events != nil {
 		r.events.evaluate(add)
 	}
@@ -525,10 +540,12 @@ func (r *report) print(out io.Writer) {
 
 	if r.measured != nil {
 		r.printRun(out, r.measured)
+		fmt.Fprintln(out, "  the RSS rows are the bench's own process: the updater and the bench around it (its code, its figures, the")
+		fmt.Fprintln(out, "  world's client); the memory targets are read from the daemon run below")
 		if r.startKiB > 0 {
 			fmt.Fprintf(out, "  RSS at start (runtime and libraries, before the updater): %s (anonymous %s)\n", mb(r.startKiB), mb(r.startAnon))
 		}
-		fmt.Fprintf(out, "  peak RSS: %s %s (%d KiB); getrusage ru_maxrss %s (%d KiB)", r.peakSource, mb(r.peak), r.peak, mb(r.rusagePeak), r.rusagePeak)
+		fmt.Fprintf(out, "  peak RSS of the bench: %s %s (%d KiB); getrusage ru_maxrss %s (%d KiB)", r.peakSource, mb(r.peak), r.peak, mb(r.rusagePeak), r.rusagePeak)
 		if r.hwm > 0 && r.rusagePeak > r.hwm+1024 {
 			fmt.Fprint(out, ",\n    which Linux carries over on execve from the parent (the go command under go run), not the bench's own")
 		}
@@ -537,6 +554,9 @@ func (r *report) print(out io.Writer) {
 			fmt.Fprintf(out, "  the stand-ins' own process: RSS %s, peak %s (kept out of the figures above)\n", mb(last.WorldRSSKiB), mb(last.WorldHWMK))
 		}
 		fmt.Fprintln(out)
+	}
+	if r.daemon != nil {
+		r.daemon.print(out)
 	}
 	if r.discovery != nil {
 		r.printRun(out, r.discovery)

@@ -109,10 +109,12 @@ type user struct {
 	member  map[string]bool
 }
 
-// apiKey is an API key: an Environment API key (env set) or an Account API key (user set).
+// apiKey is an API key: bound to one environment (env set: an Environment API key, or a key Rancher made for a
+// container with the agent labels) or an Account API key (user set).
 type apiKey struct {
 	secret string
 	env    *resource
+	kind   string // X-API-Account-Kind of a key bound to env: "project", "environment" or "projectadmin"
 	user   *user
 }
 
@@ -289,7 +291,34 @@ func (s *Server) AddEnvironmentKey(envID, accessKey, secretKey string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.st.mustProjectLocked("AddEnvironmentKey", envID)
-	s.st.keys[accessKey] = &apiKey{secret: secretKey, env: p}
+	s.st.keys[accessKey] = &apiKey{secret: secretKey, env: p, kind: "project"}
+}
+
+// Agent roles: the value of the io.rancher.container.agent.role label of a container Rancher makes keys for.
+const (
+	AgentRoleEnvironment      = "environment"      // the key reports X-API-Account-Kind "environment"
+	AgentRoleEnvironmentAdmin = "environmentAdmin" // the key reports X-API-Account-Kind "projectadmin"
+)
+
+// AddAgentKey adds the key Rancher makes for a container with the agent labels (io.rancher.container.create_agent
+// and io.rancher.container.agent.role) in an environment. Cattle switches such a key to the environment's account
+// (BasicAuthImpl.switchAccount): it acts inside that environment only, like an Environment API key, and reports
+// X-API-Account-Kind "environment" (role AgentRoleEnvironment) or "projectadmin" (AgentRoleEnvironmentAdmin), with
+// the environment's id in X-API-Account-Id. It panics if envID is not an environment or the role is another.
+func (s *Server) AddAgentKey(envID, role, accessKey, secretKey string) {
+	kind := ""
+	switch role {
+	case AgentRoleEnvironment:
+		kind = "environment"
+	case AgentRoleEnvironmentAdmin:
+		kind = "projectadmin"
+	default:
+		panic(fmt.Sprintf("ranchertest: AddAgentKey: role %q (want %q or %q)", role, AgentRoleEnvironment, AgentRoleEnvironmentAdmin))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.st.mustProjectLocked("AddAgentKey", envID)
+	s.st.keys[accessKey] = &apiKey{secret: secretKey, env: p, kind: kind}
 }
 
 // AddAccountKey adds an Account API key of a new user who is a member of the given environments (ids; they need not

@@ -23,6 +23,9 @@ var (
 	hdrProject   = []string{"project"}
 	hdrUser      = []string{"user"}
 	hdrAdmin     = []string{"admin"}
+
+	hdrEnvironment  = []string{"environment"}
+	hdrProjectAdmin = []string{"projectadmin"}
 )
 
 // call is one request, resolved: where it points, who sent it, what it may do.
@@ -133,7 +136,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			return
 		case f.HugeBody > 0:
 			status = http.StatusOK
-			streamHuge(w, f.HugeBody)
+			streamHuge(w, &c, r, f)
 			return
 		case f.Body != "":
 			status = http.StatusOK
@@ -231,11 +234,8 @@ func (s *Server) resolve(c *call, r *http.Request, lowerPath, access, secret str
 	u := key.user
 	p := s.st.projectLocked(c.scopeID)
 	switch {
-	case p == nil || hiddenState(p.state):
+	case p == nil || hiddenState(p.state): // Cattle: 403 for every key, an administrator's too
 		c.deny = http.StatusForbidden
-		if u.admin {
-			c.deny = http.StatusNotFound
-		}
 	case !u.admin && !u.member[p.id]:
 		c.deny = http.StatusForbidden
 	default:
@@ -253,7 +253,14 @@ func (c *call) setHeaders(h http.Header) {
 		id := []string{c.key.env.id}
 		h["X-API-Account-Id"] = id
 		h["X-API-User-Id"] = id
-		h["X-API-Account-Kind"] = hdrProject
+		switch c.key.kind {
+		case "environment":
+			h["X-API-Account-Kind"] = hdrEnvironment
+		case "projectadmin":
+			h["X-API-Account-Kind"] = hdrProjectAdmin
+		default:
+			h["X-API-Account-Kind"] = hdrProject
+		}
 		return
 	}
 	id := []string{c.key.user.id}
@@ -266,24 +273,49 @@ func (c *call) setHeaders(h http.Header) {
 	}
 }
 
-// hugeItem is what a HugeBody answer repeats.
-const hugeItem = `{"id":"1sp1","type":"registry","kind":"registry","state":"active","serverAddress":"huge.example.com"},`
+// hugeItem is what a HugeBody answer repeats unless the fault names its own item.
+const hugeItem = `{"id":"1sp1","type":"registry","kind":"registry","state":"active","serverAddress":"huge.example.com"}`
 
-// streamHuge writes a 200 list of registries n bytes long (about), chunk by chunk, until done or the client left.
-func streamHuge(w http.ResponseWriter, n int64) {
-	const head, tail = `{"type":"collection","resourceType":"registry","data":[`, `{}]}`
-	chunk := []byte(strings.Repeat(hugeItem, (64<<10)/len(hugeItem)))
+// streamHuge writes a 200 list of f.HugeBody bytes (about: whole items) of f.HugeItem, chunk by chunk, until done or
+// the client left; with f.HugeNext, a next link to the page after this one.
+func streamHuge(w http.ResponseWriter, c *call, r *http.Request, f Fault) {
+	item := f.HugeItem
+	if item == "" {
+		item = hugeItem
+	}
+	const head = `{"type":"collection","resourceType":"registry","data":[`
+	tail := "]}"
+	if f.HugeNext {
+		q := r.URL.Query()
+		n := 0
+		if m := q.Get("marker"); strings.HasPrefix(m, "m") {
+			n, _ = strconv.Atoi(m[1:])
+		}
+		q.Set("marker", "m"+strconv.Itoa(n+1))
+		e := getEnc(false)
+		e.raw(`],"pagination":{"next":`)
+		e.str(c.origin + c.path + "?" + q.Encode())
+		e.raw(`}}`)
+		tail = string(e.b)
+		putEnc(e)
+	}
+	per := max(1, (64<<10)/(len(item)+1))
+	chunk := []byte(strings.Repeat(item+",", per))
 	w.Header()["Content-Type"] = hdrJSON
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.WriteString(w, head); err != nil {
 		return
 	}
-	for left := n - int64(len(head)+len(tail)); left > 0; left -= int64(len(chunk)) {
-		if _, err := w.Write(chunk); err != nil {
+	for left := f.HugeBody - int64(len(head)+len(item)+len(tail)); left > 0; left -= int64(len(chunk)) {
+		b := chunk
+		if left < int64(len(b)) { // the last chunk: whole items only
+			b = b[:(int(left)/(len(item)+1)+1)*(len(item)+1)]
+		}
+		if _, err := w.Write(b); err != nil {
 			return
 		}
 	}
-	_, _ = io.WriteString(w, tail)
+	_, _ = io.WriteString(w, item+tail)
 }
 
 func writeBody(w http.ResponseWriter, status int, b []byte) {
@@ -299,8 +331,21 @@ func reply(w http.ResponseWriter, status int, e *enc) int {
 	return status
 }
 
-// statusCode gives Cattle's error code and message for a status.
+// cattleCodes are the codes (and messages) of Cattle's generic errors: its ResponseCodes words, not Go's status
+// texts (405 is "Method not allowed").
+var cattleCodes = map[int]string{
+	http.StatusUnauthorized:     "Unauthorized",
+	http.StatusForbidden:        "Forbidden",
+	http.StatusNotFound:         "Not Found",
+	http.StatusMethodNotAllowed: "Method not allowed",
+}
+
+// statusCode gives Cattle's error code and message for a status: the generic codes for 401, 403, 404 and 405, and
+// for another status (a fault's) its status text without spaces.
 func statusCode(status int) (code, message string) {
+	if c, ok := cattleCodes[status]; ok {
+		return c, c
+	}
 	message = http.StatusText(status)
 	if message == "" {
 		return "Error", ""
@@ -403,10 +448,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call, body 
 		case http.MethodPut:
 			return s.update(w, c, def, id, body)
 		case http.MethodDelete:
-			return s.action(w, c, def, id, "remove", http.StatusOK)
+			return s.action(w, c, def, id, "remove", true)
 		case http.MethodPost:
 			if a := r.URL.Query().Get("action"); a != "" {
-				return s.action(w, c, def, id, a, http.StatusAccepted)
+				return s.action(w, c, def, id, a, false)
 			}
 		}
 		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
@@ -419,8 +464,11 @@ var projectColl = &collDef{kind: kProject, resourceType: "project", filters: pro
 func (s *Server) list(w http.ResponseWriter, r *http.Request, c *call, def *collDef) int {
 	q := r.URL.Query()
 	p := pageSpec{limit: s.opts.DefaultPageSize, after: -1}
-	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 {
+	if n, err := strconv.Atoi(q.Get("limit")); err == nil {
 		p.limit = n
+		if n <= 0 { // Cattle: no limit means its cap
+			p.limit = s.opts.MaxPageSize
+		}
 	}
 	p.limit = min(p.limit, s.opts.MaxPageSize)
 	if m := q.Get("marker"); strings.HasPrefix(m, "m") {
@@ -600,8 +648,10 @@ func (s *Server) update(w http.ResponseWriter, c *call, def *collDef, id string,
 	}
 
 	s.mu.Lock()
-	r := s.lookupLocked(c, def, id)
-	if r == nil || hiddenState(r.state) {
+	// Cattle finds the resource by id whatever its state (getById ignores removed): a PUT on a removed or purged
+	// resource is written and answered 200, in its state.
+	r := s.st.byID[id]
+	if r == nil || r.kind != def.kind || !s.visibleLocked(c, r.env) {
 		s.mu.Unlock()
 		return s.fail(w, c, http.StatusNotFound, "", "", "")
 	}
@@ -645,12 +695,9 @@ func (s *Server) create(w http.ResponseWriter, c *call, def *collDef, body []byt
 	if def.kind == kCredential {
 		required = "registryId"
 	}
-	ref, isStr := obj[required].(string)
-	if ref == "" && (isStr || obj[required] == nil) {
-		return s.fail(w, c, http.StatusUnprocessableEntity, "MissingRequired", "", required)
-	}
-	if !isStr {
-		return s.fail(w, c, http.StatusUnprocessableEntity, "InvalidType", "", required)
+	ref, code := requiredField(obj, required, def.kind)
+	if code != "" {
+		return s.fail(w, c, http.StatusUnprocessableEntity, code, "", required)
 	}
 	var vals [4]string
 	for i, n := range credentialUpdatable {
@@ -667,8 +714,9 @@ func (s *Server) create(w http.ResponseWriter, c *call, def *collDef, body []byt
 	s.mu.Lock()
 	env := c.env
 	if def.kind == kCredential {
+		// Cattle checks only that the registry exists in the environment: a removed one will do.
 		reg := s.st.byID[ref]
-		if reg == nil || reg.kind != kRegistry || reg.env != env || hiddenState(reg.state) {
+		if reg == nil || reg.kind != kRegistry || reg.env != env || reg.state == "purged" {
 			s.mu.Unlock()
 			return s.fail(w, c, http.StatusUnprocessableEntity, "InvalidReference", "", required)
 		}
@@ -676,7 +724,8 @@ func (s *Server) create(w http.ResponseWriter, c *call, def *collDef, body []byt
 		for _, x := range env.regs.items {
 			if !hiddenState(x.state) && strings.EqualFold(x.serverAddress, ref) {
 				s.mu.Unlock()
-				return s.fail(w, c, http.StatusBadRequest, "ServerAddressUsed", "", required)
+				// Cattle's ClientVisibleException(400, "ServerAddressUsed"): the code as message, no fieldName.
+				return s.fail(w, c, http.StatusBadRequest, "ServerAddressUsed", "ServerAddressUsed", "")
 			}
 		}
 	}
@@ -695,14 +744,45 @@ func (s *Server) create(w http.ResponseWriter, c *call, def *collDef, body []byt
 	return reply(w, http.StatusCreated, e)
 }
 
+// requiredField reads the required field of a create: its value, or Cattle's error code. An empty serverAddress
+// is too short (Cattle's minimum length is 1); an empty or absent reference is missing.
+func requiredField(obj map[string]any, name string, k kind) (v, code string) {
+	v, isStr := obj[name].(string)
+	switch {
+	case v == "" && isStr && k == kRegistry:
+		return "", "MinLengthExceeded"
+	case v == "" && (isStr || obj[name] == nil):
+		return "", "MissingRequired"
+	case !isStr:
+		return "", "InvalidType"
+	}
+	return v, ""
+}
+
 // removable reports whether the remove action (and DELETE) is available in a state.
 func removable(state string) bool {
 	return state == "inactive" || state == "requested" || state == "registering"
 }
 
-// action runs a lifecycle action (DELETE runs "remove"). Not available in the current state: 405
-// ActionNotAvailable.
-func (s *Server) action(w http.ResponseWriter, c *call, def *collDef, id, action string, okStatus int) int {
+// nextState is the state an action leads to from state, "" when the action is not available there.
+func nextState(action, state string) string {
+	switch {
+	case action == "activate" && state == "inactive":
+		return "active"
+	case action == "deactivate" && state == "active":
+		return "inactive"
+	case action == "remove" && removable(state):
+		return "removed"
+	case action == "purge" && state == "removed":
+		return "purged"
+	}
+	return ""
+}
+
+// action runs a lifecycle action (POST ?action=, answered 202; DELETE runs "remove", answered 200). An action not
+// available in the current state (or unknown) is 422 ActionNotAvailable, as Cattle answers; a DELETE that cannot
+// remove is Cattle's generic 405.
+func (s *Server) action(w http.ResponseWriter, c *call, def *collDef, id, action string, del bool) int {
 	if !def.writable || !c.writable {
 		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
 	}
@@ -712,20 +792,14 @@ func (s *Server) action(w http.ResponseWriter, c *call, def *collDef, id, action
 		s.mu.Unlock()
 		return s.fail(w, c, http.StatusNotFound, "", "", "")
 	}
-	next := ""
+	next := nextState(action, r.state)
 	switch {
-	case action == "activate" && r.state == "inactive":
-		next = "active"
-	case action == "deactivate" && r.state == "active":
-		next = "inactive"
-	case action == "remove" && removable(r.state):
-		next = "removed"
-	case action == "purge" && r.state == "removed":
-		next = "purged"
-	}
-	if next == "" {
+	case next == "" && del:
 		s.mu.Unlock()
-		return s.fail(w, c, http.StatusMethodNotAllowed, "ActionNotAvailable", "", "")
+		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+	case next == "":
+		s.mu.Unlock()
+		return s.fail(w, c, http.StatusUnprocessableEntity, "ActionNotAvailable", "", "")
 	}
 	s.st.setStateLocked(r, next)
 	if next == "purged" && r.kind == kRegistry {
@@ -739,5 +813,8 @@ func (s *Server) action(w http.ResponseWriter, c *call, def *collDef, id, action
 	e := getEnc(s.opts.EscapeSlashes)
 	writeResource(e, r, c.base, c.verBase, r.state, false)
 	s.mu.Unlock()
-	return reply(w, okStatus, e)
+	if del {
+		return reply(w, http.StatusOK, e)
+	}
+	return reply(w, http.StatusAccepted, e)
 }

@@ -2,8 +2,8 @@
 // 127.0.0.1 like net/http/httptest, answering in Cattle's JSON so that the real, unmodified
 // github.com/rancher/go-rancher/v2 client works against it. Tests, the benchmark and the demo share it.
 //
-// It owns: environments (Cattle "project" resources, ids 1a<N>), Environment and Account API keys with Cattle's
-// scoping rules, registries (1sp<N>) and registry credentials (1c<N>) with their states, the schemas that make
+// It owns: environments (Cattle "project" resources, ids 1a<N>), Environment API keys, the keys Rancher makes for
+// containers with the agent labels, and Account API keys, with Cattle's scoping rules, registries (1sp<N>) and registry credentials (1c<N>) with their states, the schemas that make
 // go-rancher allow or refuse writes, paginated and filtered lists, creates, updates, deletes and lifecycle actions,
 // Cattle's error bodies and headers, request records for exact request-count assertions, and fault injection
 // (error statuses, delays, hangs, dropped connections, garbage bodies, a port that refuses connections), and the
@@ -22,18 +22,28 @@
 //     <origin>/v2-beta/projects/<id>/schemas); every other path, /v2-beta/projects/<id> included, is unscoped
 //     (X-API-Schemas <origin>/v2-beta/schemas).
 //   - An Environment API key always acts in its own environment: unscoped collections mean that environment, a
-//     scoped path of another environment answers 403, a by-id lookup of another environment's resource 404.
+//     scoped path of another environment answers 403, a by-id lookup of another environment's resource 404. It
+//     reports X-API-Account-Kind "project"; the key of a container with the agent labels acts the same way and
+//     reports "environment" (role environment) or "projectadmin" (role environmentAdmin). Either has its
+//     environment's id as X-API-Account-Id.
+//   - A scoped path of a missing (or removed) environment answers 403, whatever the key.
 //   - An Account API key acts with full rights in the environments it is a member of (an admin: all of them) through
 //     scoped paths; unscoped, it sees the registries and credentials of all its environments read-only: the
 //     unscoped schemas give them only GET, which is what makes go-rancher answer "Resource type
 //     [registryCredential] is not updatable", and a PUT or POST there answers 405.
 //   - Lists are sorted by id, hide removed and purged resources unless a "removed" filter is given, filter on real
-//     columns only (serverAddress is not one), page with limit (default 100, capped at 3000) and marker=m<offset>.
+//     columns only (serverAddress is not one), page with limit (default 100, capped at 3000; limit <= 0 means
+//     3000) and marker=m<offset>.
 //   - secretValue is null in every answer but the create POST's.
 //   - PUT changes publicValue/secretValue synchronously and keeps the state; unknown or read-only fields are dropped.
+//     A PUT finds the resource whatever its state: a removed (even purged) credential is written and answered 200.
 //   - Creates answer 201 in state "registering"; the stored resource is active right after.
-//   - A second registry with the same serverAddress (case-insensitive) in an environment answers 400
-//     ServerAddressUsed; DELETE of an active resource answers 405 ActionNotAvailable.
+//   - A second registry with the same serverAddress (case-insensitive) in an environment, one in "removing"
+//     included, answers 400 ServerAddressUsed (message "ServerAddressUsed", no fieldName); an empty serverAddress
+//     422 MinLengthExceeded. A credential may name a removed registry. An action not available in the state
+//     answers 422 ActionNotAvailable; a DELETE of an active resource the generic 405.
+//   - Generic errors carry Cattle's words as code and message: "Unauthorized", "Forbidden", "Not Found", "Method
+//     not allowed".
 //
 // Behaviour beyond Cattle, chosen for tests: all state changes are synchronous; the stand-in never purges on its
 // own; filters compare case-sensitively; "sort" and "order" are ignored (lists are always by id).
@@ -409,9 +419,15 @@ type Fault struct {
 	// request's path and query; RedirectTo "" redirects to the server's own origin.
 	Redirect   int
 	RedirectTo string
-	// HugeBody answers 200 with a JSON collection of registries this many bytes long, streamed without a
-	// Content-Length and never held in memory; the server stops writing when the client goes away.
+	// HugeBody answers 200 with a JSON collection of registries this many bytes long (about: whole items), streamed
+	// without a Content-Length and never held in memory; the server stops writing when the client goes away.
 	HugeBody int64
+	// HugeItem is the JSON value a HugeBody answer repeats as its items; "" means a small active registry.
+	HugeItem string
+	// HugeNext gives a HugeBody answer a pagination.next link to the next page of the same URL (its marker
+	// m<offset> advanced by one), so that a client following links reads page after page of HugeBody bytes, each
+	// page under any per-answer bound. Without it, the answer has no pagination.
+	HugeNext bool
 	// Body answers with this body (status 200 unless Status is set) and the normal headers: {}, null, an error
 	// object, a collection of another type...
 	Body string

@@ -327,6 +327,86 @@ func TestPageSizeOptions(t *testing.T) {
 	if total != 31 {
 		t.Fatalf("total %d", total)
 	}
+	// limit <= 0 means Cattle's cap (3000; here MaxPageSize).
+	for _, limit := range []int{0, -1} {
+		coll, err = c.Registry.List(&client.ListOpts{Filters: map[string]any{"limit": limit}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(coll.Data) != 20 || *coll.Pagination.Limit != 20 {
+			t.Fatalf("limit=%d: page of %d, limit %d; want the cap, 20", limit, len(coll.Data), *coll.Pagination.Limit)
+		}
+	}
+}
+
+// TestLimitZeroIsCattleCap: with Cattle's defaults, limit=0 and limit=-1 are pages of 3000.
+func TestLimitZeroIsCattleCap(t *testing.T) {
+	w := newWorld(t, Options{})
+	for _, q := range []string{"limit=0", "limit=-1", "limit=-5"} {
+		resp, b := do(t, "GET", w.s.URL+"/v2-beta/registries?"+q, w.envKey1, "")
+		m := decode(t, b)
+		if p, _ := m["pagination"].(map[string]any); resp.StatusCode != 200 || p["limit"] != 3000.0 {
+			t.Fatalf("%s: %d pagination %v", q, resp.StatusCode, m["pagination"])
+		}
+	}
+}
+
+// TestAgentKeys: the keys Rancher makes for containers with the agent labels act in their environment only, like
+// Environment API keys, and report the kinds Cattle's switchAccount gives them.
+func TestAgentKeys(t *testing.T) {
+	w := newWorld(t, Options{})
+	w.s.AddAgentKey(w.env1, AgentRoleEnvironment, "AGENTKEY", "agentsecret")
+	w.s.AddAgentKey(w.env1, AgentRoleEnvironmentAdmin, "AGENTADMIN", "agentadminsecret")
+	for _, x := range []struct {
+		k    key
+		kind string
+	}{{key{"AGENTKEY", "agentsecret"}, "environment"}, {key{"AGENTADMIN", "agentadminsecret"}, "projectadmin"}, {w.envKey1, "project"}} {
+		resp, _ := do(t, "GET", w.s.URL+"/v1", x.k, "")
+		if resp.StatusCode != 200 || resp.Header.Get("X-API-Account-Kind") != x.kind || resp.Header.Get("X-API-Account-Id") != w.env1 {
+			t.Fatalf("%s: %d kind %q id %q", x.k.access, resp.StatusCode, resp.Header.Get("X-API-Account-Kind"), resp.Header.Get("X-API-Account-Id"))
+		}
+		// Unscoped lists are the environment's; another environment's scope is 403; its own scope writes.
+		c := dial(t, w.s.URL+"/v2-beta", x.k)
+		coll, err := c.Registry.List(nil)
+		if err != nil || fmt.Sprint(regIDs(coll)) != fmt.Sprint([]string{w.reg1}) {
+			t.Fatalf("%s: registries %v %v", x.k.access, regIDs(coll), err)
+		}
+		if resp, _ := do(t, "GET", w.s.URL+"/v2-beta/projects/"+w.env2+"/registries", x.k, ""); resp.StatusCode != 403 {
+			t.Fatalf("%s: other environment %d", x.k.access, resp.StatusCode)
+		}
+		resp, b := do(t, "PUT", w.s.URL+"/v2-beta/projects/"+w.env1+"/registrycredentials/"+w.cred1, x.k, `{"secretValue":"by-`+x.kind+`"}`)
+		if cr, _ := w.s.Credential(w.cred1); resp.StatusCode != 200 || cr.SecretValue != "by-"+x.kind {
+			t.Fatalf("%s: PUT %d %s", x.k.access, resp.StatusCode, b)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("AddAgentKey with an unknown role did not panic")
+		}
+	}()
+	w.s.AddAgentKey(w.env1, "agent", "X", "y")
+}
+
+// TestErrorCodes: Cattle's generic errors carry its own words as code and message.
+func TestErrorCodes(t *testing.T) {
+	w := newWorld(t, Options{})
+	for _, x := range []struct {
+		method, path string
+		k            key
+		status       int
+		code         string
+	}{
+		{"GET", "/v2-beta/registries", key{"NOPE", "x"}, 401, "Unauthorized"},
+		{"GET", "/v2-beta/projects/" + w.env2 + "/registries", w.envKey1, 403, "Forbidden"},
+		{"GET", "/v2-beta/registries/1sp999", w.envKey1, 404, "Not Found"},
+		{"GET", "/v2-beta/nothing", w.envKey1, 404, "Not Found"},
+		{"DELETE", "/v2-beta/schemas", w.envKey1, 405, "Method not allowed"},
+	} {
+		resp, b := do(t, x.method, w.s.URL+x.path, x.k, "")
+		if m := decode(t, b); resp.StatusCode != x.status || m["code"] != x.code || m["message"] != x.code || m["status"] != float64(x.status) {
+			t.Errorf("%s %s: %d %s, want %d %q", x.method, x.path, resp.StatusCode, b, x.status, x.code)
+		}
+	}
 }
 
 func TestUpdateCredential(t *testing.T) {
@@ -377,13 +457,22 @@ func TestUpdateCredential(t *testing.T) {
 	if stored, _ := w.s.Credential(w.cred1); stored.Writes != 2 || stored.SecretValue != "y" || stored.State != "inactive" {
 		t.Fatalf("stored %+v", stored)
 	}
-	// Removed: 404.
-	w.s.SetState(w.cred1, "removed")
-	_, err = c.RegistryCredential.Update(cred, map[string]any{"secretValue": "z"})
-	apiError(t, err, 404)
-	if stored, _ := w.s.Credential(w.cred1); stored.SecretValue != "y" {
-		t.Fatalf("removed credential written")
+	// Removed, even purged: Cattle finds it by id whatever its state (getById ignores removed), writes it and
+	// answers 200 in its state.
+	for _, st := range []string{"removed", "purged"} {
+		w.s.SetState(w.cred1, st)
+		got, err = c.RegistryCredential.Update(cred, map[string]any{"secretValue": "z-" + st})
+		if err != nil || got.State != st || got.Id != w.cred1 {
+			t.Fatalf("PUT on a %s credential: %v %+v, want 200 in state %s", st, err, got, st)
+		}
+		if stored, _ := w.s.Credential(w.cred1); stored.SecretValue != "z-"+st {
+			t.Fatalf("%s credential not written: %+v", st, stored)
+		}
 	}
+	// Another environment's credential is still not found.
+	_, err = c.RegistryCredential.Update(&client.RegistryCredential{Resource: client.Resource{
+		Links: map[string]string{"self": w.s.URL + "/v2-beta/registrycredentials/" + w.cred2}}}, map[string]any{"secretValue": "z"})
+	apiError(t, err, 404)
 	// Not an object: 422 InvalidType; the body is not echoed.
 	w.s.SetState(w.cred1, "active")
 	resp, b := do(t, "PUT", w.s.URL+"/v2-beta/registrycredentials/"+w.cred1, w.envKey1, `["secretValue","leak"]`)
@@ -431,11 +520,23 @@ func TestCreate(t *testing.T) {
 	if err != nil || reg.State != "registering" || reg.Id != "1sp3" || reg.Kind != "registry" {
 		t.Fatalf("create registry %v %+v", err, reg)
 	}
-	// Same serverAddress, other case: 400 ServerAddressUsed.
+	// Same serverAddress, other case: 400 ServerAddressUsed, the code as message and no fieldName (Cattle's
+	// ClientVisibleException(400, "ServerAddressUsed")). A registry in "removing" still counts.
 	_, err = c.Registry.Create(&client.Registry{ServerAddress: "210987654321.DKR.ECR.EU-WEST-1.amazonaws.com"})
 	ae := apiError(t, err, 400)
-	if !strings.Contains(ae.Body, "code=ServerAddressUsed") || !strings.Contains(ae.Body, "fieldName=serverAddress") {
+	if !strings.Contains(ae.Body, "code=ServerAddressUsed") || !strings.Contains(ae.Body, "message=ServerAddressUsed") ||
+		strings.Contains(ae.Body, "fieldName") {
 		t.Fatalf("body %q", ae.Body)
+	}
+	removing := w.s.AddRegistry(w.env1, "removing.example.com", "removing")
+	resp, b := do(t, "POST", w.s.URL+"/v2-beta/projects/"+w.env1+"/registries", w.user, `{"serverAddress":"Removing.example.com"}`)
+	if m := decode(t, b); resp.StatusCode != 400 || m["code"] != "ServerAddressUsed" || m["message"] != "ServerAddressUsed" {
+		t.Fatalf("a registry in removing: %d %s", resp.StatusCode, b)
+	}
+	// An empty serverAddress: 422 MinLengthExceeded (absent: MissingRequired, below).
+	resp, b = do(t, "POST", w.s.URL+"/v2-beta/projects/"+w.env1+"/registries", w.user, `{"serverAddress":""}`)
+	if m := decode(t, b); resp.StatusCode != 422 || m["code"] != "MinLengthExceeded" || m["fieldName"] != "serverAddress" {
+		t.Fatalf("empty serverAddress: %d %s", resp.StatusCode, b)
 	}
 	// The same address in another environment, or after removal, is fine.
 	w.s.AddRegistry(w.env2, "210987654321.dkr.ecr.eu-west-1.amazonaws.com", "")
@@ -452,18 +553,23 @@ func TestCreate(t *testing.T) {
 	}
 	_, err = c.Registry.Create(&client.Registry{Name: "x"})
 	ae = apiError(t, err, 422)
-	if !strings.Contains(ae.Body, "fieldName=serverAddress") {
+	if !strings.Contains(ae.Body, "code=MissingRequired") || !strings.Contains(ae.Body, "fieldName=serverAddress") {
 		t.Fatalf("body %q", ae.Body)
 	}
-	// A registry of another environment, a removed one, or no registry: 422 InvalidReference.
-	for _, ref := range []string{w.reg2, reg.Id, "1sp999", w.cred1} {
+	// A credential may reference a removed registry (Cattle checks only that it exists in the environment).
+	if _, err = c.RegistryCredential.Create(&client.RegistryCredential{RegistryId: reg.Id, SecretValue: "s"}); err != nil {
+		t.Fatalf("credential of a removed registry: %v", err)
+	}
+	w.s.SetState(removing, "purged")
+	// A registry of another environment, a purged one, or no registry: 422 InvalidReference.
+	for _, ref := range []string{w.reg2, removing, "1sp999", w.cred1} {
 		_, err = c.RegistryCredential.Create(&client.RegistryCredential{RegistryId: ref, SecretValue: "s"})
 		ae = apiError(t, err, 422)
 		if !strings.Contains(ae.Body, "code=InvalidReference") {
 			t.Fatalf("%s: body %q", ref, ae.Body)
 		}
 	}
-	if n := len(w.s.Credentials(w.env1)); n != 2 {
+	if n := len(w.s.Credentials(w.env1)); n != 3 {
 		t.Fatalf("%d credentials", n)
 	}
 }
@@ -493,7 +599,7 @@ func TestAccountKeyScopes(t *testing.T) {
 	}
 	// The wire agrees: PUT or POST there is 405.
 	resp, b := do(t, "PUT", creds.Data[0].Links["self"], w.admin, `{"secretValue":"x"}`)
-	if resp.StatusCode != 405 || decode(t, b)["code"] != "MethodNotAllowed" {
+	if m := decode(t, b); resp.StatusCode != 405 || m["code"] != "Method not allowed" || m["message"] != "Method not allowed" {
 		t.Fatalf("unscoped PUT: %d %s", resp.StatusCode, b)
 	}
 	resp, _ = do(t, "POST", w.s.URL+"/v2-beta/registrycredentials", w.admin, `{"registryId":"1sp1"}`)
@@ -633,9 +739,18 @@ func TestProjects(t *testing.T) {
 	if got := list(w.admin, ""); fmt.Sprint(got) != fmt.Sprint([]string{w.env1, e3}) {
 		t.Fatalf("after removal %v", got)
 	}
-	resp, _ := do(t, "GET", w.s.URL+"/v2-beta/projects/"+w.env2+"/schemas", w.admin, "")
-	if resp.StatusCode != 404 {
-		t.Fatalf("removed env scope: %d", resp.StatusCode)
+	// A scoped path of a missing (or removed) project: 403 for every key, an administrator's too.
+	for _, k := range []key{w.admin, w.user} {
+		for _, path := range []string{"/v2-beta/projects/" + w.env2 + "/schemas", "/v2-beta/projects/1a77/registries"} {
+			resp, b := do(t, "GET", w.s.URL+path, k, "")
+			if m := decode(t, b); resp.StatusCode != 403 || m["code"] != "Forbidden" {
+				t.Fatalf("%s with %s: %d %s", path, k.access, resp.StatusCode, b)
+			}
+		}
+	}
+	resp, _ := do(t, "GET", w.s.URL+"/v2-beta/projects/"+w.env1+"/registries", w.admin, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("an existing project with the admin key: %d", resp.StatusCode)
 	}
 	resp, _ = do(t, "GET", w.s.URL+"/v2-beta/projects/1a77", w.admin, "")
 	if resp.StatusCode != 404 {
@@ -714,13 +829,20 @@ func TestStates(t *testing.T) {
 	if cr, err := c.RegistryCredential.ById(ids["purged"]); err != nil || cr != nil {
 		t.Fatalf("purged by id %v %v", cr, err)
 	}
-	// DELETE active: 405 ActionNotAvailable; inactive: removed.
+	// DELETE active: Cattle's generic 405; inactive: removed.
 	active, _ := c.RegistryCredential.ById(w.cred1)
 	err = c.RegistryCredential.Delete(active)
 	apiError(t, err, 405) // go-rancher drops the body of a failed DELETE
 	resp, b := do(t, "DELETE", active.Links["self"], w.envKey1, "")
-	if resp.StatusCode != 405 || decode(t, b)["code"] != "ActionNotAvailable" {
+	if resp.StatusCode != 405 || decode(t, b)["code"] != "Method not allowed" {
 		t.Fatalf("DELETE active: %d %s", resp.StatusCode, b)
+	}
+	// An action not available in the state (or unknown): 422 ActionNotAvailable.
+	for _, a := range []string{"activate", "purge", "remove", "fly"} {
+		resp, b = do(t, "POST", active.Links["self"]+"/?action="+a, w.envKey1, "")
+		if m := decode(t, b); resp.StatusCode != 422 || m["code"] != "ActionNotAvailable" {
+			t.Fatalf("action %s on an active credential: %d %s", a, resp.StatusCode, b)
+		}
 	}
 	inactive, _ := c.RegistryCredential.ById(ids["inactive"])
 	if err := c.RegistryCredential.Delete(inactive); err != nil {

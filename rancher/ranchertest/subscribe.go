@@ -7,15 +7,23 @@ package ranchertest
 //   - The same Basic auth, 401/403/404 rules as the REST API. An Environment API key subscribes to its own
 //     environment (/v2-beta/subscribe, /v1/subscribe or its own /projects/<id>/subscribe; another project is
 //     403). An Account API key must use /projects/<id>/subscribe: unscoped it has no "subscribe" type (404).
-//   - Every frame is one JSON EventVO with every field written out (nulls included). A ping right after
-//     subscribing and then every PingInterval (Cattle: 5 s); "resource.change" events only when eventNames names
-//     them (eventNames may repeat; without it, only pings). What the client sends is read and ignored.
+//   - The 101 is committed before the subscription to the event bus (NonBlockingSubscriptionHandler.subscribe):
+//     the subscriber is registered SubscribeDelay after the 101, and a change published in between never reaches
+//     it. The first ping follows the registration: the subscription is live at the first frame, not at the 101.
+//   - Every frame is one JSON EventVO with every field written out (nulls included), "/" never escaped (unlike the
+//     REST answers with EscapeSlashes). A ping right after subscribing and then every PingInterval (Cattle: 5 s);
+//     "resource.change" events only when eventNames names them (eventNames may repeat; without it, only pings).
+//     What the client sends is read and ignored. SendFrame sends what Cattle sends besides: a bare
+//     {"name":"logout"} (LogoutFrame), an event whose resource could not be rendered, "data": null
+//     (UnrenderableChange).
 //   - data.resource is the resource as the REST API renders it in the subscriber's URL space, secretValue null.
-//   - Changes (REST creates, updates, actions, and the Go API: AddRegistry, AddCredential, SetState,
-//     SetEnvironmentState, ...) are collected per resource and published once per BatchInterval (Cattle: 1 s)
-//     with the resource's state at publishing time.
-//   - A subscriber with more than MaxQueued (100) messages queued whose socket has not completed a write for
-//     WriteTimeout (1 s), or whose write blocks for WriteTimeout, is dropped.
+//   - Changes (REST creates, updates, actions, and the Go API: AddRegistry, AddCredential, SetState, ...) are
+//     collected per resource and published once per BatchInterval (Cattle: 1 s) with the resource's state at
+//     publishing time. Changes of environments (projects) are not published to their subscribers, nor changes of
+//     a resource that is purging or purged at publishing time.
+//   - A slow subscriber: a message that finds MaxQueued (100) messages queued is lost, and the socket gets a
+//     normal close (1000) at its next ping tick instead of the ping. A write blocked for WriteTimeout (1 s) closes
+//     the connection (no close frame can get through).
 //   - After MaxPings pings (Cattle: 8,640, 12 hours) the server closes the socket with a close frame.
 //
 // Writes happen on each subscriber's own goroutine: request handling only marks changes and never waits on a
@@ -45,6 +53,14 @@ type EventOptions struct {
 
 	// NoPings stops sending pings (on open sockets too): a client's read deadline must notice.
 	NoPings bool
+	// SubscribeDelay is the time between the 101 and the subscriber's registration (Cattle subscribes to its
+	// event bus after committing the 101); 0 means none. Changes published meanwhile never reach the socket.
+	SubscribeDelay time.Duration
+	// BeforeSubscribe, when set, is called for each accepted socket after the 101 and SubscribeDelay, just before
+	// the subscriber is registered, with the socket's environment. What it changes is published at once, to the
+	// other subscribers only: a change published in that window never reaches the socket, as in Cattle. It may
+	// call the Server's methods.
+	BeforeSubscribe func(envID string)
 	// Refuse answers every subscribe request with this status and a Cattle error body instead of the upgrade (as
 	// an older Rancher or a proxy without websocket support would); 0 accepts.
 	Refuse int
@@ -86,8 +102,9 @@ type eventHub struct {
 	subs      map[*subscriber]struct{}
 	running   bool // the publisher goroutine runs
 	accepted  int  // subscriptions accepted since the start
-	dropped   int  // sockets dropped by the slow-reader rule
+	dropped   int  // sockets closed by the slow-reader rules
 	published int  // resource.change messages queued to subscribers (noise included)
+	lost      int  // messages lost to full queues
 
 	clientCloses int // sockets the client closed with a close frame
 }
@@ -151,11 +168,19 @@ func (s *Server) ClosedByClient() int {
 	return s.ev.clientCloses
 }
 
-// DroppedSlow returns the number of sockets dropped because their reader did not keep up.
+// DroppedSlow returns the number of sockets closed because their reader did not keep up: closed normally after
+// losing messages, or cut after a write blocked for WriteTimeout.
 func (s *Server) DroppedSlow() int {
 	s.ev.mu.Lock()
 	defer s.ev.mu.Unlock()
 	return s.ev.dropped
+}
+
+// LostMessages returns the number of messages lost because a subscriber's queue was full.
+func (s *Server) LostMessages() int {
+	s.ev.mu.Lock()
+	defer s.ev.mu.Unlock()
+	return s.ev.lost
 }
 
 // PublishedEvents returns the number of resource.change messages queued to subscribers so far (one per
@@ -204,17 +229,27 @@ type subscriber struct {
 	verBase string
 	changes bool // eventNames names resource.change
 
-	mu       sync.Mutex // guards conn (set once upgraded), queue, progress
+	mu       sync.Mutex // guards conn (set once upgraded), queue
 	queue    [][]byte
-	progress time.Time // last completed write, or when the queue was last empty
-	wake     chan struct{}
+	wake     chan struct{} // a message was queued
+	room     chan struct{} // the writer took the queue
 	done     chan struct{}
 	doneOnce sync.Once
 	graceful atomic.Bool
-	slow     atomic.Bool // dropped by the slow-reader rule (counted once)
+	overflow atomic.Bool // messages were lost: close at the next ping tick
+	slow     atomic.Bool // closed by a slow-reader rule (counted once)
 }
 
 func (sub *subscriber) stop() { sub.doneOnce.Do(func() { close(sub.done) }) }
+
+func (sub *subscriber) isDone() bool {
+	select {
+	case <-sub.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // drop closes the connection without a close frame.
 func (sub *subscriber) drop() {
@@ -246,38 +281,31 @@ func (sub *subscriber) closeGracefully() {
 	sub.stop()
 }
 
-// enqueue queues messages; false when the drop rule applies.
-func (sub *subscriber) enqueue(msgs [][]byte, o *EventOptions) bool {
+// offer queues as many of msgs as fit under limit queued messages and returns how many it queued.
+func (sub *subscriber) offer(msgs [][]byte, limit int) int {
 	sub.mu.Lock()
-	if len(sub.queue) == 0 {
-		sub.progress = time.Now()
-	}
-	if len(sub.queue)+len(msgs) > o.MaxQueued && time.Since(sub.progress) > o.WriteTimeout ||
-		len(sub.queue)+len(msgs) > 100*o.MaxQueued {
-		sub.mu.Unlock()
-		return false
-	}
-	sub.queue = append(sub.queue, msgs...)
+	n := max(min(len(msgs), limit-len(sub.queue)), 0)
+	sub.queue = append(sub.queue, msgs[:n]...)
 	sub.mu.Unlock()
-	select {
-	case sub.wake <- struct{}{}:
-	default:
+	if n > 0 {
+		select {
+		case sub.wake <- struct{}{}:
+		default:
+		}
 	}
-	return true
+	return n
 }
 
 func (sub *subscriber) take() [][]byte {
 	sub.mu.Lock()
-	defer sub.mu.Unlock()
 	q := sub.queue
 	sub.queue = nil
-	return q
-}
-
-func (sub *subscriber) wrote() {
-	sub.mu.Lock()
-	sub.progress = time.Now()
 	sub.mu.Unlock()
+	select {
+	case sub.room <- struct{}{}:
+	default:
+	}
+	return q
 }
 
 var upgrader = websocket.Upgrader{
@@ -308,13 +336,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, c *call) int 
 	for k := range w.Header() {
 		delete(w.Header(), k)
 	}
-	// Registered before the 101 goes out: a change made once the client knows it is subscribed is never missed.
 	sub := &subscriber{
 		env: c.env, envID: c.env.id, base: c.base, verBase: c.verBase, changes: changes,
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), room: make(chan struct{}, 1), done: make(chan struct{}),
 	}
-	s.addSubscriber(sub)
-	defer s.removeSubscriber(sub)
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return http.StatusBadRequest // Upgrade answered already
@@ -323,12 +348,6 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, c *call) int 
 	s.ev.mu.Lock()
 	s.ev.accepted++
 	s.ev.mu.Unlock()
-	s.lifeMu.Lock()
-	down := s.down // SetDown sets down, then drops the subscribers it finds: one of the two sees the other
-	s.lifeMu.Unlock()
-	if down {
-		sub.drop()
-	}
 
 	// Read and ignore what the client sends; a read error (its close frame included) ends the socket.
 	conn.SetReadLimit(subscribeReadLimit)
@@ -348,7 +367,22 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, c *call) int 
 			}
 		}
 	}()
-	s.writeLoop(sub)
+	// As Cattle: the 101 is out; the subscription to the event bus comes after it, and the first ping after that.
+	if s.wait(r.Context(), o.SubscribeDelay) && !sub.isDone() {
+		if o.BeforeSubscribe != nil {
+			o.BeforeSubscribe(sub.envID)
+			s.publishPending() // what it changed is published now, before this subscriber is registered
+		}
+		s.addSubscriber(sub)
+		s.lifeMu.Lock()
+		down := s.down // SetDown sets down, then drops the subscribers it finds: one of the two sees the other
+		s.lifeMu.Unlock()
+		if down {
+			sub.drop()
+		}
+		s.writeLoop(sub)
+		s.removeSubscriber(sub)
+	}
 	if sub.graceful.Load() {
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
 			time.Now().Add(time.Second))
@@ -401,11 +435,21 @@ func (s *Server) writeLoop(sub *subscriber) {
 	for {
 		o := s.EventOptions()
 		if !o.NoPings && !time.Now().Before(nextPing) {
+			if sub.overflow.Load() { // messages were lost: Cattle closes the socket normally at its ping tick
+				for _, m := range sub.take() { // what was queued goes out first
+					if !s.write(sub, m, &o) {
+						return
+					}
+				}
+				s.countSlow(sub)
+				sub.graceful.Store(true)
+				return
+			}
 			if o.MaxPings > 0 && pings >= o.MaxPings {
 				sub.graceful.Store(true)
 				return
 			}
-			if !s.write(sub, pingMessage(s.opts.EscapeSlashes), &o) {
+			if !s.write(sub, pingMessage(), &o) {
 				return
 			}
 			pings++
@@ -440,15 +484,21 @@ func (s *Server) write(sub *subscriber, m []byte, o *EventOptions) bool {
 	}
 	_ = sub.conn.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
 	if err := sub.conn.WriteMessage(websocket.TextMessage, m); err != nil {
-		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() && sub.slow.CompareAndSwap(false, true) {
-			s.ev.mu.Lock()
-			s.ev.dropped++
-			s.ev.mu.Unlock()
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+			s.countSlow(sub)
 		}
 		return false
 	}
-	sub.wrote()
 	return true
+}
+
+// countSlow counts a socket closed by a slow-reader rule, once.
+func (s *Server) countSlow(sub *subscriber) {
+	if sub.slow.CompareAndSwap(false, true) {
+		s.ev.mu.Lock()
+		s.ev.dropped++
+		s.ev.mu.Unlock()
+	}
 }
 
 // publishLoop publishes the collected changes once per BatchInterval while anyone subscribes.
@@ -471,15 +521,22 @@ func (s *Server) publishLoop() {
 			s.ev.mu.Unlock()
 			return
 		}
-		subs := make([]*subscriber, 0, len(s.ev.subs))
-		for sub := range s.ev.subs {
-			if sub.changes {
-				subs = append(subs, sub)
-			}
-		}
 		s.ev.mu.Unlock()
-		s.publish(subs)
+		s.publishPending()
 	}
+}
+
+// publishPending publishes the changes collected so far to the subscribers registered now.
+func (s *Server) publishPending() {
+	s.ev.mu.Lock()
+	subs := make([]*subscriber, 0, len(s.ev.subs))
+	for sub := range s.ev.subs {
+		if sub.changes {
+			subs = append(subs, sub)
+		}
+	}
+	s.ev.mu.Unlock()
+	s.publish(subs)
 }
 
 // publish renders the pending changes for each subscriber that sees them and queues them.
@@ -504,18 +561,19 @@ func (s *Server) publish(subs []*subscriber) {
 	out := make(map[*subscriber][][]byte, len(subs))
 	now := time.Now().UnixMilli()
 	for _, r := range changed {
-		env := r.env
-		if r.kind == kProject {
-			env = r
+		// Cattle publishes no change of the environment itself to its subscribers, and none of a resource being
+		// purged.
+		if r.kind == kProject || r.state == "purging" || r.state == "purged" {
+			continue
 		}
 		rendered := map[string][]byte{} // by link base: subscribers in one URL space share a message
 		for _, sub := range subs {
-			if sub.env != env {
+			if sub.env != r.env {
 				continue
 			}
 			m, ok := rendered[sub.base]
 			if !ok {
-				e := getEnc(s.opts.EscapeSlashes)
+				e := getEnc(false) // Cattle's event frames never escape "/"
 				writeChangeEvent(e, r, sub.base, sub.verBase, now)
 				m = bytes.Clone(e.b)
 				putEnc(e)
@@ -528,39 +586,76 @@ func (s *Server) publish(subs []*subscriber) {
 	s.deliver(out)
 }
 
-// deliver queues messages to subscribers, dropping those the slow-reader rule catches.
+// deliver queues messages to subscribers at once, as Cattle's publisher does: a message that finds a full queue
+// is lost, and its socket is closed at its next ping tick.
 func (s *Server) deliver(out map[*subscriber][][]byte) {
 	o := s.EventOptions()
-	n, dropped := 0, 0
+	n, lost := 0, 0
 	for sub, msgs := range out {
-		if sub.enqueue(msgs, &o) {
-			n += len(msgs)
-			continue
+		k := sub.offer(msgs, o.MaxQueued)
+		n += k
+		if k < len(msgs) {
+			lost += len(msgs) - k
+			sub.overflow.Store(true)
 		}
-		if sub.slow.CompareAndSwap(false, true) {
-			dropped++
-		}
-		sub.drop()
 	}
+	s.count(n, lost)
+}
+
+func (s *Server) count(published, lost int) {
 	s.ev.mu.Lock()
-	s.ev.published += n
-	s.ev.dropped += dropped
+	s.ev.published += published
+	s.ev.lost += lost
 	s.ev.mu.Unlock()
+}
+
+// feed queues msgs to one subscriber, waiting for room while its reader keeps taking messages: a reader that
+// leaves a full queue untouched for WriteTimeout loses the rest (and its socket is closed at its next ping tick).
+// It returns how many messages it queued.
+func (s *Server) feed(sub *subscriber, msgs [][]byte, o *EventOptions) int {
+	n := 0
+	for {
+		k := sub.offer(msgs, o.MaxQueued)
+		n, msgs = n+k, msgs[k:]
+		if len(msgs) == 0 {
+			return n
+		}
+		t := time.NewTimer(o.WriteTimeout)
+		select {
+		case <-sub.room:
+			t.Stop()
+			continue
+		case <-t.C:
+		case <-sub.done:
+			t.Stop()
+		case <-s.closed:
+			t.Stop()
+		}
+		s.count(0, len(msgs))
+		sub.overflow.Store(true)
+		return n
+	}
 }
 
 // writeChangeEvent writes a resource.change EventVO for a resource in a subscriber's URL space.
 func writeChangeEvent(e *enc, r *resource, base, verBase string, now int64) {
-	e.raw(`{"id":`)
-	e.str(newUUID())
-	e.raw(`,"name":"resource.change","resourceType":`)
-	e.str(resourceTypeOf(r))
-	e.raw(`,"resourceId":`)
-	e.str(r.id)
-	e.raw(`,"data":{"resource":`)
+	writeChangeHead(e, resourceTypeOf(r), r.id)
+	e.raw(`{"resource":`)
 	writeResource(e, r, base, verBase, r.state, false)
 	e.raw(`},"time":`)
 	e.int(now)
 	writeEventTail(e)
+}
+
+// writeChangeHead writes the start of a resource.change EventVO, up to its "data": (type or id "" is null).
+func writeChangeHead(e *enc, resourceType, resourceID string) {
+	e.raw(`{"id":`)
+	e.str(newUUID())
+	e.raw(`,"name":"resource.change","resourceType":`)
+	e.nstr(resourceType)
+	e.raw(`,"resourceId":`)
+	e.nstr(resourceID)
+	e.raw(`,"data":`)
 }
 
 func resourceTypeOf(r *resource) string {
@@ -582,8 +677,8 @@ func writeEventTail(e *enc) {
 		`"timeoutMillis":null,"context":null}`)
 }
 
-func pingMessage(slash bool) []byte {
-	e := getEnc(slash)
+func pingMessage() []byte {
+	e := getEnc(false)
 	defer putEnc(e)
 	e.raw(`{"id":`)
 	e.str(newUUID())
@@ -602,8 +697,11 @@ var noisePrefix = map[string]string{"container": "1i", "instance": "1i", "servic
 
 // EmitNoise queues n resource.change events of other types (container, instance, service, host, volume, ...),
 // about 1.5 to 6 KB each like Cattle's, to every subscriber of the environment that asked for resource.change,
-// at once (not batched), and returns how many messages it queued. Noise is not stored: a REST list does not show
-// it.
+// not batched, and returns how many messages it queued. It paces the flood to each reader, as events spread
+// over time reach a socket: it waits for room in a full queue while the reader takes messages, so a reader that
+// keeps reading loses none; one that leaves a full queue untouched for WriteTimeout loses the rest (and is closed
+// at its next ping tick). It returns once every message is queued or lost. Noise is not stored: a REST list does
+// not show it.
 func (s *Server) EmitNoise(envID string, n int) int {
 	s.ev.mu.Lock()
 	var subs []*subscriber
@@ -617,37 +715,78 @@ func (s *Server) EmitNoise(envID string, n int) int {
 		return 0
 	}
 	bases := map[string][][]byte{}
-	out := make(map[*subscriber][][]byte, len(subs))
+	o := s.EventOptions()
+	var wg sync.WaitGroup
+	var queued atomic.Int64
 	for _, sub := range subs {
 		msgs, ok := bases[sub.base]
 		if !ok {
 			msgs = make([][]byte, n)
 			for i := range msgs {
-				msgs[i] = noiseEvent(s.opts.EscapeSlashes, sub.base, envID, i)
+				msgs[i] = noiseEvent(sub.base, envID, i)
 			}
 			bases[sub.base] = msgs
 		}
-		out[sub] = msgs
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			queued.Add(int64(s.feed(sub, msgs, &o)))
+		}()
 	}
-	before := s.PublishedEvents()
-	s.deliver(out)
-	return s.PublishedEvents() - before
+	wg.Wait()
+	s.count(int(queued.Load()), 0)
+	return int(queued.Load())
+}
+
+// LogoutFrame is the bare frame Cattle sends a subscriber when its token logs out (not an EventVO).
+const LogoutFrame = `{"name":"logout"}`
+
+// UnrenderableChange is the resource.change EventVO Cattle publishes for a resource it could not render for the
+// subscriber (a ClientVisibleException while rendering): "data": null.
+func UnrenderableChange(resourceType, resourceID string) []byte {
+	e := getEnc(false)
+	defer putEnc(e)
+	writeChangeHead(e, resourceType, resourceID)
+	e.raw(`null,"time":`)
+	e.int(time.Now().UnixMilli())
+	writeEventTail(e)
+	return bytes.Clone(e.b)
+}
+
+// SendFrame queues one text frame, as given, to every subscriber of the environment (whatever its eventNames),
+// as the publisher does (a full queue loses it), and returns how many subscribers it was queued to: LogoutFrame,
+// UnrenderableChange, or anything else a test needs a client to meet.
+func (s *Server) SendFrame(envID string, frame []byte) int {
+	s.ev.mu.Lock()
+	out := map[*subscriber][][]byte{}
+	for sub := range s.ev.subs {
+		if sub.envID == envID {
+			out[sub] = [][]byte{bytes.Clone(frame)}
+		}
+	}
+	s.ev.mu.Unlock()
+	o := s.EventOptions()
+	n := 0
+	for sub, msgs := range out {
+		if sub.offer(msgs, o.MaxQueued) == 1 {
+			n++
+		} else {
+			s.count(0, 1)
+			sub.overflow.Store(true)
+		}
+	}
+	return n
 }
 
 // noiseEvent renders the i-th noise event: a resource of a type the updater does not care about, shaped like
 // Cattle's (links, actions, labels, a launch configuration or host info).
-func noiseEvent(slash bool, base, envID string, i int) []byte {
+func noiseEvent(base, envID string, i int) []byte {
 	typ := NoiseTypes[i%len(NoiseTypes)]
 	id := noisePrefix[typ] + strconv.Itoa(1000+i)
-	e := getEnc(slash)
+	e := getEnc(false)
 	defer putEnc(e)
-	e.raw(`{"id":`)
-	e.str(newUUID())
-	e.raw(`,"name":"resource.change","resourceType":`)
-	e.str(typ)
-	e.raw(`,"resourceId":`)
-	e.str(id)
-	e.raw(`,"data":{"resource":{"id":`)
+	writeChangeHead(e, typ, id)
+	e.raw(`{"resource":{"id":`)
 	e.str(id)
 	e.raw(`,"type":`)
 	e.str(typ)

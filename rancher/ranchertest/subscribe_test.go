@@ -123,7 +123,7 @@ func TestSubscribeAuth(t *testing.T) {
 		{"account key not member", "/v2-beta/projects/" + w.env2 + "/subscribe", w.user, 403},
 		{"account key unscoped", "/v2-beta/subscribe", w.user, 404},
 		{"admin any project", "/v2-beta/projects/" + w.env2 + "/subscribe", w.admin, 101},
-		{"admin no such project", "/v2-beta/projects/1a999/subscribe", w.admin, 404},
+		{"admin no such project", "/v2-beta/projects/1a999/subscribe", w.admin, 403},
 		{"admin unscoped", "/v1/subscribe", w.admin, 404},
 		{"wrong secret", "/v2-beta/subscribe", key{w.envKey1.access, "nope"}, 401},
 		{"no key", "/v2-beta/subscribe", key{}, 401},
@@ -150,7 +150,7 @@ func TestSubscribeAuth(t *testing.T) {
 
 	// Without the upgrade, the subscribe path is not found; other methods are refused.
 	resp, b := do(t, "GET", s.URL+"/v2-beta/subscribe", w.envKey1, "")
-	if resp.StatusCode != 404 || decode(t, b)["code"] != "NotFound" {
+	if resp.StatusCode != 404 || decode(t, b)["code"] != "Not Found" {
 		t.Errorf("GET without upgrade: %d %s", resp.StatusCode, b)
 	}
 	if resp, _ := do(t, "POST", s.URL+"/v2-beta/subscribe", w.envKey1, "{}"); resp.StatusCode != 405 {
@@ -168,7 +168,8 @@ func TestSubscribeAuth(t *testing.T) {
 		}
 	}
 	s.SetEventOptions(fast)
-	subscribe(t, s, "/v2-beta/subscribe", w.envKey1)
+	c := subscribe(t, s, "/v2-beta/subscribe", w.envKey1)
+	next(t, c, 2*time.Second) // the first ping: the subscriber is registered
 	if n := s.Subscribers(w.env1); n != 1 {
 		t.Errorf("Subscribers = %d, want 1", n)
 	}
@@ -312,19 +313,26 @@ func TestSubscribeEventNames(t *testing.T) {
 			}
 		}
 	}
-	// EscapeSlashes applies to events too.
+	// EscapeSlashes applies to the REST answers only: Cattle's event frames never escape "/".
 	for {
 		_ = both.SetReadDeadline(time.Now().Add(2 * time.Second))
 		_, b, err := both.ReadMessage()
 		if err != nil {
 			t.Fatal(err)
 		}
+		if strings.Contains(string(b), `\/`) {
+			t.Errorf("a frame with escaped slashes: %.300s", b)
+		}
 		if strings.Contains(string(b), `"resourceType":"registryCredential"`) {
-			if !strings.Contains(string(b), `http:\/\/`) {
-				t.Errorf("slashes not escaped: %.300s", b)
+			if !strings.Contains(string(b), `"self":"http://`) {
+				t.Errorf("no link in the event: %.300s", b)
 			}
 			break
 		}
+	}
+	_, b := do(t, "GET", s.URL+"/v2-beta/registrycredentials/"+w.cred1, w.envKey1, "")
+	if !strings.Contains(string(b), `"self":"http:\/\/`) {
+		t.Errorf("the REST answer does not escape slashes: %.300s", b)
 	}
 }
 
@@ -464,8 +472,148 @@ func TestSubscribeDropAndClose(t *testing.T) {
 	}
 }
 
-// TestSubscribeSlowReader: a subscriber that does not read is dropped, and the stand-in's request handling does not
-// wait for it.
+// TestSubscribeSlowSubscriber: as Cattle, messages that find a full queue are lost, and the socket then gets a
+// normal close (1000) at its next ping tick, not a TCP reset; the messages queued before are delivered.
+func TestSubscribeSlowSubscriber(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, Options{})
+	s := w.s
+	o := fast
+	o.MaxQueued = 2
+	o.BatchInterval = 500 * time.Millisecond // ten changes made at once fall in one batch, or two: more than 2 in one
+	o.PingInterval = 200 * time.Millisecond
+	s.SetEventOptions(o)
+	c := subscribe(t, s, "/v2-beta/projects/"+w.env1+"/subscribe?eventNames=resource.change", w.user)
+	if m := next(t, c, 2*time.Second); m["name"] != "ping" {
+		t.Fatalf("first frame %v", m)
+	}
+	for i := 0; i < 10; i++ {
+		s.AddRegistry(w.env1, "slow-"+string(rune('a'+i))+".example.com", "")
+	}
+	changes := 0
+	var err error
+	for err == nil {
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		var b []byte
+		if _, b, err = c.ReadMessage(); err == nil && strings.Contains(string(b), `"name":"resource.change"`) {
+			changes++
+		}
+	}
+	if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("the slow subscriber's socket ended with %v, want a close frame 1000", err)
+	}
+	if lost := s.LostMessages(); changes == 0 || changes+lost != 10 || lost == 0 {
+		t.Errorf("%d changes delivered, %d lost; want some of each, 10 in all", changes, lost)
+	}
+	if got := s.DroppedSlow(); got != 1 {
+		t.Errorf("DroppedSlow = %d, want 1", got)
+	}
+	waitFor(t, "no subscriber", time.Second, func() bool { return s.Subscribers(w.env1) == 0 })
+}
+
+// TestSubscribeLiveAtFirstPing: as Cattle, the 101 goes out before the subscriber is registered: a change published
+// in between reaches the other subscribers but never this socket, and its first frame, a ping, comes only once
+// the subscription is live.
+func TestSubscribeLiveAtFirstPing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, Options{})
+	s := w.s
+	s.SetEventOptions(fast)
+	earlier := subscribe(t, s, "/v2-beta/subscribe?eventNames=resource.change", w.envKey1)
+	next(t, earlier, 2*time.Second)
+	o := fast
+	o.SubscribeDelay = 100 * time.Millisecond
+	var lostReg atomic.Value
+	var subscribersThen atomic.Int64
+	o.BeforeSubscribe = func(env string) {
+		subscribersThen.Store(int64(s.Subscribers(env)))
+		lostReg.Store(s.AddRegistry(env, "between.example.com", ""))
+	}
+	s.SetEventOptions(o)
+	start := time.Now()
+	c := subscribe(t, s, "/v2-beta/projects/"+w.env1+"/subscribe?eventNames=resource.change", w.user)
+	if m := next(t, c, 2*time.Second); m["name"] != "ping" {
+		t.Fatalf("first frame %v, want a ping", m)
+	}
+	if d := time.Since(start); d < o.SubscribeDelay {
+		t.Errorf("first ping %v after the dial, before SubscribeDelay %v", d, o.SubscribeDelay)
+	}
+	if subscribersThen.Load() != 1 || s.Subscribers(w.env1) != 2 {
+		t.Errorf("subscribers: %d in BeforeSubscribe, %d after the first ping; want 1 and 2", subscribersThen.Load(), s.Subscribers(w.env1))
+	}
+	if m := nextChange(t, earlier, 2*time.Second); m["resourceId"] != lostReg.Load() {
+		t.Errorf("the subscriber registered before got %v, want the change published in between", m["resourceId"])
+	}
+	for _, m := range changesUntil(t, c, s.AddRegistry(w.env1, "after.example.com", "")) {
+		if m["resourceId"] == lostReg.Load() {
+			t.Errorf("the change made before the subscription was delivered")
+		}
+	}
+}
+
+// changesUntil reads the frames of c up to the change of resource marker and returns the changes before it.
+func changesUntil(t *testing.T, c *websocket.Conn, marker string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for {
+		m := nextChange(t, c, 2*time.Second)
+		if m["resourceId"] == marker {
+			return out
+		}
+		out = append(out, m)
+	}
+}
+
+// TestSubscribeWhatCattleDoesNotPublish: no change of the environment itself reaches its subscribers, nor a change
+// of a resource purging or purged.
+func TestSubscribeWhatCattleDoesNotPublish(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, Options{})
+	s := w.s
+	s.SetEventOptions(fast)
+	c := subscribe(t, s, "/v2-beta/projects/"+w.env1+"/subscribe?eventNames=resource.change", w.admin)
+	next(t, c, 2*time.Second)
+	s.SetEnvironmentState(w.env1, "updating-active")
+	s.SetState(w.reg1, "purging")
+	s.SetState(w.cred1, "removed")
+	s.SetState(w.cred1, "purged")
+	for _, m := range changesUntil(t, c, s.AddRegistry(w.env1, "marker.example.com", "")) {
+		if m["resourceType"] == "project" || m["resourceId"] == w.reg1 || m["resourceId"] == w.cred1 {
+			t.Errorf("published: %v %v", m["resourceType"], m["resourceId"])
+		}
+	}
+}
+
+// TestSubscribeSendFrame: frames that are not Cattle's usual EventVOs reach the subscribers as given.
+func TestSubscribeSendFrame(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, Options{})
+	s := w.s
+	s.SetEventOptions(fast)
+	c := subscribe(t, s, "/v2-beta/subscribe", w.envKey1) // no eventNames: still gets them
+	next(t, c, 2*time.Second)
+	if n := s.SendFrame(w.env1, []byte(LogoutFrame)); n != 1 {
+		t.Fatalf("SendFrame = %d", n)
+	}
+	if n := s.SendFrame(w.env1, UnrenderableChange("registry", w.reg1)); n != 1 {
+		t.Fatalf("SendFrame = %d", n)
+	}
+	if n := s.SendFrame(w.env2, []byte(LogoutFrame)); n != 0 {
+		t.Fatalf("SendFrame to an environment without subscribers = %d", n)
+	}
+	m := nextChange(t, c, 2*time.Second)
+	if len(m) != 1 || m["name"] != "logout" {
+		t.Errorf("logout frame %v", m)
+	}
+	m = nextChange(t, c, 2*time.Second)
+	checkEventVO(t, m)
+	if d, ok := m["data"]; !ok || d != nil || m["resourceId"] != w.reg1 || m["resourceType"] != "registry" {
+		t.Errorf("unrenderable change %v", m)
+	}
+}
+
+// TestSubscribeSlowReader: a subscriber that does not read at all is cut once a write blocks for WriteTimeout, the
+// others get every message, and the stand-in's request handling does not wait for it.
 func TestSubscribeSlowReader(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, Options{})
