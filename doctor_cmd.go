@@ -21,6 +21,7 @@ func doctorCommand(stdout, stderr io.Writer, scrubber *redact.Scrubber) *cli.Com
 		Name: "doctor",
 		Usage: "check, without writing anything, everything a pull from ECR through Rancher depends on; " +
 			"exit 0 when all is well, 1 when something would make a pull fail, 2 for configuration errors",
+		Description: doctor.Help(settingNames()),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "text (a table) or json"},
 		},
@@ -50,7 +51,7 @@ func runDoctor(ctx context.Context, c *cli.Command, format string, stdout, stder
 		if s.log.IsLevelEnabled(logrus.DebugLevel) {
 			s.logStart("doctor")
 		}
-		rep = doctor.Run(ctx, doctor.Config{Updater: s.updater, Summary: summary(s), Keys: s.keys.doctorKeys()})
+		rep = doctor.Run(ctx, doctor.Config{Updater: s.updater, Summary: s.summary(), Keys: s.in.doctorKeys()})
 	}
 	write := rep.WriteText
 	if format == "json" {
@@ -63,31 +64,4 @@ func runDoctor(ctx context.Context, c *cli.Command, format string, stdout, stder
 		return &exitError{code: code, err: errors.New("")}
 	}
 	return nil
-}
-
-// summary describes the loaded configuration in one line, without secrets.
-func summary(s *settings) string {
-	u := s.updater
-	parts := []string{"CATTLE_URL " + s.rancherURL, "CATTLE_ACCESS_KEY " + u.Rancher.AccessKey}
-	if len(u.Environments) > 0 {
-		parts = append(parts, "RANCHER_ENVIRONMENTS "+strings.Join(u.Environments, ","))
-	}
-	region := u.Rules.HomeRegion
-	if region == "" {
-		region = "(not set)"
-	}
-	parts = append(parts, "AWS_REGION "+region)
-	if u.ECR.RoleARN != "" {
-		parts = append(parts, "AWS_ROLE_ARN "+u.ECR.RoleARN)
-	}
-	if len(u.Rules.Accounts) > 0 {
-		parts = append(parts, "AWS_ECR_REGISTRY_IDS "+strings.Join(u.Rules.Accounts, ","))
-	}
-	if len(u.Rules.Regions) > 0 {
-		parts = append(parts, "ECR_REGIONS "+strings.Join(u.Rules.Regions, ","))
-	}
-	if u.Rules.AutoCreate {
-		parts = append(parts, "AUTO_CREATE on")
-	}
-	return "valid, as the daemon loads it: " + strings.Join(parts, ", ")
 }

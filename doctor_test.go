@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/ecr-updater/ecr-updater/doctor"
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
 )
 
@@ -314,4 +319,39 @@ func TestDoctorSample(t *testing.T) {
 	line(t, out, "FAIL", `env 1a6 \(Staging\): ECR images +`+regexp.QuoteMeta(host("eu-west-1")))
 	line(t, out, "FAIL", `env 1a6 \(Staging\): ECR images +`+regexp.QuoteMeta(host("us-east-1")))
 	line(t, out, "ok", `env 1a5 \(Default\): ECR images +`+regexp.QuoteMeta(host("us-east-1")))
+}
+
+// TestReadmeDoctorTable: the README's table of doctor's checks lists the kinds of doctor.Kinds, which
+// `doctor --help` lists and which every line doctor writes is of, in order, each row with exactly a kind's names.
+func TestReadmeDoctorTable(t *testing.T) {
+	var rows [][]string
+	for _, l := range strings.Split(readmeSection(t, "Troubleshooting with doctor"), "\n") {
+		first, _, _ := strings.Cut(strings.TrimPrefix(l, "| "), " | ")
+		if !strings.HasPrefix(l, "| `") {
+			continue
+		}
+		var names []string
+		for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(first, -1) {
+			names = append(names, m[1])
+		}
+		rows = append(rows, names)
+	}
+	kinds := doctor.Kinds(settingNames())
+	if len(rows) != len(kinds) {
+		t.Errorf("the README's doctor table has %d rows, doctor %d kinds of check", len(rows), len(kinds))
+	}
+	for i := range min(len(rows), len(kinds)) {
+		if !slices.Equal(rows[i], kinds[i].Names) {
+			t.Errorf("README row %d names %q; doctor's kind %d %q", i+1, rows[i], i+1, kinds[i].Names)
+		}
+	}
+	var help bytes.Buffer
+	if code := run(context.Background(), []string{"ecr-updater", "doctor", "--help"}, &help, io.Discard); code != 0 {
+		t.Fatalf("doctor --help: exit %d", code)
+	}
+	for _, l := range strings.Split(doctor.Help(settingNames()), "\n") {
+		if !strings.Contains(help.String(), l+"\n") {
+			t.Errorf("doctor --help lacks %q:\n%s", l, help.String())
+		}
+	}
 }

@@ -416,8 +416,9 @@ func TestProxies(t *testing.T) {
 	}
 }
 
-// TestRancherCA: a Rancher with a self-signed certificate is trusted through RANCHER_CA_CERT, refused without it,
-// and reached with RANCHER_INSECURE_SKIP_VERIFY, which warns loudly.
+// TestRancherCA: a Rancher with a self-signed certificate is trusted through RANCHER_CA_CERT (a path, or the PEM in
+// any of the forms an operator gives it) or RANCHER_CA_CERT_FILE, refused without it, and reached with
+// RANCHER_INSECURE_SKIP_VERIFY, which warns loudly.
 func TestRancherCA(t *testing.T) {
 	rs := ranchertest.New(ranchertest.Options{TLS: true})
 	defer rs.Close()
@@ -438,7 +439,15 @@ func TestRancherCA(t *testing.T) {
 	}
 	withCA := map[string]string{"RANCHER_CA_CERT": ca}
 	insecure := map[string]string{"RANCHER_INSECURE_SKIP_VERIFY": "true"}
-	for i, extra := range []map[string]string{withCA, insecure} {
+	// The PEM itself, as the catalog's multiline question gives it; on one line with \n escapes; with CRLF line
+	// breaks; from RANCHER_CA_CERT_FILE (a Rancher secret); and with another CA before it (a bundle).
+	pemText := string(rs.CAPEM())
+	content := map[string]string{"RANCHER_CA_CERT": pemText}
+	oneLine := map[string]string{"RANCHER_CA_CERT": strings.ReplaceAll(strings.TrimSpace(pemText), "\n", `\n`)}
+	crlf := map[string]string{"RANCHER_CA_CERT": strings.ReplaceAll(pemText, "\n", "\r\n")}
+	fromFile := map[string]string{"RANCHER_CA_CERT_FILE": ca}
+	bundle := map[string]string{"RANCHER_CA_CERT": string(testCA(t)) + pemText}
+	for i, extra := range []map[string]string{withCA, insecure, content, oneLine, crlf, fromFile, bundle} {
 		env := map[string]string{}
 		for k, v := range base {
 			env[k] = v

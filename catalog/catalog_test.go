@@ -33,7 +33,7 @@ var daemonEnv = []string{
 	"AWS_CA_BUNDLE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_STS",
 	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
 	"CATTLE_ACCESS_KEY_FILE", "CATTLE_SECRET_KEY_FILE", "AWS_ACCESS_KEY_ID_FILE", "AWS_SECRET_ACCESS_KEY_FILE",
-	"AWS_SESSION_TOKEN_FILE", "HTTPS_PROXY_FILE", "HTTP_PROXY_FILE",
+	"AWS_SESSION_TOKEN_FILE", "HTTPS_PROXY_FILE", "HTTP_PROXY_FILE", "RANCHER_CA_CERT_FILE",
 }
 
 // fromSecret are the keys the entry takes from a Rancher secret instead of an answer: the question that names the
@@ -48,6 +48,7 @@ var fromSecret = []struct {
 	{"aws_session_token_from_secret", "AWS_SESSION_TOKEN", "aws_session_token", false},
 	{"https_proxy_from_secret", "HTTPS_PROXY", "https_proxy", false},
 	{"http_proxy_from_secret", "HTTP_PROXY", "http_proxy", false},
+	{"rancher_ca_cert_from_secret", "RANCHER_CA_CERT", "rancher_ca_cert", false},
 	{"environment_api_access_key_from_secret", "CATTLE_ACCESS_KEY", "cattle_access_key", true},
 	{"environment_api_secret_key_from_secret", "CATTLE_SECRET_KEY", "cattle_secret_key", true},
 }
@@ -71,6 +72,9 @@ var envFromAnswer = map[string]string{
 	"HTTP_PROXY":            "http_proxy",
 	"HTTPS_PROXY":           "https_proxy",
 	"NO_PROXY":              "no_proxy",
+	"RANCHER_TIMEOUT":       "rancher_timeout",
+	"ECR_TIMEOUT":           "ecr_timeout",
+	"RANCHER_CA_CERT":       "rancher_ca_cert",
 }
 
 // envFromAnswerOther: set only when registry_in_which_environment is "other".

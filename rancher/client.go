@@ -57,7 +57,7 @@ type Options struct {
 	InsecureSkipVerify bool
 	// Proxy chooses the proxy of each request; nil means HTTP_PROXY, HTTPS_PROXY and NO_PROXY.
 	Proxy func(*http.Request) (*url.URL, error)
-	// Concurrency is how many requests may be in flight (sizes the connection pool); 0 means 8.
+	// Concurrency is how many requests may be in flight (sizes the connection pool); 0 means DefaultConcurrency.
 	Concurrency int
 	// PageSize is the page size asked for when listing; 0 means DefaultPageSize.
 	PageSize int
@@ -72,6 +72,8 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// DefaultPageSize is asked for when listing: Cattle's documented maximum (its code caps at 3000).
 	DefaultPageSize = 1000
+	// DefaultConcurrency bounds the requests in flight when Options.Concurrency is zero.
+	DefaultConcurrency = 8
 	// maxPages bounds the pages of one list: 1,000 pages of 1,000 is more than any Rancher 1.6 holds.
 	maxPages = 1000
 	// maxItems bounds the items of one list, whatever the pages.
@@ -124,7 +126,7 @@ func Dial(ctx context.Context, o Options) (*Server, error) {
 		o.Timeout = DefaultTimeout
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 8
+		o.Concurrency = DefaultConcurrency
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = DefaultPageSize

@@ -35,9 +35,9 @@ type Config struct {
 	// Environments are RANCHER_ENVIRONMENTS: environment ids or names, or "all". Empty: the environment of
 	// CATTLE_URL or of the key.
 	Environments []string
-	// Concurrency bounds the Rancher requests in flight (RANCHER_CONCURRENCY); 0 means 8.
+	// Concurrency bounds the Rancher requests in flight (RANCHER_CONCURRENCY); 0 means rancher.DefaultConcurrency.
 	Concurrency int
-	// Interval is UPDATE_INTERVAL; 0 means 6 h.
+	// Interval is UPDATE_INTERVAL; 0 means DefaultInterval.
 	Interval time.Duration
 	// Rancher says how to reach Rancher; its Observe is set by New.
 	Rancher rancher.Options
@@ -111,14 +111,18 @@ type Updater struct {
 	asleep func(until time.Time, taken uint64)
 }
 
+// DefaultInterval is the longest time between two scheduled passes when Config.Interval is zero: half the 12 hours
+// of an ECR token.
+const DefaultInterval = 6 * time.Hour
+
 // New checks the configuration and prepares the clients; it makes no network call.
 func New(ctx context.Context, cfg Config) (*Updater, error) {
 	cfg = cfg.WithNames()
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 8
+		cfg.Concurrency = rancher.DefaultConcurrency
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = 6 * time.Hour
+		cfg.Interval = DefaultInterval
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 8 * time.Second

@@ -29,11 +29,14 @@ import (
 	"github.com/ecr-updater/ecr-updater/updater"
 )
 
+// DefaultTokenTTL is the lifetime of the stand-in's tokens when Options.TokenTTL is zero: a pass every 5 s.
+const DefaultTokenTTL = 10 * time.Second
+
 // Options configure a demo run.
 type Options struct {
 	// Passes stops the demo after this many passes; 0 runs until ctx is done.
 	Passes int
-	// TokenTTL is the lifetime of the stand-in's tokens; 0 means 10 s (a pass every 5 s).
+	// TokenTTL is the lifetime of the stand-in's tokens; 0 means DefaultTokenTTL.
 	TokenTTL time.Duration
 	// Out receives the tables, Log the updater's log lines (at LogLevel, "warn" when empty).
 	Out, Log io.Writer
@@ -136,7 +139,7 @@ func Spacing(ttl time.Duration) time.Duration { return max(ttl/2, updater.MinSpa
 // hold a fresh token for it.
 func Run(ctx context.Context, o Options) error {
 	if o.TokenTTL <= 0 {
-		o.TokenTTL = 10 * time.Second
+		o.TokenTTL = DefaultTokenTTL
 	}
 	if o.LogLevel == "" {
 		o.LogLevel = "warn"

@@ -33,3 +33,32 @@ func TestFilled(t *testing.T) {
 		t.Errorf("Filled() changed a Names with every field set: %+v", all.Filled())
 	}
 }
+
+// TestSetCoversNames: every field of Names is set by exactly one ID, and Set reports the IDs without a field.
+func TestSetCoversNames(t *testing.T) {
+	fields := map[string]int{}
+	for id := ID(1); id < NumIDs; id++ {
+		var n Names
+		had := n.Set(id, "X")
+		v := reflect.ValueOf(n)
+		set := 0
+		for i := range v.NumField() {
+			if v.Field(i).String() == "X" {
+				fields[v.Type().Field(i).Name]++
+				set++
+			}
+		}
+		if set > 1 || had != (set == 1) {
+			t.Errorf("Set(%d) set %d fields and reported %v", id, set, had)
+		}
+	}
+	n := reflect.TypeOf(Names{}).NumField()
+	for i := range n {
+		if name := reflect.TypeOf(Names{}).Field(i).Name; fields[name] != 1 {
+			t.Errorf("Names.%s is set by %d IDs, want 1", name, fields[name])
+		}
+	}
+	if (&Names{}).Set(0, "X") || (&Names{}).Set(NumIDs, "X") {
+		t.Error("Set took an ID that is none")
+	}
+}

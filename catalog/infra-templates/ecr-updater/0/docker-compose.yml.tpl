@@ -14,6 +14,16 @@
 # environment who can view the stack can read. It needs the Rancher Secrets stack.
 # The secret's name is a value (interpolated) under the service, and a key (templated,
 # quoted with printf %q, which YAML reads back as the same string) at the top level.
+#
+# The Rancher CA (a multiline answer: PEM, several lines, the armour lines starting with
+# -----) is only ever written as the whole value ${rancher_ca_cert}, never through a
+# template action on .Values.rancher_ca_cert (not even in a comment: the template step
+# runs over comments too). The template's output is parsed as YAML, so templated line
+# breaks would end the value and a line of ----- would start a new YAML document; a
+# dollar-brace reference is replaced after the parsing, inside the parsed value
+# (libcompose's interpolation), so every line break of the answer reaches the daemon as
+# it is. The daemon reads RANCHER_CA_CERT as the PEM itself when it holds -----BEGIN,
+# and as a path otherwise.
 version: '2'
 services:
   ecr-updater:
@@ -56,6 +66,13 @@ services:
       HTTPS_PROXY: ${https_proxy}
 {{- end }}
       NO_PROXY: ${no_proxy}
+      RANCHER_TIMEOUT: ${rancher_timeout}
+      ECR_TIMEOUT: ${ecr_timeout}
+{{- if .Values.rancher_ca_cert_from_secret }}
+      RANCHER_CA_CERT_FILE: /run/secrets/rancher_ca_cert
+{{- else }}
+      RANCHER_CA_CERT: ${rancher_ca_cert}
+{{- end }}
       # The health check in rancher-compose.yml probes this port.
       LISTEN_PORT: '8080'
 {{- if eq .Values.registry_in_which_environment "other" }}
@@ -85,7 +102,7 @@ services:
 {{- $other := eq .Values.registry_in_which_environment "other" }}
 {{- $cattleAccess := and $other .Values.environment_api_access_key_from_secret }}
 {{- $cattleSecret := and $other .Values.environment_api_secret_key_from_secret }}
-{{- if or .Values.aws_access_key_id_from_secret .Values.aws_secret_access_key_from_secret .Values.aws_session_token_from_secret .Values.http_proxy_from_secret .Values.https_proxy_from_secret $cattleAccess $cattleSecret }}
+{{- if or .Values.aws_access_key_id_from_secret .Values.aws_secret_access_key_from_secret .Values.aws_session_token_from_secret .Values.http_proxy_from_secret .Values.https_proxy_from_secret .Values.rancher_ca_cert_from_secret $cattleAccess $cattleSecret }}
     secrets:
 {{- if .Values.aws_access_key_id_from_secret }}
     - source: ${aws_access_key_id_from_secret}
@@ -118,6 +135,13 @@ services:
 {{- if .Values.https_proxy_from_secret }}
     - source: ${https_proxy_from_secret}
       target: https_proxy
+      uid: '65532'
+      gid: '65532'
+      mode: '0400'
+{{- end }}
+{{- if .Values.rancher_ca_cert_from_secret }}
+    - source: ${rancher_ca_cert_from_secret}
+      target: rancher_ca_cert
       uid: '65532'
       gid: '65532'
       mode: '0400'
@@ -155,6 +179,10 @@ secrets:
 {{- end }}
 {{- if .Values.https_proxy_from_secret }}
   {{ printf "%q" .Values.https_proxy_from_secret }}:
+    external: true
+{{- end }}
+{{- if .Values.rancher_ca_cert_from_secret }}
+  {{ printf "%q" .Values.rancher_ca_cert_from_secret }}:
     external: true
 {{- end }}
 {{- if $cattleAccess }}

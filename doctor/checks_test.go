@@ -1,0 +1,85 @@
+package doctor
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
+	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
+)
+
+// TestKindsNameEveryLine: every line of runs through most of what doctor meets is of exactly one kind of Kinds,
+// which `doctor --help` lists; and every kind is met.
+func TestKindsNameEveryLine(t *testing.T) {
+	var lines []Check
+	run := func(w *world, ctx context.Context) {
+		lines = append(lines, Run(ctx, w.cfg).Checks...)
+	}
+	// Warnings, skipped and missing environments, every kind of registry and image.
+	w := newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	a := w.rancher.AddEnvironment("alpha")
+	b := w.rancher.AddEnvironment("beta")
+	w.rancher.SetEnvironmentState(b, "inactive")
+	w.rancher.AddRegistry(a, ecrHost(account, "us-east-1"), "")
+	w.rancher.AddRegistry(a, ecrHost(account, "eu-west-1"), "inactive")
+	w.rancher.AddRegistry(a, "https://"+ecrHost(account, "ap-south-1")+"/", "")
+	w.rancher.AddService(a, "web", ecrHost(account, "us-east-1")+"/web:1", ecrHost(account, "eu-west-1")+"/side:1")
+	w.rancher.AddService(a, "bad", "docker:ngi nx")
+	w.rancher.AddService(a, "auto", ecrHost(account, "us-west-2")+"/auto:1")
+	w.cfg.Updater.Environments = []string{"alpha", "beta", "gamma"}
+	w.cfg.Updater.Rules.AutoCreate, w.cfg.Updater.Rules.Discover = true, true
+	w.cfg.Keys = []Key{{Check: "aws: secret key", From: "variable AWS_SECRET_ACCESS_KEY", Exposed: true, Fix: "use a file"}}
+	run(w, context.Background())
+	// No ECR at all; then Rancher failing; then bad AWS keys; then stopped.
+	w = newWorld(t, ranchertest.Options{}, ecrtest.Options{})
+	c := w.rancher.AddEnvironment("gamma")
+	w.rancher.AddRegistry(c, "index.docker.io", "")
+	w.rancher.AddService(c, "web", "nginx")
+	run(w, context.Background())
+	w.rancher.AddRegistry(c, ecrHost(account, "us-east-1"), "")
+	w.rancher.AddFault(ranchertest.Fault{PathContains: "/services", Status: 500, Times: 1})
+	run(w, context.Background())
+	w.rancher.AddFault(ranchertest.Fault{Method: "GET", PathContains: "/v2-beta/projects", Status: 500, Times: 1})
+	w.cfg.Updater.ECR.Credentials = credentials.NewStaticCredentialsProvider(awsKey, "wrong-secret-000000", "")
+	run(w, context.Background())
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	run(w, stopped)
+	// An AWS configuration the SDK refuses.
+	t.Setenv("AWS_CA_BUNDLE", "/nonexistent/ca.pem")
+	w.cfg.Updater.ECR.Credentials = nil
+	run(w, context.Background())
+	lines = append(lines, ConfigReport(os.ErrInvalid).Checks...)
+
+	kinds := Kinds(w.cfg.Updater.Names)
+	met := make([]bool, len(kinds))
+	for _, l := range lines {
+		var of []string
+		for i, k := range kinds {
+			if k.Matches(l.Check) {
+				of, met[i] = append(of, strings.Join(k.Names, ", ")), true
+			}
+		}
+		if len(of) != 1 {
+			t.Errorf("line %q is of %d kinds: %q", l.Check, len(of), of)
+		}
+	}
+	for i, k := range kinds {
+		if !met[i] {
+			t.Errorf("no line of the kind %q", k.Names)
+		}
+	}
+}
+
+func TestHelpListsEveryKind(t *testing.T) {
+	help := Help(world{}.cfg.Updater.Names)
+	for _, k := range Kinds(world{}.cfg.Updater.Names) {
+		if !strings.Contains(help, "  "+strings.Join(k.Names, ", ")+"\n") || !strings.Contains(help, k.Fails+k.Says+"\n") {
+			t.Errorf("Help lacks %q", k.Names)
+		}
+	}
+}
