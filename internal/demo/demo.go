@@ -6,6 +6,10 @@ package demo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -133,8 +137,8 @@ var AddedRegistry = host(addedAccount, "us-east-1")
 // than the updater's floor (updater.MinSpacing).
 func Spacing(ttl time.Duration) time.Duration { return max(ttl/2, updater.MinSpacing) }
 
-// Run runs the demo until ctx is done or the passes are done. Passes counts scheduled passes; the small passes
-// the event streams trigger are printed too. After the first scheduled pass, once both event streams are up, it
+// Run runs the demo until ctx is done or the passes are done. Passes counts scheduled passes; the passes the event
+// streams trigger (kind event) are printed too. After the first scheduled pass, once both event streams are up, it
 // adds an ECR registry with the password Placeholder to environment Default and prints how long Rancher took to
 // hold a fresh token for it.
 func Run(ctx context.Context, o Options) error {
@@ -161,7 +165,8 @@ func Run(ctx context.Context, o Options) error {
 	log := logrus.New()
 	log.Out = o.Log
 	log.SetLevel(level)
-	log.SetFormatter(&redact.Formatter{Inner: &logrus.TextFormatter{DisableColors: true, FullTimestamp: true}, Scrubber: scrubber})
+	log.SetFormatter(quietShortTokens{debug: level >= logrus.DebugLevel,
+		Formatter: &redact.Formatter{Inner: &logrus.TextFormatter{DisableColors: true, FullTimestamp: true}, Scrubber: scrubber}})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -208,7 +213,7 @@ type run struct {
 	known      map[string]string // credential id -> its password as of the last table
 	scheduled  int               // scheduled passes so far
 	lastFull   time.Time         // start of the last scheduled pass
-	resynced   map[string]bool   // environments that had a small pass since their stream connected
+	resynced   map[string]bool   // environments that had an event pass since their stream connected
 	injecting  bool
 	added      *added
 	eventNoted bool // the event line was printed
@@ -249,23 +254,74 @@ func (r *run) intro() {
 		fmt.Fprintf(r.out, "Scheduled passes come every %s, not every %s (half the %s token lifetime): the updater never starts\n", floor, half, ttl)
 		fmt.Fprintf(r.out, "two passes less than %s apart (updater.MinSpacing). ECR's real tokens live 12 h: a pass every 6 h.\n", floor)
 	}
+	if ttl < updater.ShortLifetime {
+		fmt.Fprintf(r.out, "The daemon warns of tokens that live less than %g minutes; the demo's are short on purpose, so its log shows\n", updater.ShortLifetime.Minutes())
+		fmt.Fprintf(r.out, "that warning only at debug level (--log-level debug).\n")
+	}
 	fmt.Fprintf(r.out, "Service checkout in Windows runs %s/checkout:7, but nobody added that registry:\n", DiscoveredRegistry)
 	fmt.Fprintf(r.out, "with DISCOVER_REGISTRIES=true the first pass creates it, with a fresh credential.\n")
-	fmt.Fprintf(r.out, "Passwords are shown masked: the first 4 characters and the length, e.g. %s.\n\n", Mask("placeholder"))
+	fmt.Fprintf(r.out, "Each pass prints what it counted (the updater's own counts: registries seen, in scope, and the credentials\n")
+	fmt.Fprintf(r.out, "updated, created and left alone), how they add up, then one row per registry and what became of it.\n")
+	fmt.Fprintf(r.out, "No password is printed: an ECR token shows as \"token\" and a fingerprint, the first 8 hex digits of its SHA-256\n")
+	fmt.Fprintf(r.out, "(two tokens differ, and nothing of either can be read from it); any other password as its length (%q).\n\n", Mask(Placeholder))
 }
 
-// Mask shows a password as its first 4 characters and its length, e.g. "plac… (11)"; a password shorter than 8
-// characters shows only its length.
+// Mask shows a password without any piece of it. An ECR token (the base64 of a JSON document with a payload and a
+// data key, as ECR issues them) shows as "token" and a fingerprint: the first 8 hex digits of the SHA-256 of the
+// password, which differ between two tokens and tell nothing of either. Any other password (an operator's
+// placeholder, an expired password, a Docker Hub password) shows as "not a token" and its length: a fingerprint of
+// a short password would let anyone try guesses against it.
 func Mask(p string) string {
-	n := utf8.RuneCountInString(p)
-	if n == 0 {
+	if p == "" {
 		return "(empty)"
 	}
-	head := ""
-	if n >= 8 {
-		head = string([]rune(p)[:4])
+	if !isECRPassword(p) {
+		return fmt.Sprintf("not a token (%d chars)", utf8.RuneCountInString(p))
 	}
-	return fmt.Sprintf("%s… (%d)", head, n)
+	return "token " + Fingerprint(p)
+}
+
+// Fingerprint is the first 8 hex digits of the SHA-256 of a password.
+func Fingerprint(p string) string {
+	sum := sha256.Sum256([]byte(p))
+	return hex.EncodeToString(sum[:4])
+}
+
+// isECRPassword reports whether p is shaped like an ECR password: the base64 of a JSON object whose payload and
+// datakey are strings.
+func isECRPassword(p string) bool {
+	raw, err := base64.StdEncoding.DecodeString(p)
+	if err != nil {
+		return false
+	}
+	var doc struct {
+		Payload *string `json:"payload"`
+		DataKey *string `json:"datakey"`
+	}
+	return json.Unmarshal(raw, &doc) == nil && doc.Payload != nil && doc.DataKey != nil && *doc.Payload != "" && *doc.DataKey != ""
+}
+
+// shortTokenWarning starts the updater's warning of a token that lives less than updater.ShortLifetime.
+const shortTokenWarning = "ECR token lives less than "
+
+// quietShortTokens demotes the updater's warning of a short-lived token to debug: the demo's tokens are short on
+// purpose (the intro says so), so the warning, which the daemon keeps for real deployments, would read as an error
+// here. debug says whether the log shows debug lines.
+type quietShortTokens struct {
+	logrus.Formatter
+	debug bool
+}
+
+func (f quietShortTokens) Format(e *logrus.Entry) ([]byte, error) {
+	if e.Level != logrus.WarnLevel || !strings.HasPrefix(e.Message, shortTokenWarning) {
+		return f.Formatter.Format(e)
+	}
+	if !f.debug {
+		return nil, nil
+	}
+	d := *e
+	d.Level = logrus.DebugLevel
+	return f.Formatter.Format(&d)
 }
 
 func (r *run) onPass(res *updater.Result) {
@@ -355,7 +411,7 @@ func (r *run) inject() {
 	a := &added{env: env, registryID: reg, credentialID: cred, region: "us-east-1", at: time.Now(), done: make(chan struct{})}
 	r.added = a
 	r.known[cred] = Placeholder
-	fmt.Fprintf(r.out, "%s  Someone adds registry %s (%s) to %s (Default) in Rancher, with credential %s: user %s, password %s.\n",
+	fmt.Fprintf(r.out, "%s  Someone adds registry %s (%s) to %s (Default) in Rancher, with credential %s: user %s and a password typed by hand, %s.\n",
 		a.at.Format(timeFormat), reg, AddedRegistry, env, cred, ecr.User, Mask(Placeholder))
 	fmt.Fprintf(r.out, "              Rancher reports the change on the event stream within a second; no scheduled pass is due.\n\n")
 	r.mu.Unlock()
@@ -394,11 +450,11 @@ func (r *run) noteEvent(a *added, res *updater.Result) {
 		fmt.Fprintf(r.out, "Event: %s pass wrote registry %s's credential %s, but Rancher did not hold the newest token.\n\n", res.Kind, a.registryID, a.credentialID)
 		return
 	}
-	by := "a small pass triggered by the event, not by the schedule"
+	by := "a pass triggered by the event, not by the schedule"
 	if res.Kind != updater.PassEvent {
-		by = "the " + res.Kind + " pass, not by the event (the event stream did not trigger a small pass in time)"
+		by = "the " + res.Kind + " pass, not by the event (the event stream did not trigger a pass in time)"
 	}
-	fmt.Fprintf(r.out, "Event: registry %s was added at %s with password %s; Rancher held a fresh token %d ms later (%s),\n",
+	fmt.Fprintf(r.out, "Event: registry %s was added at %s with a password typed by hand, %s; Rancher held a fresh token %d ms later (%s),\n",
 		a.registryID, a.at.Format(timeFormat), Mask(Placeholder), at.Sub(a.at).Milliseconds(), at.Format(timeFormat))
 	fmt.Fprintf(r.out, "       written by %s (scheduled passes: last at %s, next due at %s).\n\n", by,
 		r.lastFull.Format(timeFormat), r.lastFull.Add(Spacing(r.o.TokenTTL)).Format(timeFormat))
@@ -426,15 +482,18 @@ func (r *run) printPass(res *updater.Result) {
 		latest[is.Region] = is.Password
 	}
 	title := fmt.Sprintf("Pass %d (scheduled)", r.scheduled)
-	switch {
-	case res.Kind == updater.PassEvent:
-		title = "Small pass (event: Rancher reported a change, or a stream connected)"
-	case res.Kind != updater.PassScheduled:
-		title = "Pass (" + res.Kind + ")"
+	switch res.Kind {
+	case updater.PassScheduled:
+	case updater.PassEvent:
+		title = "Pass (event: Rancher reported a change, or a stream connected)"
+	default:
+		title = "Pass (" + res.Kind + ": something failed)"
 	}
-	fmt.Fprintf(out, "%s at %s: %d registries seen, %d in scope, %d updated, %d created, %d skipped, %d failed (%s, %d Rancher requests, %d ECR calls)\n",
-		title, res.Start.Format(timeFormat), res.Seen, res.InScope, res.Updated, res.Created, res.Skipped, res.Failures(),
+	fmt.Fprintf(out, "%s at %s: %s, %d Rancher requests, %d ECR calls\n", title, res.Start.Format(timeFormat),
 		res.Duration.Round(time.Millisecond), res.RancherRequests, res.ECRCalls)
+	for _, l := range summary(res) {
+		fmt.Fprintf(out, "  %s\n", l)
+	}
 	if res.Err != nil {
 		fmt.Fprintf(out, "  failed: %s\n\n", r.scrub.Scrub(res.Err.Error()))
 		return
@@ -467,6 +526,62 @@ func (r *run) printPass(res *updater.Result) {
 	}
 }
 
+// summary says what the pass counted, in the updater's words (seen, in scope, updated, created, skipped, failed: the
+// fields of its "pass done" log line), what each count counts and how they add up to the rows of the table: one
+// row per registry seen, and one per registry the pass created.
+func summary(res *updater.Result) []string {
+	leftAlone := 0
+	for _, e := range res.Envs {
+		if e.Err == nil && e.SkipReason == "" {
+			leftAlone += e.Plan.Current
+		}
+	}
+	made := res.RegistriesCreated
+	inExisting := res.Created - made
+	var l []string
+	regs := fmt.Sprintf("registries:  %d seen (listed by Rancher)", res.Seen)
+	if made > 0 {
+		regs = fmt.Sprintf("registries:  %d in the table = %d seen (listed by Rancher) + %d created by the pass (%s)",
+			res.Seen+made, res.Seen, made, createdBy(res))
+	}
+	l = append(l, regs)
+	l = append(l, fmt.Sprintf("             %d seen = %d in scope (active ECR registries) + %d untouched (not ECR, or out of scope)",
+		res.Seen, res.InScope, res.Seen-res.InScope))
+	l = append(l, fmt.Sprintf("credentials: %d in the %d registries in scope = %d updated + %d created (the registry had none) + %d left alone (hold the current token)",
+		res.Updated+inExisting+leftAlone, res.InScope, res.Updated, inExisting, leftAlone))
+	if made > 0 {
+		l = append(l, fmt.Sprintf("             %d created = %d in a registry seen + %d with the registry the pass created", res.Created, inExisting, made))
+	}
+	switch {
+	case res.Skipped == 0 && res.Failures() == 0 && res.FailedEnvs == 0 && res.EnvsSkipped == 0:
+		l = append(l, "nothing skipped, nothing failed")
+	default:
+		l = append(l, fmt.Sprintf("%d skipped, %d failed (%d environments not read, %d inactive): see the rows", res.Skipped, res.Failures(),
+			res.FailedEnvs, res.EnvsSkipped))
+	}
+	return l
+}
+
+// createdBy names the settings that made the pass create registries.
+func createdBy(res *updater.Result) string {
+	var discovered, auto bool
+	for _, e := range res.Envs {
+		for _, w := range e.Writes {
+			if w.RegistryCreated && w.Outcome == updater.OutcomeCreated {
+				discovered = discovered || w.Service != ""
+				auto = auto || w.Service == ""
+			}
+		}
+	}
+	switch {
+	case discovered && auto:
+		return "DISCOVER_REGISTRIES and AUTO_CREATE"
+	case auto:
+		return "AUTO_CREATE"
+	}
+	return "DISCOVER_REGISTRIES"
+}
+
 // rows are the table rows of one environment (without the environment column), one per registry, or one per
 // write.
 func (r *run) rows(res *updater.Result, e *updater.EnvResult, latest map[string]string) []string {
@@ -493,25 +608,12 @@ func (r *run) rows(res *updater.Result, e *updater.EnvResult, latest map[string]
 		if reg.State == "removed" || reg.State == "purged" {
 			continue
 		}
+		if a := r.added; a != nil && reg.ID == a.registryID && a.at.After(res.Start) && len(writes[reg.ID]) == 0 {
+			continue // added while the pass ran, after it listed the registries: not seen, the next pass sees it
+		}
 		if ws := writes[reg.ID]; len(ws) > 0 {
 			for _, wr := range ws {
-				before := "(no credential)"
-				if p, ok := r.known[wr.CredentialID]; ok {
-					before = Mask(p)
-				}
-				after, fresh := "?", "no"
-				if c, ok := w.Rancher.Credential(wr.CredentialID); ok {
-					after = Mask(c.SecretValue)
-					if c.SecretValue == latest[wr.Region] && c.PublicValue == ecr.User {
-						fresh = "yes"
-					}
-				}
-				what := string(wr.Outcome) + ": " + whyWritten(res, wr)
-				if wr.Err != nil {
-					what = string(wr.Outcome) + ": " + r.scrub.Scrub(wr.Err.Error())
-				}
-				rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s -> %s\t%s\t%s\t%s", reg.ID, reg.ServerAddress, wr.CredentialID,
-					before, after, wr.ExpiresAt.Format("15:04:05"), fresh, what))
+				rows = append(rows, r.writeRow(res, reg, wr, latest))
 			}
 			continue
 		}
@@ -531,6 +633,28 @@ func (r *run) rows(res *updater.Result, e *updater.EnvResult, latest map[string]
 		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t\t\t%s", reg.ID, reg.ServerAddress, cred, password, what))
 	}
 	return rows
+}
+
+// writeRow is the table row of one write (without the environment column): the password before -> after, checked
+// against what the Rancher stand-in now stores.
+func (r *run) writeRow(res *updater.Result, reg ranchertest.Registry, wr updater.Write, latest map[string]string) string {
+	before := "(no credential)"
+	if p, ok := r.known[wr.CredentialID]; ok {
+		before = Mask(p)
+	}
+	after, fresh := "?", "no"
+	if c, ok := r.w.Rancher.Credential(wr.CredentialID); ok {
+		after = Mask(c.SecretValue)
+		if c.SecretValue == latest[wr.Region] && c.PublicValue == ecr.User {
+			fresh = "yes"
+		}
+	}
+	what := string(wr.Outcome) + ": " + whyWritten(res, wr)
+	if wr.Err != nil {
+		what = string(wr.Outcome) + ": " + r.scrub.Scrub(wr.Err.Error())
+	}
+	return fmt.Sprintf("%s\t%s\t%s\t%s -> %s\t%s\t%s\t%s", reg.ID, reg.ServerAddress, wr.CredentialID,
+		before, after, wr.ExpiresAt.Format("15:04:05"), fresh, what)
 }
 
 // whyWritten says why a pass wrote a credential.

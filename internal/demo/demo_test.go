@@ -3,12 +3,14 @@ package demo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 )
 
 // TestDemo runs the demo for two scheduled passes and checks what it prints: every registry with what happened
@@ -44,8 +46,8 @@ func TestDemo(t *testing.T) {
 	if len(regs) != 8 {
 		t.Fatalf("the world has %d registries, want 6, the one discovered for service checkout and the one the demo adds", len(regs))
 	}
-	pass1 := section(lines, "Pass 1 (scheduled)")
-	pass2 := section(lines, "Pass 2 (scheduled)")
+	pass1 := rowsOf(t, lines, "Pass 1 (scheduled)")
+	pass2 := rowsOf(t, lines, "Pass 2 (scheduled)")
 	for _, reg := range regs {
 		if reg.ServerAddress == AddedRegistry {
 			continue // added after pass 1
@@ -65,18 +67,18 @@ func TestDemo(t *testing.T) {
 		case row == "":
 			t.Errorf("pass 2 does not show registry %s (%s)", reg.ID, reg.ServerAddress)
 		case reg.ServerAddress == "index.docker.io":
-			if !strings.Contains(row, "dock… (19), unchanged") || !strings.Contains(row, "untouched: not an ECR registry") {
+			if !strings.Contains(row, "not a token (19 chars), unchanged") || !strings.Contains(row, "untouched: not an ECR registry") {
 				t.Errorf("pass 2, Docker Hub: %q", row)
 			}
 		case !strings.Contains(row, "updated: ECR registry: every scheduled pass rewrites it") || !strings.Contains(row, "yes"):
 			t.Errorf("pass 2, registry %s: %q", reg.ID, row)
 		}
 	}
-	if row := find(pass1, "1sp1"); !strings.Contains(row, "expi… (18) -> eyJ") {
-		t.Errorf("pass 1 does not show the password before -> after: %q", row)
+	if row := find(pass1, "1sp1"); !strings.Contains(row, "not a token (18 chars) -> token ") {
+		t.Errorf("pass 1 does not show that a password became a token: %q", row)
 	}
 
-	// The added registry: a small pass triggered by the event, and its latency.
+	// The added registry: a pass triggered by the event, and its latency.
 	m := regexp.MustCompile(`Rancher held a fresh token (\d+) ms later`).FindStringSubmatch(text)
 	if m == nil {
 		t.Fatalf("no event line:\n%s", text)
@@ -84,17 +86,20 @@ func TestDemo(t *testing.T) {
 	if ms, _ := strconv.Atoi(m[1]); ms >= 3000 {
 		t.Errorf("fresh token %d ms after the registry was added, want under 3000", ms)
 	}
-	if !strings.Contains(text, "written by a small pass triggered by the event, not by the schedule") {
-		t.Errorf("the event line does not say a small pass wrote it:\n%s", text)
+	if !strings.Contains(text, "written by a pass triggered by the event, not by the schedule") {
+		t.Errorf("the event line does not say a pass for the event wrote it:\n%s", text)
+	}
+	if strings.Contains(strings.ToLower(text), "small pass") {
+		t.Errorf("the demo speaks of a small pass, which the updater no longer has:\n%s", text)
 	}
 	var row string
-	for i, l := range lines {
-		if strings.HasPrefix(l, "Small pass (event") && row == "" {
-			row = find(section(lines[i:], "Small pass (event"), AddedRegistry)
+	for _, p := range passes(t, lines) {
+		if strings.HasPrefix(p.title, "Pass (event") && row == "" {
+			row = find(p.rows, AddedRegistry)
 		}
 	}
-	if !strings.Contains(row, "plac… (11) -> eyJ") || !strings.Contains(row, "Rancher reported this registry changed") {
-		t.Errorf("no small pass shows the added registry written: %q\n%s", row, text)
+	if !strings.Contains(row, "not a token (11 chars) -> token ") || !strings.Contains(row, "Rancher reported this registry changed") {
+		t.Errorf("no event pass shows the added registry written: %q\n%s", row, text)
 	}
 	if !strings.Contains(text, "updater.MinSpacing") || !strings.Contains(text, "every 5s") {
 		t.Errorf("the demo does not say why passes come 5 s apart:\n%s", text)
@@ -105,11 +110,9 @@ func TestDemo(t *testing.T) {
 	if len(issued) < 4 {
 		t.Fatalf("the ECR stand-in issued %d tokens", len(issued))
 	}
-	lengths := map[int]bool{}
 	secrets := []string{w.SecretKey, w.AWSSecret, Placeholder, "expired-password-1", "docker-hub-password"}
 	for _, is := range issued {
 		secrets = append(secrets, is.Password, is.Token)
-		lengths[utf8.RuneCountInString(is.Password)] = true
 	}
 	for _, s := range secrets {
 		for name, b := range map[string]string{"output": text, "log": log.String()} {
@@ -118,31 +121,204 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	}
-	masks := regexp.MustCompile(`(\S*)… \((\d+)\)`).FindAllStringSubmatch(text, -1)
-	if len(masks) < 20 {
-		t.Fatalf("only %d masked passwords in the output", len(masks))
-	}
-	for _, mk := range masks {
-		n, _ := strconv.Atoi(mk[2])
-		if utf8.RuneCountInString(mk[1]) > 4 {
-			t.Errorf("mask %q shows more than 4 characters", mk[0])
+	// No piece of any password either: no 12 characters in a row of one (a token's fingerprint is 8 hex digits).
+	for name, b := range map[string]string{"output": text, "log": log.String()} {
+		pieces := map[string]bool{}
+		for i := 0; i+12 <= len(b); i++ {
+			pieces[b[i:i+12]] = true
 		}
-		if mk[1] == "eyJw" && !lengths[n] {
-			t.Errorf("mask %q: no issued password has that length", mk[0])
+		for _, s := range secrets {
+			for i := 0; i+12 <= len(s); i++ {
+				if pieces[s[i:i+12]] {
+					t.Errorf("the %s holds a piece of a secret (%d characters from offset %d)", name, 12, i)
+					break
+				}
+			}
+		}
+	}
+	// Every token shown is the fingerprint of a token ECR issued; a rewrite shows two different ones.
+	fingerprints := map[string]bool{}
+	for _, is := range issued {
+		fingerprints[Fingerprint(is.Password)] = true
+	}
+	shown := regexp.MustCompile(`token ([0-9a-f]{8})\b`).FindAllStringSubmatch(text, -1)
+	if len(shown) < 20 {
+		t.Fatalf("only %d token fingerprints in the output", len(shown))
+	}
+	for _, f := range shown {
+		if !fingerprints[f[1]] {
+			t.Errorf("fingerprint %s is of no token ECR issued", f[1])
+		}
+	}
+	for _, l := range pass2 {
+		if m := regexp.MustCompile(`token ([0-9a-f]{8}) -> token ([0-9a-f]{8})`).FindStringSubmatch(l); m != nil && m[1] == m[2] {
+			t.Errorf("pass 2 shows a rewrite as the same token: %q", l)
+		}
+	}
+	if strings.Contains(text, "eyJ") {
+		t.Errorf("the output shows the start of a token (eyJ...):\n%s", text)
+	}
+
+	// Every pass printed adds up, and says what the updater's own "pass done" line counted.
+	checkSums(t, lines, log.String())
+
+	// The 10-second tokens are short on purpose: the demo's log keeps the updater's warning at debug level.
+	if strings.Contains(log.String(), "level=warning") || strings.Contains(log.String(), "level=error") {
+		t.Errorf("a healthy demo logs warnings:\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), `level=debug msg="`+shortTokenWarning) {
+		t.Errorf("the log at debug level lacks the short-token line:\n%s", log.String())
+	}
+	if !strings.Contains(text, "short on purpose") {
+		t.Errorf("the intro does not explain the short tokens:\n%s", text)
+	}
+}
+
+// TestDemoQuietByDefault: at the default log level a healthy demo prints no log line (the updater's short-token
+// warning included: the demo's tokens are short on purpose).
+func TestDemoQuietByDefault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 1.5 s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, log bytes.Buffer
+	if err := Run(ctx, Options{Passes: 1, Out: &out, Log: &log}); err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	if log.Len() > 0 {
+		t.Errorf("the demo logged at the default level:\n%s", log.String())
+	}
+	checkSums(t, strings.Split(out.String(), "\n"), "")
+}
+
+// pass is one pass as printed: its title, its summary lines and its table rows.
+type pass struct {
+	title         string
+	summary, rows []string
+}
+
+// passes splits the output into its passes.
+func passes(t *testing.T, lines []string) []pass {
+	t.Helper()
+	var ps []pass
+	for i := 0; i < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "Pass ") {
+			continue
+		}
+		p := pass{title: lines[i]}
+		j := i + 1
+		for ; j < len(lines) && !strings.HasPrefix(lines[j], "  ENVIRONMENT"); j++ {
+			p.summary = append(p.summary, strings.TrimSpace(lines[j]))
+		}
+		for j++; j < len(lines) && lines[j] != ""; j++ {
+			p.rows = append(p.rows, lines[j])
+		}
+		ps = append(ps, p)
+		i = j
+	}
+	return ps
+}
+
+var (
+	sumRegistries = regexp.MustCompile(`^registries:  (?:(\d+) in the table = )?(\d+) seen \(listed by Rancher\)(?: \+ (\d+) created by the pass \(DISCOVER_REGISTRIES\))?$`)
+	sumSeen       = regexp.MustCompile(`^(\d+) seen = (\d+) in scope \(active ECR registries\) \+ (\d+) untouched \(not ECR, or out of scope\)$`)
+	sumCreds      = regexp.MustCompile(`^credentials: (\d+) in the (\d+) registries in scope = (\d+) updated \+ (\d+) created \(the registry had none\) \+ (\d+) left alone \(hold the current token\)$`)
+	sumCreated    = regexp.MustCompile(`^(\d+) created = (\d+) in a registry seen \+ (\d+) with the registry the pass created$`)
+	passDone      = regexp.MustCompile(`msg="pass done".* created=(\d+) .*in_scope=(\d+) .*seen=(\d+) .*updated=(\d+)`)
+)
+
+// checkSums checks, for every pass printed, that the summary adds up and matches the rows of its table (one per
+// registry, in the demo's world: one credential each), and, when log holds the updater's "pass done" lines, that
+// the summary's counts are the updater's own.
+func checkSums(t *testing.T, lines []string, log string) {
+	t.Helper()
+	ps := passes(t, lines)
+	if len(ps) == 0 {
+		t.Fatal("no pass printed")
+	}
+	var done [][]string
+	for _, l := range strings.Split(log, "\n") {
+		if m := passDone.FindStringSubmatch(l); m != nil {
+			done = append(done, m)
+		}
+	}
+	if log != "" && len(done) != len(ps) {
+		t.Errorf("%d passes printed, %d \"pass done\" lines logged", len(ps), len(done))
+	}
+	n := func(s string) int { v, _ := strconv.Atoi(s); return v }
+	for i, p := range ps {
+		if len(p.summary) < 4 {
+			t.Errorf("%s: summary %q", p.title, p.summary)
+			continue
+		}
+		reg, seen, creds := sumRegistries.FindStringSubmatch(p.summary[0]), sumSeen.FindStringSubmatch(p.summary[1]), sumCreds.FindStringSubmatch(p.summary[2])
+		if reg == nil || seen == nil || creds == nil {
+			t.Errorf("%s: the summary does not say what it counts:\n%s", p.title, strings.Join(p.summary, "\n"))
+			continue
+		}
+		made, total := n(reg[3]), n(reg[2])
+		if reg[1] != "" {
+			total = n(reg[1])
+		}
+		created := n(creds[4])
+		if made > 0 {
+			c := sumCreated.FindStringSubmatch(p.summary[3])
+			if c == nil || n(c[2]) != created || n(c[3]) != made || n(c[1]) != created+made {
+				t.Errorf("%s: created does not add up: %q (%d in a registry seen, %d registries created)", p.title, p.summary[3], created, made)
+			}
+		}
+		if last := p.summary[len(p.summary)-1]; last != "nothing skipped, nothing failed" {
+			t.Errorf("%s: %q", p.title, last)
+		}
+		// The arithmetic of the summary itself.
+		if total != n(reg[2])+made || n(seen[1]) != n(reg[2]) || n(seen[1]) != n(seen[2])+n(seen[3]) || n(creds[2]) != n(seen[2]) ||
+			n(creds[1]) != n(creds[3])+created+n(creds[5]) || n(creds[1]) != n(creds[2]) {
+			t.Errorf("%s: the summary does not add up:\n%s", p.title, strings.Join(p.summary, "\n"))
+		}
+		// The rows: one per registry in the table, each with what became of it, as the summary counts them.
+		what := map[string]int{}
+		for _, r := range p.rows {
+			switch {
+			case strings.Contains(r, "created: DISCOVER_REGISTRIES"):
+				what["made"]++
+			case strings.Contains(r, "created: "):
+				what["created"]++
+			case strings.Contains(r, "updated: "):
+				what["updated"]++
+			case strings.Contains(r, "left alone: "):
+				what["left alone"]++
+			case strings.Contains(r, "untouched: "):
+				what["untouched"]++
+			default:
+				what["other"]++
+			}
+		}
+		want := map[string]int{"made": made, "created": created, "updated": n(creds[3]), "left alone": n(creds[5]), "untouched": n(seen[3])}
+		for k, v := range want {
+			if what[k] != v {
+				t.Errorf("%s: %d rows %s, the summary says %d\n%s", p.title, what[k], k, v, strings.Join(p.rows, "\n"))
+			}
+		}
+		if len(p.rows) != total || what["other"] > 0 {
+			t.Errorf("%s: %d rows, the summary says %d registries in the table\n%s", p.title, len(p.rows), total, strings.Join(p.rows, "\n"))
+		}
+		// The updater's own counts.
+		if i < len(done) {
+			d := done[i]
+			if n(d[1]) != created+made || n(d[2]) != n(seen[2]) || n(d[3]) != n(seen[1]) || n(d[4]) != n(creds[3]) {
+				t.Errorf("%s: the updater logged created=%s in_scope=%s seen=%s updated=%s; the summary says\n%s", p.title, d[1], d[2], d[3], d[4],
+					strings.Join(p.summary, "\n"))
+			}
 		}
 	}
 }
 
-// section returns the lines of the first table whose title starts with title.
-func section(lines []string, title string) []string {
-	for i, l := range lines {
-		if strings.HasPrefix(l, title) {
-			for j := i + 1; j < len(lines); j++ {
-				if lines[j] == "" {
-					return lines[i+1 : j]
-				}
-			}
-			return lines[i+1:]
+// rowsOf returns the table rows of the first pass whose title starts with title.
+func rowsOf(t *testing.T, lines []string, title string) []string {
+	for _, p := range passes(t, lines) {
+		if strings.HasPrefix(p.title, title) {
+			return p.rows
 		}
 	}
 	return nil
@@ -172,17 +348,26 @@ func contains(fields []string, w string) bool {
 	return false
 }
 
+// TestMask: an ECR token shows as its fingerprint, anything else as its length; never a piece of either.
 func TestMask(t *testing.T) {
+	token := base64.StdEncoding.EncodeToString([]byte(`{"payload":"c2VjcmV0","datakey":"a2V5","version":"2","type":"DATA_KEY","expiration":1}`))
+	sum := sha256.Sum256([]byte(token))
 	for p, want := range map[string]string{
-		"placeholder":    "plac… (11)",
+		"placeholder":    "not a token (11 chars)",
 		"":               "(empty)",
-		"short":          "… (5)",
-		"12345678":       "1234… (8)",
-		"ñandú-pässwörd": "ñand… (14)",
+		"ñandú-pässwörd": "not a token (14 chars)",
+		token:            "token " + hex.EncodeToString(sum[:])[:8],
+		base64.StdEncoding.EncodeToString([]byte(`{"payload":""}`)):  "not a token (20 chars)",
+		base64.StdEncoding.EncodeToString([]byte(`not json at all`)): "not a token (20 chars)",
+		"eyJwYXlsb2FkIjoi": "not a token (16 chars)", // base64, but not of a JSON document
 	} {
 		if got := Mask(p); got != want {
-			t.Errorf("Mask(%q) = %q, want %q", p, got, want)
+			t.Errorf("Mask(%.20q) = %q, want %q", p, got, want)
 		}
+	}
+	other := base64.StdEncoding.EncodeToString([]byte(`{"payload":"b3RoZXI=","datakey":"a2V5","version":"2","type":"DATA_KEY","expiration":1}`))
+	if Mask(token) == Mask(other) {
+		t.Errorf("two tokens masked alike: %s", Mask(token))
 	}
 }
 
