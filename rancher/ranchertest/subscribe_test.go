@@ -292,26 +292,22 @@ func TestSubscribeEventNames(t *testing.T) {
 	w := newWorld(t, Options{EscapeSlashes: true})
 	s := w.s
 	s.SetEventOptions(fast)
-	pingsOnly := subscribe(t, s, "/v2-beta/subscribe", w.envKey1)
+	pings := subscribe(t, s, "/v2-beta/subscribe", w.envKey1)
 	other := subscribe(t, s, "/v2-beta/subscribe?eventNames=service.update", w.envKey1)
 	both := subscribe(t, s, "/v2-beta/subscribe?eventNames=ping&eventNames=resource.change", w.envKey1)
+	registered(t, pings, other, both)
 	s.SetState(w.cred1, "inactive")
-	s.EmitNoise(w.env1, 5)
-	for i := 0; i < 6; i++ {
-		_ = next(t, pingsOnly, time.Second)
-		_ = next(t, other, time.Second)
+	if n := s.EmitNoise(w.env1, 5); n != 5 {
+		t.Fatalf("EmitNoise queued %d, want 5 (to the one subscriber of resource.change)", n)
 	}
-	for _, c := range []*websocket.Conn{pingsOnly, other} {
-		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		for {
-			_, b, err := c.ReadMessage()
-			if err != nil {
-				break
-			}
-			if !strings.Contains(string(b), `"name":"ping"`) {
-				t.Errorf("a subscriber without resource.change got %.100s", b)
-			}
-		}
+	// The change is queued once published: 6 messages in all, to the subscriber of resource.change only.
+	waitFor(t, "the change published", 2*time.Second, func() bool { return s.PublishedEvents() >= 6 })
+	if n := s.PublishedEvents(); n != 6 {
+		t.Errorf("%d messages queued, want 6 (5 noise, 1 change) to one subscriber", n)
+	}
+	since := time.Now()
+	for _, c := range []*websocket.Conn{pings, other} {
+		pingsOnly(t, c, since)
 	}
 	// EscapeSlashes applies to the REST answers only: Cattle's event frames never escape "/".
 	for {
@@ -343,6 +339,7 @@ func TestSubscribeNoise(t *testing.T) {
 	s.SetEventOptions(fast)
 	c := subscribe(t, s, "/v2-beta/subscribe?eventNames=resource.change", w.envKey1)
 	c2 := subscribe(t, s, "/v2-beta/subscribe?eventNames=resource.change", w.envKey2)
+	registered(t, c, c2)
 	if n := s.EmitNoise(w.env1, 400); n != 400 {
 		t.Fatalf("EmitNoise queued %d", n)
 	}
@@ -377,15 +374,33 @@ func TestSubscribeNoise(t *testing.T) {
 	if avg := size / 400; avg < 1500 || avg > 6000 {
 		t.Errorf("average noise event %d bytes", avg)
 	}
-	// The other environment's subscriber got pings only.
-	_ = c2.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	for {
-		_, b, err := c2.ReadMessage()
-		if err != nil {
-			break
+	// The other environment's subscriber got pings only: EmitNoise returns once every message is queued.
+	pingsOnly(t, c2, time.Now())
+}
+
+// registered waits for the first frame of each socket: the dial returns at the 101, and the subscriber is
+// registered after it (as in Cattle), then pinged. A change published before that never reaches the socket.
+func registered(t *testing.T, cs ...*websocket.Conn) {
+	t.Helper()
+	for _, c := range cs {
+		if m := next(t, c, 2*time.Second); m["name"] != "ping" {
+			t.Fatalf("first frame %v, want a ping", m)
 		}
-		if !strings.Contains(string(b), `"name":"ping"`) {
-			t.Fatalf("environment 2 got %.100s", b)
+	}
+}
+
+// pingsOnly reads c until two pings made after since, and fails on any other frame. A message queued before since
+// is written right after the first ping made after since, at the latest: each round of the socket's writer sends
+// the ping due, then everything queued.
+func pingsOnly(t *testing.T, c *websocket.Conn, since time.Time) {
+	t.Helper()
+	for after := 0; after < 2; {
+		m := next(t, c, 2*time.Second)
+		if m["name"] != "ping" {
+			t.Fatalf("got %.200s, want pings only", mustJSON(t, m))
+		}
+		if at, _ := m["time"].(float64); int64(at) > since.UnixMilli() {
+			after++
 		}
 	}
 }
