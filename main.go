@@ -311,8 +311,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			},
 			doctorCommand(stdout, stderr, scrubber), // doctor_cmd.go
 			{
-				Name:   "healthcheck",
-				Usage:  "ask the running daemon's /healthz on LISTEN_PORT; exit 0 when healthy, 1 otherwise",
+				Name: "healthcheck",
+				Usage: "ask the running daemon's /livez on LISTEN_PORT (is its loop alive? the image's HEALTHCHECK runs this); " +
+					"exit 0 when it is, 1 otherwise. A failing key or Rancher does not fail it: see --status",
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "status", Usage: "ask /healthz instead (is the updater doing its job?): exit 1 when starting, failing or overdue"},
+				},
 				Action: healthcheck,
 			},
 			{
@@ -373,6 +377,9 @@ func printErrors(w io.Writer, err error) {
 	}
 }
 
+// healthcheck asks the running daemon's /livez, which fails only when its loop is wedged: the image's HEALTHCHECK
+// runs it, and the catalog's health check asks /livez too, so whatever restarts an unhealthy container restarts
+// it only for what a restart can fix. --status asks /healthz, which also fails for a key or a Rancher that fails.
 func healthcheck(ctx context.Context, c *cli.Command) error {
 	port, err := listenPort(c)
 	if err != nil {
@@ -381,7 +388,11 @@ func healthcheck(ctx context.Context, c *cli.Command) error {
 	if port == 0 {
 		return &exitError{code: exitFailed, err: errors.New("LISTEN_PORT is 0: the daemon serves no health endpoint")}
 	}
-	if err := updater.Probe(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", port)); err != nil {
+	path := "/livez"
+	if c.Bool("status") {
+		path = "/healthz"
+	}
+	if err := updater.Probe(ctx, fmt.Sprintf("http://127.0.0.1:%d%s", port, path)); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
 	return nil

@@ -367,14 +367,18 @@ func (u *Updater) pass(stop, inflight context.Context, sc scope) *Result {
 		u.report(res)
 	}()
 
+	// For /livez: the pass is bounded by connect's deadline, then by its budget.
+	u.health.passStarted(res.Start.Add(readStageTimeouts * u.rancherTimeout()))
 	targets, err := u.connect(inflight, sc, &before)
 	if err != nil {
 		res.Err = err
 		return res
 	}
 	res.Envs = targets
-	inflight, cancel := context.WithTimeout(inflight, u.passBudget(len(targets)))
+	budget := u.passBudget(len(targets))
+	inflight, cancel := context.WithTimeout(inflight, budget)
 	defer cancel()
+	u.health.passStarted(u.clock.Now().Add(budget))
 
 	// Read every environment.
 	envs := make([]*envPass, len(targets))
