@@ -244,7 +244,7 @@ func flags() []cli.Flag {
 		boolFlagOn("events", "EVENTS", "follow each environment's event stream and refresh a registry within seconds of its change (default true; false: on schedule only)"),
 		stringFlag("log-level", "LOG_LEVEL", defaultLogLevel, "trace, debug, info, warn (warning) or error, any case; panic and fatal log at error level"),
 		stringFlag("log-format", "LOG_FORMAT", defaultLogFormat, "text or json"),
-		stringFlag("listen-port", "LISTEN_PORT", strconv.Itoa(defaultListenPort), "port of /ping, /healthz, /readyz and /metrics (0 turns them off)"),
+		stringFlag("listen-port", "LISTEN_PORT", strconv.Itoa(defaultListenPort), "port of /ping, /livez, /healthz, /readyz and /metrics (0 turns them off)"),
 		stringFlag("rancher-timeout", "RANCHER_TIMEOUT", shortDuration(defaultRancherTimeout),
 			fmt.Sprintf("deadline of each Rancher request (%s to %s)", shortDuration(minTimeout), shortDuration(maxTimeout))),
 		stringFlag("ecr-timeout", "ECR_TIMEOUT", shortDuration(defaultECRTimeout),
@@ -816,7 +816,7 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *
 			stopServing()
 			return &exitError{code: exitFailed, err: fmt.Errorf("LISTEN_PORT: %w", err)}
 		}
-		s.log.WithField("address", ln.Addr().String()).Info("serving /ping, /healthz, /readyz and /metrics")
+		s.log.WithField("address", ln.Addr().String()).Info("serving /ping, /livez, /healthz, /readyz and /metrics")
 		go func() { served <- updater.Serve(serveCtx, ln, updater.Handler(u.Health(), reg), s.log) }()
 	} else {
 		served <- nil
