@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecr-updater/ecr-updater/internal/standin"
 )
 
 const (
@@ -85,7 +87,7 @@ func (s *Server) serveSTS(w http.ResponseWriter, req *request, form url.Values) 
 func (s *Server) invalidAction(w http.ResponseWriter, req *request, action, version string) {
 	_, latency, _ := s.settings()
 	if !s.wait(req.r.Context(), latency) {
-		drop(w)
+		standin.Drop(w)
 		return
 	}
 	writeXMLError(w, req.id, 400, "InvalidAction", "Could not find operation "+action+" for version "+version)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecr-updater/ecr-updater/internal/standin"
 )
 
 const challenge = `Basic realm="Enter API access key and secret key as username and password"`
@@ -135,7 +137,7 @@ func (s *Server) answerFault(w http.ResponseWriter, r *http.Request, c *call, f 
 		s.hang(r.Context())
 		panic(http.ErrAbortHandler) // returning normally would make net/http answer 200 with no body
 	case f.Drop:
-		drop(w)
+		standin.Drop(w)
 		return 0, true
 	case f.Redirect != 0:
 		return s.redirect(w, r, f), true
@@ -175,17 +177,6 @@ func (s *Server) hang(ctx context.Context) {
 	case <-ctx.Done():
 	case <-s.closed:
 	}
-}
-
-// drop closes the connection without an answer.
-func drop(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			_ = conn.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
 }
 
 // redirect answers a Redirect fault: its status, and a Location of RedirectTo (or the server's own origin)
