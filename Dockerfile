@@ -1,7 +1,8 @@
 # ecr-updater image: a static Go binary, the CA bundle and a non-root user on scratch.
 #
 #   docker build --build-arg VERSION=v1.0.0 --build-arg COMMIT=$(git rev-parse --short HEAD) -t ecr-updater/ecr-updater:v1.0.0 .
-#   make image          # the same, through docker or (without a Docker daemon) scripts/image.sh
+#   make image IMAGE_REPO=registry.example.com/ops/ecr-updater VERSION=v1.0.0   # the same, through docker or
+#                       # (without a Docker daemon) scripts/image.sh; make image-push pushes it (README)
 #   make image-check    # build with buildah and check the result (size, user, health check, a demo pass)
 #
 # The `build` stage lays out the final image's whole filesystem under /out; the final stage copies
@@ -37,8 +38,12 @@ LABEL org.opencontainers.image.title="ecr-updater" \
       org.opencontainers.image.revision="${COMMIT}"
 COPY --from=build /out/ /
 USER 65532:65532
-# /ping, /healthz, /readyz and /metrics (LISTEN_PORT).
+# /ping, /livez, /healthz, /readyz and /metrics (LISTEN_PORT).
 EXPOSE 8080
+# `healthcheck` asks /livez, which fails only when the updater's loop is wedged, as Rancher's health check does: a
+# failing key or Rancher leaves the container healthy, since a restart would not fix it (whatever acts on Docker's
+# health status, Docker Swarm or autoheal, restarts it only when wedged; plain Docker never acts on it). Whether
+# credentials are refreshed: /healthz, or `docker exec <container> /ecr-updater healthcheck --status`.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["/ecr-updater","healthcheck"]
 ENTRYPOINT ["/ecr-updater"]
 CMD ["run"]

@@ -6,8 +6,10 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS ?= linux/amd64 linux/arm64 windows/amd64
 FUZZTIME ?= 15s
-# The image is named as docker-compose.yml and the catalog's default name it (catalog/catalog_test.go checks that
-# the three agree): ecr-updater/ecr-updater:<version>, the tag being VERSION made a valid tag.
+# The image is IMAGE_REPO:<VERSION made a valid tag>. By default it is named as docker-compose.yml and the catalog's
+# default name it (catalog/catalog_test.go checks that the three agree), ecr-updater/ecr-updater:<version>: a tagged
+# tree, or VERSION=v1.0.0, builds the tag the catalog names. To deploy, give IMAGE_REPO your registry's repository
+# (README: "Deploying: build and push the image").
 IMAGE_REPO ?= ecr-updater/ecr-updater
 IMAGE   ?= $(IMAGE_REPO):$(shell printf '%s' '$(VERSION)' | tr -c 'A-Za-z0-9_.-' '-' | cut -c1-128)
 # Build tags of every build, test and release (also in the Dockerfile and scripts/image.sh), comma-separated:
@@ -17,7 +19,7 @@ IMAGE   ?= $(IMAGE_REPO):$(shell printf '%s' '$(VERSION)' | tr -c 'A-Za-z0-9_.-'
 TAGS    ?= urfave_cli_no_template,nethttpomithttp2
 export GOFLAGS := $(strip $(GOFLAGS) -tags=$(TAGS))
 
-.PHONY: all help build test lint fmt-check vet staticcheck tidy-check unit fuzz bench deps-size demo image image-name image-check release clean
+.PHONY: all help build test lint fmt-check vet staticcheck tidy-check unit fuzz bench deps-size demo image image-push image-name image-check release clean
 
 ## all: the default goal: build
 all: build
@@ -83,7 +85,10 @@ deps-size:
 demo:
 	$(GO) run . demo --passes 3
 
-## image: the container image (named as `make image-name` prints): docker build when a Docker daemon answers, else buildah (scripts/image.sh)
+## image: the container image IMAGE_REPO:VERSION, as `make image-name` prints it: docker build when a Docker daemon
+## answers, else buildah (scripts/image.sh). IMAGE_REPO defaults to ecr-updater/ecr-updater, the catalog's default
+## name, and VERSION to `git describe`: a tagged tree, or VERSION=v1.0.0, gives the tag the catalog names, e.g.
+## make image IMAGE_REPO=registry.example.com/ops/ecr-updater VERSION=v1.0.0
 image:
 	@if docker info >/dev/null 2>&1; then \
 		echo "docker build -t $(IMAGE) ."; \
@@ -92,8 +97,14 @@ image:
 		echo "no Docker daemon (docker info failed): building with buildah, scripts/image.sh"; \
 		VERSION=$(VERSION) COMMIT=$(COMMIT) IMAGE=$(IMAGE) GO=$(GO) scripts/image.sh; \
 	fi
+	@echo "built $(IMAGE): push it with make image-push IMAGE_REPO=$(IMAGE_REPO) VERSION=$(VERSION), and answer the catalog's Image question with that name"
 
-## image-name: print the name `make image` gives the image
+## image-push: push the image `make image` built (give the same IMAGE_REPO and VERSION) to its registry: docker push
+## when a Docker daemon answers, else buildah push (scripts/image-push.sh); docker login or buildah login first
+image-push:
+	VERSION=$(VERSION) IMAGE=$(IMAGE) scripts/image-push.sh
+
+## image-name: print the name `make image` gives the image (IMAGE_REPO:VERSION)
 image-name:
 	@echo $(IMAGE)
 

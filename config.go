@@ -185,7 +185,7 @@ func table() []row {
 			def: "text", usage: "text or json",
 			kind: into(func(s *settings) *string { return &s.logFormat }, parseLogFormat, nil), logKey: "log_format"},
 		{id: setting.ListenPort, flag: "listen-port", vars: []string{"LISTEN_PORT"},
-			def: strconv.Itoa(defaultListenPort), usage: "port of /ping, /healthz, /readyz and /metrics (0 turns them off)",
+			def: strconv.Itoa(defaultListenPort), usage: "port of /ping, /livez, /healthz, /readyz and /metrics (0 turns them off)",
 			kind: wholeInto(func(s *settings) *int { return &s.listenPort }, 0, 65535), logKey: "listen_port"},
 		{id: setting.RancherTimeout, flag: "rancher-timeout", vars: []string{"RANCHER_TIMEOUT"},
 			def:   shortDuration(rancher.DefaultTimeout),

@@ -124,8 +124,12 @@ func commands(stdout, stderr io.Writer, scrubber *redact.Scrubber) *cli.Command 
 			},
 			doctorCommand(stdout, stderr, scrubber), // doctor_cmd.go
 			{
-				Name:   "healthcheck",
-				Usage:  "ask the running daemon's /healthz on LISTEN_PORT; exit 0 when healthy, 1 otherwise",
+				Name: "healthcheck",
+				Usage: "ask the running daemon's /livez on LISTEN_PORT (is its loop alive? the image's HEALTHCHECK runs this); " +
+					"exit 0 when it is, 1 otherwise. A failing key or Rancher does not fail it: see --status",
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "status", Usage: "ask /healthz instead (is the updater doing its job?): exit 1 when starting, failing or overdue"},
+				},
 				Action: healthcheck,
 			},
 			{
@@ -217,7 +221,7 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *
 			stopServing()
 			return &exitError{code: exitFailed, err: named(name(setting.ListenPort), err)}
 		}
-		s.log.WithField("address", ln.Addr().String()).Info("serving /ping, /healthz, /readyz and /metrics")
+		s.log.WithField("address", ln.Addr().String()).Info("serving /ping, /livez, /healthz, /readyz and /metrics")
 		go func() { served <- updater.Serve(serveCtx, ln, updater.Handler(u.Health(), reg), s.log) }()
 	} else {
 		served <- nil
@@ -257,6 +261,9 @@ func runOnce(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *re
 	return nil
 }
 
+// healthcheck asks the running daemon's /livez, which fails only when its loop is wedged: the image's HEALTHCHECK
+// runs it, and the catalog's health check asks /livez too, so whatever restarts an unhealthy container restarts
+// it only for what a restart can fix. --status asks /healthz, which also fails for a key or a Rancher that fails.
 func healthcheck(ctx context.Context, c *cli.Command) error {
 	s, _, err := loadOne(c, setting.ListenPort)
 	if err != nil {
@@ -265,7 +272,11 @@ func healthcheck(ctx context.Context, c *cli.Command) error {
 	if s.listenPort == 0 {
 		return &exitError{code: exitFailed, err: errors.New(name(setting.ListenPort) + " is 0: the daemon serves no health endpoint")}
 	}
-	if err := updater.Probe(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", s.listenPort)); err != nil {
+	path := "/livez"
+	if c.Bool("status") {
+		path = "/healthz"
+	}
+	if err := updater.Probe(ctx, fmt.Sprintf("http://127.0.0.1:%d%s", s.listenPort, path)); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
 	return nil

@@ -172,3 +172,83 @@ func TestMakeHelp(t *testing.T) {
 		}
 	}
 }
+
+// fakeTool writes an executable named name into dir that appends its arguments to dir/calls (one line per call)
+// and then runs script (a bash fragment; $1... are the arguments).
+func fakeTool(t *testing.T, dir, name, script string) {
+	t.Helper()
+	body := "#!/usr/bin/env bash\nprintf '%s %s\\n' " + name + " \"$*\" >> " + filepath.Join(dir, "calls") + "\n" + script + "\n"
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImagePush runs `make image-push` (scripts/image-push.sh) with stand-ins for docker and buildah on PATH and
+// checks the push it runs: docker push of IMAGE_REPO:VERSION when a Docker daemon answers, else buildah push of
+// the same name in the Docker format (which keeps the HEALTHCHECK) to its registry; an image that was not built
+// is refused with the command that builds it, and a name without a registry host is said to go to Docker Hub.
+// (make image-check pushes a real image with buildah to a dir: destination.)
+func TestImagePush(t *testing.T) {
+	for _, tool := range []string{"bash", "make"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	const repo, image = "registry.example.com/ops/ecr-updater", "registry.example.com/ops/ecr-updater:v1.0.0"
+	for _, c := range []struct {
+		name            string
+		docker, buildah string // the stand-ins' scripts; "" leaves the tool out
+		repo            string
+		fails           bool
+		want            []string // in the calls of the stand-ins
+		output          []string // in what make printed
+	}{
+		{name: "docker", docker: "exit 0", buildah: "exit 1", repo: repo,
+			want: []string{"docker info", "docker image inspect " + image, "docker push " + image}},
+		{name: "no Docker daemon: buildah", docker: `[ "$1" = info ] && exit 1; exit 0`, buildah: `[ "$1" = from ] && echo ctr; [ "$1" = mount ] && echo /mnt; exit 0`,
+			repo: repo, want: []string{"buildah inspect --type image " + image, "buildah push --format v2s2 " + image + " docker://" + image},
+			output: []string{"no Docker daemon"}},
+		{name: "no docker command: buildah", buildah: `[ "$1" = from ] && echo ctr; [ "$1" = mount ] && echo /mnt; exit 0`,
+			repo: repo, want: []string{"buildah push --format v2s2 " + image + " docker://" + image}},
+		{name: "not built", docker: `[ "$1" = image ] && exit 1; exit 0`, repo: repo, fails: true,
+			output: []string{"Docker has no image " + image, "make image", "IMAGE_REPO"}},
+		{name: "Docker Hub", docker: "exit 0", repo: "ecr-updater/ecr-updater",
+			want: []string{"docker push ecr-updater/ecr-updater:v1.0.0"}, output: []string{"goes to Docker Hub"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if c.docker != "" {
+				fakeTool(t, dir, "docker", c.docker)
+			}
+			if c.buildah != "" {
+				fakeTool(t, dir, "buildah", c.buildah)
+			}
+			// PATH: the stand-ins, and the system's tools without any real docker or buildah.
+			for _, tool := range []string{"bash", "env", "git", "make", "printf", "id", "dirname", "tr", "cut", "cat"} {
+				if p, err := exec.LookPath(tool); err == nil {
+					_ = os.Symlink(p, filepath.Join(dir, tool))
+				}
+			}
+			cmd := exec.Command("make", "--no-print-directory", "image-push", "IMAGE_REPO="+c.repo, "VERSION=v1.0.0")
+			cmd.Env = append(os.Environ(), "PATH="+dir, "MAKEFLAGS=", "MAKELEVEL=", "STORAGE_DRIVER=vfs")
+			out, err := cmd.CombinedOutput()
+			if (err != nil) != c.fails {
+				t.Fatalf("make image-push: %v, want failure %v\n%s", err, c.fails, out)
+			}
+			calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+			for _, w := range c.want {
+				if !strings.Contains(string(calls), w+"\n") {
+					t.Errorf("no call %q in:\n%s", w, calls)
+				}
+			}
+			for _, w := range c.output {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("no %q in the output:\n%s", w, out)
+				}
+			}
+			if c.fails && strings.Contains(string(calls), " push ") {
+				t.Errorf("pushed anyway:\n%s", calls)
+			}
+		})
+	}
+}

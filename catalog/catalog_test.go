@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -232,6 +233,14 @@ var renderCases = []renderCase{
 			"environment_api_secret_key_from_secret": "windows-env-api-secret", "aws_secret_access_key_from_secret": "ecr-aws-secret-key",
 			"aws_access_key_id": "AKIAEXAMPLE", "https_proxy_from_secret": "proxy-with-password"})
 	}, true},
+	{"current, image not pulled at every start", func(qs []question) map[string]string {
+		return answersFor(qs, map[string]string{"registry_in_which_environment": "current", "pull_image": "false"})
+	}, false},
+	{"other, image not pulled at every start", func(qs []question) map[string]string {
+		// No label at all: labels: must not be left empty (null).
+		return answersFor(qs, map[string]string{"registry_in_which_environment": "other", "pull_image": "false",
+			"environment_api_endpoint": "https://rancher.example.com/v2-beta/projects/1a7", "environment_api_access_key": "0123456789ABCDEF0123"})
+	}, true},
 	{"other, no secrets", func(qs []question) map[string]string {
 		a := trickyAnswers(qs)
 		a["registry_in_which_environment"] = "other"
@@ -323,11 +332,14 @@ func checkRenderedService(t *testing.T, r *renderedCompose, answers map[string]s
 		}
 	}
 	labels, ok := svc["labels"].(map[string]any)
-	if !ok {
-		t.Fatalf("labels is not a map: %#v", svc["labels"])
+	if raw, present := svc["labels"]; present && !ok {
+		t.Fatalf("labels is not a map: %#v", raw)
 	}
-	if labels[labelPullImage] != "always" {
-		t.Errorf("%s = %#v, want always", labelPullImage, labels[labelPullImage])
+	// Pull Image at Every Start: always unless answered false (an image in ECR, pulled beforehand on the hosts).
+	if pull := answers["pull_image"] != "false"; pull && labels[labelPullImage] != "always" {
+		t.Errorf("%s = %#v, want always (pull_image %q)", labelPullImage, labels[labelPullImage], answers["pull_image"])
+	} else if v, set := labels[labelPullImage]; !pull && set {
+		t.Errorf("%s = %#v with pull_image false, want no such label", labelPullImage, v)
 	}
 	if other {
 		for _, l := range []string{labelCreateAgent, labelAgentRole} {
@@ -522,6 +534,7 @@ func TestQuestions(t *testing.T) {
 		{"aws_role_arn", "string", "", nil},
 		{"aws_session_token", "password", "", nil},
 		{"image", "string", "ecr-updater/ecr-updater:v1.0.0", nil},
+		{"pull_image", "boolean", "true", nil},
 	}
 	for _, f := range fromSecret {
 		want = append(want, struct {
@@ -558,6 +571,17 @@ func TestQuestions(t *testing.T) {
 				t.Errorf("%s description does not say where to find it (%q): %q", v, must, d)
 			}
 		}
+	}
+	// Issue 18: an instance role behind a proxy needs the metadata service reached directly; the image is not kept
+	// where the credentials this service refreshes are needed to pull it.
+	if d := byVar["no_proxy"].Description; !strings.Contains(d, "169.254.169.254") || !strings.Contains(d, "instance role") {
+		t.Errorf("no_proxy description does not name 169.254.169.254 for an instance role: %q", d)
+	}
+	if d := byVar["image"].Description; !strings.Contains(d, "make image-push") || !strings.Contains(d, "not in ECR") {
+		t.Errorf("image description does not say how to push it and not to keep it in ECR: %q", d)
+	}
+	if d := byVar["pull_image"].Description; !strings.Contains(d, "ECR") || !strings.Contains(d, "12 hours") {
+		t.Errorf("pull_image description does not say when to turn it off: %q", d)
 	}
 	if d := byVar["environment_api_endpoint"].Description; !strings.Contains(d, "https://rancher.example.com/v2-beta/projects/1a5") {
 		t.Errorf("environment_api_endpoint description lacks an example endpoint: %q", d)
@@ -948,10 +972,15 @@ func TestReadmes(t *testing.T) {
 	for file, musts := range map[string][]string{
 		"README.md": {"Add Catalog", "ecr-updater:infra*ecr-updater", "Keeping a Windows environment's registries fresh",
 			"API -> Keys", "Advanced Options", "Add Environment API Key", "v2-beta/projects/",
-			"environment_api_endpoint", "environment_api_access_key", "environment_api_secret_key", "Branch"},
+			"environment_api_endpoint", "environment_api_access_key", "environment_api_secret_key", "Branch",
+			"Account API key", "GET /livez"},
 		"infra-templates/ecr-updater/0/README.md": {"Registry Environment", "API -> Keys", "Advanced Options",
 			"Add Environment API Key", "v2-beta/projects/", "Windows", "## Keeping keys out of sight", "Rancher Secrets",
-			"Infrastructure -> Secrets", "rancher secrets create", "instance role", "read-only members"},
+			"Infrastructure -> Secrets", "rancher secrets create", "instance role", "read-only members",
+			// Issue 18: the image to build and push, where not to keep it, one stack for many environments, the health
+			// check that recreates only a wedged loop, an instance role from a container.
+			"make image-push", "not in ECR", "Pull Image at Every Start", "Account API key", "GET /livez", "GET /healthz",
+			"--http-put-response-hop-limit 2", "169.254.169.254", "## AWS permissions"},
 		"project-templates/cattle-with-ecr-updater/0/README.md": {"ecr-updater:infra*ecr-updater"},
 	} {
 		b, err := os.ReadFile(file)
@@ -1046,5 +1075,79 @@ func TestImageNamesAgree(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != want {
 		t.Errorf("make image names the image %q, want %q", got, want)
+	}
+}
+
+// iamPolicies returns the JSON code blocks of a Markdown file that hold an IAM policy (a "Statement").
+func iamPolicies(t *testing.T, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?ms)^ *```json\n(.*?)^ *```").FindAllStringSubmatch(string(b), -1) {
+		if strings.Contains(m[1], `"Statement"`) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// TestIAMPolicy: the README and the catalog entry's README show one IAM policy each, the same one, valid JSON,
+// with the updater's action on every resource and the pull actions the hosts need (the token carries the
+// identity's rights), and no other action (issue 18.4).
+func TestIAMPolicy(t *testing.T) {
+	type statement struct {
+		Sid      string
+		Effect   string
+		Action   any
+		Resource any
+	}
+	var first []statement
+	for _, file := range []string{"../README.md", "infra-templates/ecr-updater/0/README.md"} {
+		blocks := iamPolicies(t, file)
+		if len(blocks) != 1 {
+			t.Errorf("%s shows %d IAM policies, want exactly one", file, len(blocks))
+			continue
+		}
+		var p struct {
+			Version   string
+			Statement []statement
+		}
+		dec := json.NewDecoder(strings.NewReader(blocks[0]))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			t.Errorf("%s: the IAM policy is not valid JSON of a policy: %v\n%s", file, err, blocks[0])
+			continue
+		}
+		if p.Version != "2012-10-17" {
+			t.Errorf("%s: policy version %q", file, p.Version)
+		}
+		actions := map[string]any{} // action -> its resource
+		for _, st := range p.Statement {
+			if st.Effect != "Allow" {
+				t.Errorf("%s: statement %+v is not an Allow", file, st)
+			}
+			list, ok := st.Action.([]any)
+			if !ok {
+				list = []any{st.Action}
+			}
+			for _, a := range list {
+				actions[fmt.Sprint(a)] = st.Resource
+			}
+		}
+		want := []string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetAuthorizationToken", "ecr:GetDownloadUrlForLayer"}
+		if got := keys(actions); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: the policy allows %q, want %q", file, got, want)
+		}
+		if r := actions["ecr:GetAuthorizationToken"]; r != "*" {
+			t.Errorf("%s: ecr:GetAuthorizationToken on %#v, want * (it has no resource of its own)", file, r)
+		}
+		if first == nil {
+			first = p.Statement
+		} else if fmt.Sprint(first) != fmt.Sprint(p.Statement) {
+			t.Errorf("the README's policy and %s's differ:\n%+v\n%+v", file, first, p.Statement)
+		}
 	}
 }

@@ -426,7 +426,9 @@ const fromSecretSuffix = "_from_secret"
 var (
 	secretName   = regexp.MustCompile(`(?i)secret|password|session_token`)
 	variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	healthzLine  = regexp.MustCompile(`^GET /healthz HTTP/1\.[01]$`)
+	// The health check asks /livez, which fails only when the loop is wedged: /healthz would also fail for a key
+	// or a Rancher that fails, and strategy recreate would then recreate the container in a loop (issue 18).
+	livezLine = regexp.MustCompile(`^GET /livez HTTP/1\.[01]$`)
 )
 
 // checkQuestions checks a question list the way an operator would be hurt by it.
@@ -592,8 +594,8 @@ func checkRancherService(svc map[string]any) []error {
 	if p, ok := asInt(hc["port"]); !ok || p != 8080 {
 		bad("health_check port must be 8080 (LISTEN_PORT), got %#v", hc["port"])
 	}
-	if rl, _ := hc["request_line"].(string); !healthzLine.MatchString(rl) {
-		bad("health_check request_line must be GET /healthz HTTP/1.0, got %#v", hc["request_line"])
+	if rl, _ := hc["request_line"].(string); !livezLine.MatchString(rl) {
+		bad("health_check request_line must be GET /livez HTTP/1.0 (not /healthz: recreating fixes no key), got %#v", hc["request_line"])
 	}
 	ms := map[string]int{}
 	for _, k := range []string{"interval", "response_timeout", "healthy_threshold", "unhealthy_threshold", "initializing_timeout", "reinitializing_timeout"} {
@@ -612,6 +614,8 @@ func checkRancherService(svc map[string]any) []error {
 	if ms["initializing_timeout"] < ms["interval"] || ms["reinitializing_timeout"] < ms["interval"] {
 		bad("health_check (re)initializing_timeout must give the first pass at least one interval")
 	}
+	// recreate: a wedged loop is what a new container fixes. (none would not stop Cattle 1.6 from removing a container
+	// that never turned healthy within initializing_timeout, whatever the strategy: HealthcheckCleanupMonitorImpl.)
 	if s := hc["strategy"]; s != "recreate" {
 		bad("health_check strategy must be recreate, got %#v", s)
 	}

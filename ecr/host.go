@@ -159,50 +159,21 @@ func NormaliseHost(address string) (string, error) {
 }
 
 func normalise(address string) (host string, exact bool, err error) {
-	bad := func(reason string) (string, bool, error) {
-		return "", false, &AddressError{Address: address, Reason: reason}
-	}
 	s := strings.TrimSpace(address)
 	if s == "" {
-		return bad("it is empty")
+		return "", false, &AddressError{Address: address, Reason: "it is empty"}
 	}
-	exact = s == address
-	if i := strings.Index(s, "://"); i >= 0 {
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			return bad("it is not a URL with a host")
-		}
-		if u.User != nil {
-			return bad("it carries user information")
-		}
-		s = u.Host
-		exact = false
-	} else if i := strings.IndexByte(s, '/'); i >= 0 {
-		s = s[:i]
-		exact = false
+	hostPort, exact, reason := hostPart(s)
+	exact = exact && s == address
+	var name, port string
+	if reason == "" {
+		name, port, reason = splitPort(hostPort)
 	}
-	s = strings.ToLower(s)
-	if strings.HasSuffix(s, ".") {
-		s = strings.TrimSuffix(s, ".")
-		exact = false
+	if reason == "" {
+		reason = checkHostName(name)
 	}
-	name, port := s, ""
-	if strings.HasPrefix(s, "[") || strings.Count(s, ":") > 1 {
-		return bad("IPv6 literals are not registry host names")
-	}
-	if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		name, port = s[:i], s[i+1:]
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
-			return bad("the port is not a number from 1 to 65535")
-		}
-		port = strconv.Itoa(n)
-	}
-	if name == "" || len(name) > 253 || !validHost.MatchString(name) || strings.Contains(name, "..") {
-		return bad("the host name has characters a host name cannot have")
-	}
-	if ip := net.ParseIP(name); ip == nil && strings.Trim(name, "0123456789.") == "" {
-		return bad("the host name is all digits")
+	if reason != "" {
+		return "", false, &AddressError{Address: address, Reason: reason}
 	}
 	switch port {
 	case "", "443":
@@ -210,6 +181,56 @@ func normalise(address string) (host string, exact bool, err error) {
 	default:
 		return name + ":" + port, exact, nil
 	}
+}
+
+// hostPart is the host (and port) of a trimmed address, lower case and without a trailing dot: the URL's host, or
+// the text before the first "/". exact is false when anything was taken away; reason says what is wrong.
+func hostPart(s string) (hostPort string, exact bool, reason string) {
+	exact = true
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		switch {
+		case err != nil || u.Host == "":
+			return "", false, "it is not a URL with a host"
+		case u.User != nil:
+			return "", false, "it carries user information"
+		}
+		s, exact = u.Host, false
+	} else if i := strings.IndexByte(s, '/'); i >= 0 {
+		s, exact = s[:i], false
+	}
+	s = strings.ToLower(s)
+	if strings.HasSuffix(s, ".") {
+		s, exact = strings.TrimSuffix(s, "."), false
+	}
+	return s, exact, ""
+}
+
+// splitPort splits host[:port]; the port comes back as a plain number ("0443" is "443").
+func splitPort(s string) (name, port, reason string) {
+	if strings.HasPrefix(s, "[") || strings.Count(s, ":") > 1 {
+		return "", "", "IPv6 literals are not registry host names"
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return s, "", ""
+	}
+	n, err := strconv.Atoi(s[i+1:])
+	if err != nil || n < 1 || n > 65535 {
+		return "", "", "the port is not a number from 1 to 65535"
+	}
+	return s[:i], strconv.Itoa(n), ""
+}
+
+// checkHostName says what is wrong with a host name: "" when nothing is.
+func checkHostName(name string) string {
+	if name == "" || len(name) > 253 || !validHost.MatchString(name) || strings.Contains(name, "..") {
+		return "the host name has characters a host name cannot have"
+	}
+	if ip := net.ParseIP(name); ip == nil && strings.Trim(name, "0123456789.") == "" {
+		return "the host name is all digits"
+	}
+	return ""
 }
 
 var (

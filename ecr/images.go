@@ -33,49 +33,14 @@ type Image struct {
 // "localhost"; every other name is a Docker Hub image. One leading "docker:" is always taken as Rancher's prefix,
 // so a registry host named "docker" must be written "docker:docker:5000/app", as Rancher stores it.
 func ParseImage(ref string) (Image, error) {
-	img := Image{Ref: ref}
-	bad := func(reason string) (Image, error) {
-		return Image{}, fmt.Errorf("image %q: %s", truncateRef(ref), reason)
-	}
 	s := strings.TrimPrefix(ref, "docker:")
-	if s == "" {
-		return bad("it is empty")
+	img := Image{Ref: ref}
+	reason := checkRef(s)
+	if reason == "" {
+		reason = img.split(s)
 	}
-	if len(s) > 4096 {
-		return bad("it is longer than 4096 bytes")
-	}
-	for _, r := range s {
-		if r == unicode.ReplacementChar || unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return bad("it has spaces, control characters or invalid UTF-8")
-		}
-	}
-	name := s
-	if i := strings.IndexByte(name, '@'); i >= 0 {
-		name, img.Digest = name[:i], name[i+1:]
-		if img.Digest == "" || !strings.Contains(img.Digest, ":") {
-			return bad("its digest is not <algorithm>:<hex>")
-		}
-	}
-	if i := strings.LastIndexByte(name, ':'); i >= 0 && !strings.Contains(name[i+1:], "/") {
-		name, img.Tag = name[:i], name[i+1:]
-		if img.Tag == "" {
-			return bad("its tag is empty")
-		}
-	}
-	first, rest, hasSlash := strings.Cut(name, "/")
-	if hasSlash && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		img.Host, img.Repository = strings.ToLower(first), rest
-	} else {
-		img.Host, img.Repository = DockerHub, name
-		if !hasSlash {
-			img.Repository = "library/" + name
-		}
-	}
-	switch {
-	case img.Host == "" || strings.HasPrefix(img.Host, ":") || strings.HasSuffix(img.Host, ":"):
-		return bad("its registry host is empty")
-	case img.Repository == "" || strings.HasPrefix(img.Repository, "/") || strings.HasSuffix(img.Repository, "/") || strings.Contains(img.Repository, "//"):
-		return bad("its repository name is empty")
+	if reason != "" {
+		return Image{}, fmt.Errorf("image %q: %s", truncateRef(ref), reason)
 	}
 	reg, err := ParseServerAddress(img.Host)
 	var addrErr *AddressError
@@ -86,6 +51,55 @@ func ParseImage(ref string) (Image, error) {
 		img.NotECR = err
 	}
 	return img, nil
+}
+
+// checkRef says what is wrong with a reference (without "docker:") as a whole: "" when nothing is.
+func checkRef(s string) string {
+	switch {
+	case s == "":
+		return "it is empty"
+	case len(s) > 4096:
+		return "it is longer than 4096 bytes"
+	}
+	for _, r := range s {
+		if r == unicode.ReplacementChar || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return "it has spaces, control characters or invalid UTF-8"
+		}
+	}
+	return ""
+}
+
+// split takes s apart into digest, tag, host and repository; it returns what is wrong, "" when nothing is.
+func (img *Image) split(s string) string {
+	name := s
+	if i := strings.IndexByte(name, '@'); i >= 0 {
+		name, img.Digest = name[:i], name[i+1:]
+		if img.Digest == "" || !strings.Contains(img.Digest, ":") {
+			return "its digest is not <algorithm>:<hex>"
+		}
+	}
+	if i := strings.LastIndexByte(name, ':'); i >= 0 && !strings.Contains(name[i+1:], "/") {
+		name, img.Tag = name[:i], name[i+1:]
+		if img.Tag == "" {
+			return "its tag is empty"
+		}
+	}
+	first, rest, hasSlash := strings.Cut(name, "/")
+	switch {
+	case hasSlash && (strings.ContainsAny(first, ".:") || first == "localhost"):
+		img.Host, img.Repository = strings.ToLower(first), rest
+	case hasSlash:
+		img.Host, img.Repository = DockerHub, name
+	default:
+		img.Host, img.Repository = DockerHub, "library/"+name
+	}
+	switch {
+	case img.Host == "" || strings.HasPrefix(img.Host, ":") || strings.HasSuffix(img.Host, ":"):
+		return "its registry host is empty"
+	case img.Repository == "" || strings.HasPrefix(img.Repository, "/") || strings.HasSuffix(img.Repository, "/") || strings.Contains(img.Repository, "//"):
+		return "its repository name is empty"
+	}
+	return ""
 }
 
 // truncateRef bounds how much of a bad reference (or of any text taken from an answer) an error repeats.

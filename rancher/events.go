@@ -660,60 +660,63 @@ func scanEvent(b []byte) (name, typ string, err error) {
 	if i >= len(b) || b[i] != '{' {
 		return "", "", errors.New("a frame that is not a JSON object")
 	}
-	i++
+	i = skipSpace(b, i+1)
 	var haveName, haveType bool
-	for {
-		i = skipSpace(b, i)
-		if i < len(b) && b[i] == '}' {
-			break
-		}
-		key, j, err := scanString(b, i)
-		if err != nil {
+	for end := i < len(b) && b[i] == '}'; !end; {
+		var key, v string
+		if key, v, i, err = scanMember(b, i); err != nil {
 			return "", "", err
 		}
-		i = skipSpace(b, j)
-		if i >= len(b) || b[i] != ':' {
-			return "", "", errors.New("a malformed frame")
-		}
-		i = skipSpace(b, i+1)
 		switch key {
-		case "name", "resourceType":
-			var v string
-			if i < len(b) && b[i] == '"' {
-				v, i, err = scanString(b, i)
-			} else {
-				i, err = skipValue(b, i)
-			}
-			if err != nil {
-				return "", "", err
-			}
-			if key == "name" {
-				name, haveName = v, true
-			} else {
-				typ, haveType = v, true
-			}
-		default:
-			if i, err = skipValue(b, i); err != nil {
-				return "", "", err
-			}
+		case "name":
+			name, haveName = v, true
+		case "resourceType":
+			typ, haveType = v, true
 		}
 		if haveName && haveType {
 			return name, typ, nil
 		}
-		i = skipSpace(b, i)
-		if i < len(b) && b[i] == ',' {
-			i++
-			continue
+		if i, end, err = nextMember(b, i); err != nil {
+			return "", "", err
 		}
-		if i < len(b) && b[i] == '}' {
-			break
-		}
-		return "", "", errors.New("a malformed frame")
 	}
 	if name == "" {
 		return "", "", errors.New("a frame without an event name")
 	}
 	return name, typ, nil
+}
+
+// scanMember reads the object member at b[i]: its key and, for "name" and "resourceType", its value when that is
+// a string (any other value is skipped, and reads as ""); it returns the position after the value.
+func scanMember(b []byte, i int) (key, value string, next int, err error) {
+	key, j, err := scanString(b, i)
+	if err != nil {
+		return "", "", i, err
+	}
+	i = skipSpace(b, j)
+	if i >= len(b) || b[i] != ':' {
+		return "", "", i, errors.New("a malformed frame")
+	}
+	i = skipSpace(b, i+1)
+	if (key == "name" || key == "resourceType") && i < len(b) && b[i] == '"' {
+		value, i, err = scanString(b, i)
+	} else {
+		i, err = skipValue(b, i)
+	}
+	return key, value, i, err
+}
+
+// nextMember moves past the "," after an object member to the next member (end false), or finds the object's
+// closing "}" (end true).
+func nextMember(b []byte, i int) (next int, end bool, err error) {
+	i = skipSpace(b, i)
+	switch {
+	case i < len(b) && b[i] == ',':
+		return skipSpace(b, i+1), false, nil
+	case i < len(b) && b[i] == '}':
+		return i, true, nil
+	}
+	return i, false, errors.New("a malformed frame")
 }
 
 func skipSpace(b []byte, i int) int {
@@ -759,37 +762,49 @@ func skipValue(b []byte, i int) (int, error) {
 		_, j, err := scanString(b, i)
 		return j, err
 	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1, nil
-				}
-			case '"':
-				k := j + 1
-				for k < len(b) && b[k] != '"' {
-					if b[k] == '\\' {
-						k++
-					}
-					k++
-				}
-				if k >= len(b) {
-					return i, errors.New("a truncated frame")
-				}
-				j = k
-			}
-		}
-		return i, errors.New("a truncated frame")
+		return skipComposite(b, i)
 	}
 	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' {
+	for j < len(b) && !strings.ContainsRune(",}] \n\r\t", rune(b[j])) {
 		j++
 	}
 	if j == i {
 		return i, errors.New("a malformed frame")
 	}
 	return j, nil
+}
+
+// skipComposite returns the position after the object or array at b[i].
+func skipComposite(b []byte, i int) (int, error) {
+	depth := 0
+	for j := i; j < len(b); j++ {
+		switch b[j] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return j + 1, nil
+			}
+		case '"':
+			k := closingQuote(b, j)
+			if k >= len(b) {
+				return i, errors.New("a truncated frame")
+			}
+			j = k
+		}
+	}
+	return i, errors.New("a truncated frame")
+}
+
+// closingQuote returns the position of the quote that closes the string opened at b[j], or len(b) and more when
+// the string does not end.
+func closingQuote(b []byte, j int) int {
+	k := j + 1
+	for k < len(b) && b[k] != '"' {
+		if b[k] == '\\' {
+			k++
+		}
+		k++
+	}
+	return k
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the ecr-updater image with buildah (scripts/image.sh, no Docker daemon needed) and check it:
-# size, user, entrypoint, health check, CA bundle; then run the binary from the image's filesystem
+# size, user, entrypoint, health check, CA bundle; push it with scripts/image-push.sh (make image-push) to a
+# dir: destination, which needs no registry, and check that what was pushed keeps the health check and the
+# version; then run the binary from the image's filesystem
 # under chroot as the image's user: `version`, one real pass of `demo` (the Rancher and ECR stand-ins
 # run inside the same process), and a `once` pass against stand-ins the host serves on loopback. `make image-check` runs this; so does CI.
 #
@@ -108,6 +110,35 @@ fi
 # shellcheck disable=SC2016 # a Go template, not a shell expansion
 ports=$(inspect '{{range $p, $_ := .Docker.Config.ExposedPorts}}{{$p}} {{end}}')
 if [[ " $ports " == *" 8080/tcp "* ]]; then pass "exposes ${ports% }"; else fail "exposed ports '${ports% }', want 8080/tcp"; fi
+
+# What `make image-push` sends, written to a directory instead of a registry: the same code path as a push to a
+# registry without a Docker daemon (buildah push --format v2s2), with DEST instead of docker://IMAGE.
+echo "== scripts/image-push.sh with DEST=dir:<dir>"
+pushed=$work/pushed
+if DEST="dir:$pushed" IMAGE="$IMAGE" scripts/image-push.sh >"$work/push.log" 2>&1; then
+	manifest=$(tr -d ' \t\n' <"$pushed/manifest.json")
+	config=$(grep -o '"config":{[^}]*}' <<<"$manifest" | grep -o 'sha256:[0-9a-f]\{64\}' | head -n1 || true)
+	config_file=$pushed/${config#sha256:}
+	if [[ $manifest == *'"mediaType":"application/vnd.docker.distribution.manifest.v2+json"'* ]] && [ -n "$config" ] && [ -s "$config_file" ]; then
+		pass "push: a Docker manifest (v2 schema 2) and its configuration ${config:0:19}"
+		conf=$(tr -d '\n' <"$config_file")
+		if [[ $(tr -d ' \t' <<<"$conf") == *'"Healthcheck":{"Test":["CMD","/ecr-updater","healthcheck"]'* ]]; then
+			pass "push: the pushed image keeps HEALTHCHECK /ecr-updater healthcheck"
+		else
+			fail "push: no HEALTHCHECK /ecr-updater healthcheck in the pushed configuration"
+		fi
+		if [[ $conf == *"\"org.opencontainers.image.version\":\"$VERSION\""* ]]; then
+			pass "push: labelled with version $VERSION"
+		else
+			fail "push: the pushed configuration has no org.opencontainers.image.version label $VERSION"
+		fi
+	else
+		fail "push: $pushed holds no Docker v2 schema 2 manifest with its configuration"
+	fi
+else
+	fail "push: scripts/image-push.sh failed"
+	sed 's/^/  | /' "$work/push.log"
+fi
 
 echo "== image filesystem"
 ctr=$(buildah from --pull=never --name "$name" "$id")

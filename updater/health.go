@@ -19,6 +19,9 @@ import (
 // Overdue is how late a pass may be before /healthz reports the loop stuck.
 const Overdue = 10 * time.Minute
 
+// LiveSlack is how far past its deadline the loop may be heard from before /livez reports it wedged (see Live).
+const LiveSlack = 5 * time.Minute
+
 // Health is what the last passes say about the updater, for /healthz and /readyz.
 type Health struct {
 	mu          sync.Mutex
@@ -31,6 +34,10 @@ type Health struct {
 	lastErr     string
 	next        time.Time
 	streams     map[string]string // event stream state by environment
+	// For /livez: when the Health was made (the first pass is due then), and the deadline of the pass in flight
+	// (zero between passes).
+	born     time.Time
+	inflight time.Time
 }
 
 // maxHealthProblems bounds the problems /healthz lists; ProblemsTotal counts them all.
@@ -41,7 +48,15 @@ func NewHealth(clock Clock) *Health {
 	if clock == nil {
 		clock = RealClock{}
 	}
-	return &Health{clock: clock}
+	return &Health{clock: clock, born: clock.Now()}
+}
+
+// passStarted records that a pass is in flight and must have ended by deadline, by its own deadlines; a pass
+// calls it again when it learns a later one. passDone ends it.
+func (h *Health) passStarted(deadline time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.inflight = deadline
 }
 
 // passDone records a pass that ended at end, the status and problems it leaves, and when the next one is due, in
@@ -56,6 +71,7 @@ func (h *Health) passDone(end time.Time, status string, problems []Problem, errT
 		h.lastSuccess = end
 	}
 	h.lastErr = errText
+	h.inflight = time.Time{}
 }
 
 // HealthStatus is the body of /healthz and /readyz.
@@ -120,6 +136,48 @@ func (h *Health) Status() (healthy bool, s HealthStatus) {
 	return false, s
 }
 
+// LiveStatus is the body of /livez.
+type LiveStatus struct {
+	// Status is "alive" or "wedged".
+	Status string `json:"status"`
+	// Deadline is when the loop must next be heard from (see Live).
+	Deadline string `json:"deadline"`
+	// Error says what is late, when Status is wedged.
+	Error string `json:"error,omitempty"`
+}
+
+// Live says whether the loop is alive: it fails only when the loop is wedged, never because Rancher or AWS
+// fail, so that a supervisor that restarts what is not live (Rancher's health check with strategy recreate)
+// restarts only what a restart can fix. The loop is wedged when it is not heard from by LiveSlack after its
+// deadline:
+//   - a pass in flight must end by its own deadline (passStarted: the connect stage's, then the pass budget);
+//   - between passes, the next pass must start by the later of its due time and the end of the last pass;
+//   - before the first pass, the first pass must start by the time the Health was made.
+func (h *Health) Live() (bool, LiveStatus) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var by time.Time
+	var late string // what is late, with %s for by and for LiveSlack
+	switch {
+	case !h.inflight.IsZero():
+		by, late = h.inflight, "the pass in flight has not ended by its deadline %s, nor in the %s since"
+	case h.passes == 0:
+		by, late = h.born, "the first pass has not started: due at %s, nothing in the %s since"
+	case h.lastPass.After(h.next):
+		by, late = h.lastPass, "no pass has started since the last one ended at %s, more than %s ago, though one was due"
+	default:
+		by, late = h.next, "the pass due at %s has not started in the %s since"
+	}
+	limit := by.Add(LiveSlack)
+	s := LiveStatus{Status: "alive", Deadline: stamp(limit)}
+	if h.clock.Now().After(limit) {
+		s.Status = "wedged"
+		s.Error = fmt.Sprintf(late, stamp(by), LiveSlack)
+		return false, s
+	}
+	return true, s
+}
+
 // Ready says whether a pass has ever succeeded.
 func (h *Health) Ready() (bool, HealthStatus) {
 	_, s := h.Status()
@@ -128,13 +186,17 @@ func (h *Health) Ready() (bool, HealthStatus) {
 	return !h.lastSuccess.IsZero(), s
 }
 
-// Handler serves /ping (always "pong", as the old updater did), /healthz, /readyz and /metrics (when metrics is
-// not nil).
+// Handler serves /ping (always "pong", as the old updater did), /livez, /healthz, /readyz and /metrics (when
+// metrics is not nil).
 func Handler(h *Health, metrics *promtext.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("pong"))
+	})
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+		ok, s := h.Live()
+		writeJSON(w, ok, s)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w)(h.Status()) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w)(h.Ready()) })
@@ -145,14 +207,17 @@ func Handler(h *Health, metrics *promtext.Registry) http.Handler {
 }
 
 func writeStatus(w http.ResponseWriter) func(bool, HealthStatus) {
-	return func(ok bool, s HealthStatus) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		if !ok {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_ = json.NewEncoder(w).Encode(s)
+	return func(ok bool, s HealthStatus) { writeJSON(w, ok, s) }
+}
+
+// writeJSON writes v with 200 when ok, else 503.
+func writeJSON(w http.ResponseWriter, ok bool, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
 	}
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // Serve serves h on ln until ctx is done, then shuts down within a few seconds. The server's own errors (a failed
@@ -183,8 +248,8 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log logrus.Fiel
 	return err
 }
 
-// Probe asks the /healthz of a running updater; it is what the healthcheck command and the image's
-// HEALTHCHECK run. It returns nil for 200.
+// Probe asks an endpoint of a running updater (/livez or /healthz); it is what the healthcheck command, and so
+// the image's HEALTHCHECK, runs. It returns nil for 200.
 func Probe(ctx context.Context, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -197,10 +262,14 @@ func Probe(ctx context.Context, url string) error {
 		return fmt.Errorf("health check: %w", err)
 	}
 	defer resp.Body.Close()
-	var s HealthStatus
+	var s struct {
+		Status    string `json:"status"`
+		LastError string `json:"last_error"` // /healthz
+		Error     string `json:"error"`      // /livez
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&s)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("health check: %d, status %q, last error %q", resp.StatusCode, s.Status, s.LastError)
+		return fmt.Errorf("health check: %d, status %q, last error %q", resp.StatusCode, s.Status, s.LastError+s.Error)
 	}
 	return nil
 }

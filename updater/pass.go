@@ -62,6 +62,8 @@ func (u *Updater) RunOnce(ctx context.Context, due Due) *Result { return u.runOn
 func (u *Updater) runOnce(stop, inflight context.Context, due Due) *Result {
 	res := &Result{Start: u.clock.Now(), DryRun: u.cfg.DryRun, Kind: due.Kind(), Tokens: map[string]ecr.Token{},
 		TokenErrors: map[string]error{}, due: due}
+	// For /livez: the pass is bounded by the deadlines of dialling and resolving the environments, then by its budget.
+	u.health.passStarted(res.Start.Add(2 * readStageTimeouts * u.rancherTimeout()))
 	before, err := u.dial(inflight)
 	if err == nil {
 		res.Envs, err = u.targets(inflight, due)
@@ -70,8 +72,10 @@ func (u *Updater) runOnce(stop, inflight context.Context, due Due) *Result {
 		res.Err = err
 		return u.finish(res, before)
 	}
-	inflight, cancel := context.WithTimeout(inflight, u.passBudget(len(res.Envs)))
+	budget := u.passBudget(len(res.Envs))
+	inflight, cancel := context.WithTimeout(inflight, budget)
 	defer cancel()
+	u.health.passStarted(u.clock.Now().Add(budget))
 
 	envs := u.readAll(stop, inflight, res.Envs)
 	var classes []plan.Classes

@@ -50,78 +50,22 @@ func (s *Server) serveECR(w http.ResponseWriter, req *request) {
 		writeJSONError(w, aerr.status, aerr.code, aerr.message)
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != jsonContentType {
-		writeJSONError(w, 400, "SerializationException", "")
+	accounts, aerr := tokenAccounts(req, p.account)
+	if aerr != nil {
+		writeJSONError(w, aerr.status, aerr.code, aerr.message)
 		return
-	}
-	var in struct {
-		RegistryIDs *[]string `json:"registryIds"`
-	}
-	if len(req.body) > 0 {
-		if err := json.Unmarshal(req.body, &in); err != nil {
-			writeJSONError(w, 400, "SerializationException", "")
-			return
-		}
-	}
-	accounts := []string{p.account}
-	if in.RegistryIDs != nil {
-		ids := *in.RegistryIDs
-		if len(ids) < 1 || len(ids) > 10 {
-			writeJSONError(w, 400, "InvalidParameterException",
-				"Invalid parameter at 'registryIds' failed to satisfy constraint: 'Member must have length between 1 and 10'")
-			return
-		}
-		for _, id := range ids {
-			if !accountRe.MatchString(id) {
-				writeJSONError(w, 400, "InvalidParameterException",
-					"Invalid parameter at 'registryIds' failed to satisfy constraint: "+
-						"'Member must satisfy regular expression pattern: [0-9]{12}'")
-				return
-			}
-		}
-		accounts = ids
 	}
 
 	ttl, _, now := s.settings()
-	at := now()
-	expires := time.UnixMilli(at.Add(ttl).UnixMilli()).UTC()
-	expiresWire := javaDouble(float64(expires.UnixMilli()) / 1000)
-
-	type authorizationData struct {
-		AuthorizationToken string      `json:"authorizationToken"`
-		ExpiresAt          json.Number `json:"expiresAt,omitempty"`
-		ProxyEndpoint      string      `json:"proxyEndpoint,omitempty"`
-	}
+	g := tokenGrant{region: region, accessKeyID: p.accessKeyID, at: now()}
+	g.expires = time.UnixMilli(g.at.Add(ttl).UnixMilli()).UTC()
+	g.expiresWire = javaDouble(float64(g.expires.UnixMilli()) / 1000)
 	out := struct {
 		AuthorizationData []authorizationData `json:"authorizationData"`
 	}{AuthorizationData: []authorizationData{}}
 	var issued []Issued
 	if !f.Empty {
-		for _, account := range accounts {
-			d := authorizationData{}
-			if !f.OmitExpiresAt {
-				d.ExpiresAt = json.Number(expiresWire)
-			}
-			if !f.OmitProxyEndpoint {
-				d.ProxyEndpoint = "https://" + account + ".dkr.ecr." + region + "." + dnsSuffix(region)
-			}
-			if f.Token != "" {
-				d.AuthorizationToken = f.Token
-			} else {
-				password := newPassword(expires)
-				d.AuthorizationToken = base64.StdEncoding.EncodeToString([]byte("AWS:" + password))
-				issued = append(issued, Issued{
-					Region:      region,
-					Account:     account,
-					AccessKeyID: p.accessKeyID,
-					Password:    password,
-					Token:       d.AuthorizationToken,
-					ExpiresAt:   expires,
-					At:          at,
-				})
-			}
-			out.AuthorizationData = append(out.AuthorizationData, d)
-		}
+		out.AuthorizationData, issued = g.authorizations(&f, accounts)
 	}
 	if len(issued) > 0 {
 		s.mu.Lock()
@@ -129,6 +73,89 @@ func (s *Server) serveECR(w http.ResponseWriter, req *request) {
 		s.mu.Unlock()
 	}
 	writeJSON(w, 200, out)
+}
+
+// tokenAccounts reads a GetAuthorizationToken request's body: the accounts it asks tokens for (registryIds), the
+// caller's own account when it names none.
+func tokenAccounts(req *request, own string) ([]string, *apiError) {
+	if mt, _, err := mime.ParseMediaType(req.r.Header.Get("Content-Type")); err != nil || mt != jsonContentType {
+		return nil, &apiError{status: 400, code: "SerializationException"}
+	}
+	var in struct {
+		RegistryIDs *[]string `json:"registryIds"`
+	}
+	if len(req.body) > 0 {
+		if err := json.Unmarshal(req.body, &in); err != nil {
+			return nil, &apiError{status: 400, code: "SerializationException"}
+		}
+	}
+	if in.RegistryIDs == nil {
+		return []string{own}, nil
+	}
+	ids := *in.RegistryIDs
+	if len(ids) < 1 || len(ids) > 10 {
+		return nil, &apiError{status: 400, code: "InvalidParameterException",
+			message: "Invalid parameter at 'registryIds' failed to satisfy constraint: 'Member must have length between 1 and 10'"}
+	}
+	for _, id := range ids {
+		if !accountRe.MatchString(id) {
+			return nil, &apiError{status: 400, code: "InvalidParameterException",
+				message: "Invalid parameter at 'registryIds' failed to satisfy constraint: " +
+					"'Member must satisfy regular expression pattern: [0-9]{12}'"}
+		}
+	}
+	return ids, nil
+}
+
+// authorizationData is one account's token in a GetAuthorizationToken answer.
+type authorizationData struct {
+	AuthorizationToken string      `json:"authorizationToken"`
+	ExpiresAt          json.Number `json:"expiresAt,omitempty"`
+	ProxyEndpoint      string      `json:"proxyEndpoint,omitempty"`
+}
+
+// tokenGrant is what the tokens of one GetAuthorizationToken answer share.
+type tokenGrant struct {
+	region, accessKeyID string
+	at, expires         time.Time
+	expiresWire         string // expires as the answer writes it
+}
+
+// authorizations gives a token to each account, shaped by the fault f; issued is the tokens the stand-in made
+// (none when f names the token).
+func (g *tokenGrant) authorizations(f *Fault, accounts []string) (data []authorizationData, issued []Issued) {
+	data = make([]authorizationData, 0, len(accounts))
+	for _, account := range accounts {
+		d := authorizationData{}
+		if !f.OmitExpiresAt {
+			d.ExpiresAt = json.Number(g.expiresWire)
+		}
+		if !f.OmitProxyEndpoint {
+			d.ProxyEndpoint = "https://" + account + ".dkr.ecr." + g.region + "." + dnsSuffix(g.region)
+		}
+		d.AuthorizationToken = f.Token
+		if f.Token == "" {
+			is := g.issue(account)
+			d.AuthorizationToken = is.Token
+			issued = append(issued, is)
+		}
+		data = append(data, d)
+	}
+	return data, issued
+}
+
+// issue makes a new token for account.
+func (g *tokenGrant) issue(account string) Issued {
+	password := newPassword(g.expires)
+	return Issued{
+		Region:      g.region,
+		Account:     account,
+		AccessKeyID: g.accessKeyID,
+		Password:    password,
+		Token:       base64.StdEncoding.EncodeToString([]byte("AWS:" + password)),
+		ExpiresAt:   g.expires,
+		At:          g.at,
+	}
 }
 
 // faultMessage is the message AWS sends with an error code.

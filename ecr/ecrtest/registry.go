@@ -293,7 +293,7 @@ func (s *Server) serveRegistry(rh *registryHosts, w http.ResponseWriter, r *http
 	account, region := m[1], m[2]
 	_, latency, now := s.settings()
 	if !s.wait(r.Context(), latency) {
-		drop(w)
+		standin.Drop(w)
 		return
 	}
 	rh.mu.Lock()

@@ -501,17 +501,6 @@ func (s *Server) wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// drop closes the connection without an answer.
-func drop(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			_ = conn.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
-}
-
 // request is what the handlers need about one request.
 type request struct {
 	r      *http.Request
@@ -523,7 +512,7 @@ type request struct {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
-		drop(w)
+		standin.Drop(w)
 		return
 	}
 	defer s.inflight.Done()
@@ -555,7 +544,7 @@ func (s *Server) prelude(w http.ResponseWriter, req *request, action string) (Fa
 	f, _ := s.takeFault(action, req.auth.region)
 	_, latency, _ := s.settings()
 	if !s.wait(req.r.Context(), latency+f.Delay) {
-		drop(w)
+		standin.Drop(w)
 		return f, false
 	}
 	if f.Hang {
@@ -563,11 +552,11 @@ func (s *Server) prelude(w http.ResponseWriter, req *request, action string) (Fa
 		case <-req.r.Context().Done():
 		case <-s.done:
 		}
-		drop(w)
+		standin.Drop(w)
 		return f, false
 	}
 	if f.Drop {
-		drop(w)
+		standin.Drop(w)
 		return f, false
 	}
 	if f.Redirect != "" {
@@ -582,7 +571,7 @@ func (s *Server) prelude(w http.ResponseWriter, req *request, action string) (Fa
 func (s *Server) answerJSONError(w http.ResponseWriter, req *request, status int, code, msg string) {
 	_, latency, _ := s.settings()
 	if !s.wait(req.r.Context(), latency) {
-		drop(w)
+		standin.Drop(w)
 		return
 	}
 	writeJSONError(w, status, code, msg)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecr-updater/ecr-updater/internal/standin"
 )
 
 const (
@@ -48,21 +50,15 @@ func (s *Server) serveSTS(w http.ResponseWriter, req *request, form url.Values) 
 		return
 	}
 	if (action != ActionAssumeRole && action != ActionAssumeRoleWithWebIdentity) || version != stsVersion {
-		_, latency, _ := s.settings()
-		if !s.wait(req.r.Context(), latency) {
-			drop(w)
-			return
-		}
-		writeXMLError(w, req.id, 400, "InvalidAction", "Could not find operation "+action+" for version "+version)
+		s.invalidAction(w, req, action, version)
 		return
 	}
 	f, ok := s.prelude(w, req, action)
 	if !ok {
 		return
 	}
-	roleARN := form.Get("RoleArn")
 	if f.isError() {
-		writeXMLError(w, req.id, faultStatus(f), f.Code, s.faultMessage(req, f.Code, action, roleARN))
+		writeXMLError(w, req.id, faultStatus(f), f.Code, s.faultMessage(req, f.Code, action, form.Get("RoleArn")))
 		return
 	}
 	if action == ActionAssumeRole {
@@ -72,61 +68,80 @@ func (s *Server) serveSTS(w http.ResponseWriter, req *request, form url.Values) 
 			return
 		}
 	}
+	a, invalid := parseAssume(action, form)
+	if invalid != "" {
+		writeXMLError(w, req.id, 400, "ValidationError", "1 validation error detected: "+invalid)
+		return
+	}
+	s.mu.Lock()
+	rl, known := s.roles[a.roleARN]
+	s.mu.Unlock()
+	if !known {
+		writeXMLError(w, req.id, 403, "AccessDenied", s.faultMessage(req, "AccessDenied", action, a.roleARN))
+		return
+	}
+	s.assumeRole(w, req, a, rl)
+}
 
-	invalid := func(msg string) {
-		writeXMLError(w, req.id, 400, "ValidationError", "1 validation error detected: "+msg)
-	}
-	if roleARN == "" {
-		invalid("Value null at 'roleArn' failed to satisfy constraint: Member must not be null")
+// invalidAction answers an action STS does not have (after the latency, as STS would).
+func (s *Server) invalidAction(w http.ResponseWriter, req *request, action, version string) {
+	_, latency, _ := s.settings()
+	if !s.wait(req.r.Context(), latency) {
+		standin.Drop(w)
 		return
 	}
-	session := form.Get("RoleSessionName")
-	if session == "" {
-		invalid("Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null")
-		return
+	writeXMLError(w, req.id, 400, "InvalidAction", "Could not find operation "+action+" for version "+version)
+}
+
+// assumeRequest is what an AssumeRole or AssumeRoleWithWebIdentity request asks for.
+type assumeRequest struct {
+	action, roleARN, session, webToken string
+	duration                           int // seconds
+}
+
+// parseAssume reads the parameters of an AssumeRole or AssumeRoleWithWebIdentity request and checks them in STS's
+// order; invalid is the message of the first that fails, "" when all are valid.
+func parseAssume(action string, form url.Values) (a assumeRequest, invalid string) {
+	a = assumeRequest{action: action, roleARN: form.Get("RoleArn"), session: form.Get("RoleSessionName"),
+		webToken: form.Get("WebIdentityToken"), duration: defaultSessionDuration}
+	switch {
+	case a.roleARN == "":
+		return a, "Value null at 'roleArn' failed to satisfy constraint: Member must not be null"
+	case a.session == "":
+		return a, "Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null"
+	case !sessionNameRe.MatchString(a.session):
+		return a, "Value '" + a.session + "' at 'roleSessionName' failed to satisfy constraint: " +
+			"Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64"
 	}
-	if !sessionNameRe.MatchString(session) {
-		invalid("Value '" + session + "' at 'roleSessionName' failed to satisfy constraint: " +
-			"Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64")
-		return
-	}
-	duration := defaultSessionDuration
 	if v := form.Get("DurationSeconds"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 900 || n > 43200 {
-			invalid("Value '" + v + "' at 'durationSeconds' failed to satisfy constraint: " +
-				"Member must have value between 900 and 43200")
-			return
+			return a, "Value '" + v + "' at 'durationSeconds' failed to satisfy constraint: " +
+				"Member must have value between 900 and 43200"
 		}
-		duration = n
+		a.duration = n
 	}
-	webToken := form.Get("WebIdentityToken")
-	if action == ActionAssumeRoleWithWebIdentity && len(webToken) < 4 {
-		invalid("Value null at 'webIdentityToken' failed to satisfy constraint: Member must have length greater than or equal to 4")
-		return
+	if action == ActionAssumeRoleWithWebIdentity && len(a.webToken) < 4 {
+		return a, "Value null at 'webIdentityToken' failed to satisfy constraint: Member must have length greater than or equal to 4"
 	}
+	return a, ""
+}
 
-	s.mu.Lock()
-	rl, known := s.roles[roleARN]
-	s.mu.Unlock()
-	if !known {
-		writeXMLError(w, req.id, 403, "AccessDenied", s.faultMessage(req, "AccessDenied", action, roleARN))
-		return
-	}
-
-	expires := time.Now().Add(time.Duration(duration) * time.Second).UTC().Truncate(time.Second)
+// assumeRole starts a session of role rl, whose temporary key then authenticates, and answers its credentials.
+func (s *Server) assumeRole(w http.ResponseWriter, req *request, a assumeRequest, rl role) {
+	expires := time.Now().Add(time.Duration(a.duration) * time.Second).UTC().Truncate(time.Second)
 	p := &principal{
 		accessKeyID:  "ASIA" + randomBase32(10),
 		secret:       randomBase64(30),
 		sessionToken: "IQoJb3JpZ2luX2VjE" + randomBase64(300),
 		account:      rl.account,
-		arn:          "arn:" + rl.partition + ":sts::" + rl.account + ":assumed-role/" + rl.name + "/" + session,
+		arn:          "arn:" + rl.partition + ":sts::" + rl.account + ":assumed-role/" + rl.name + "/" + a.session,
 		temporary:    true,
 		expires:      expires,
 	}
 	s.mu.Lock()
 	s.keys[p.accessKeyID] = p
-	s.assumed = append(s.assumed, roleARN)
+	s.assumed = append(s.assumed, a.roleARN)
 	s.mu.Unlock()
 
 	creds := stsCredentials{
@@ -135,14 +150,14 @@ func (s *Server) serveSTS(w http.ResponseWriter, req *request, form url.Values) 
 		SessionToken:    p.sessionToken,
 		Expiration:      expires.Format(time.RFC3339),
 	}
-	user := assumedRoleUser{AssumedRoleID: "AROA" + randomBase32(10) + ":" + session, Arn: p.arn}
-	if action == ActionAssumeRole {
+	user := assumedRoleUser{AssumedRoleID: "AROA" + randomBase32(10) + ":" + a.session, Arn: p.arn}
+	if a.action == ActionAssumeRole {
 		var out assumeRoleResponse
 		out.Result.Credentials, out.Result.AssumedRoleUser, out.RequestID = creds, user, req.id
 		writeXML(w, 200, out)
 		return
 	}
-	sub, aud, iss := jwtClaims(webToken)
+	sub, aud, iss := jwtClaims(a.webToken)
 	var out assumeRoleWithWebIdentityResponse
 	out.Result.Credentials, out.Result.AssumedRoleUser, out.RequestID = creds, user, req.id
 	out.Result.SubjectFromWebIdentityToken = sub

@@ -87,26 +87,49 @@ func attribute(ctx context.Context, symbolic, stripped string, pid int) (*depsRe
 	if err != nil {
 		return nil, fmt.Errorf("symbols of %s: %w", symbolic, err)
 	}
-	rep := &depsReport{}
+	t := &tally{rep: &depsReport{}, rows: map[string]*depRow{}}
 	if st, err := os.Stat(stripped); err == nil {
-		rep.fileBytes = st.Size()
+		t.rep.fileBytes = st.Size()
 	}
-	rows := map[string]*depRow{}
-	row := func(g string) *depRow {
-		if rows[g] == nil {
-			rows[g] = &depRow{group: g}
-		}
-		return rows[g]
+	flat := t.file(sf, syms, groups)
+	inBinaryAnon, err := t.resident(sf, pid, flat)
+	if err != nil {
+		return nil, err
 	}
+	status, err := procStatusOf(fmt.Sprint(pid))
+	if err != nil {
+		return nil, err
+	}
+	rep := t.rep
+	rep.rssAnon, rep.rssFile = status["RssAnon"]*1024, status["RssFile"]*1024
+	rep.outside = rep.rssAnon - inBinaryAnon
+	t.row(groupOutsideBin).resAnon = rep.outside
+	rep.rows = t.sorted()
+	return rep, nil
+}
+
+// tally is the table being built: the report and its rows by group.
+type tally struct {
+	rep  *depsReport
+	rows map[string]*depRow
+}
+
+// row is the row of group g, added if it is not there yet.
+func (t *tally) row(g string) *depRow {
+	if t.rows[g] == nil {
+		t.rows[g] = &depRow{group: g}
+	}
+	return t.rows[g]
+}
+
+// file gives the bytes of the file to the groups: each loaded symbol's to its package's, the function tables
+// shared out by code size, the rest unattributed. It returns the groups' address spans, sorted, without overlaps.
+func (t *tally) file(sf *elf.File, syms []elf.Symbol, groups groupMap) []span {
 	var spans []span
 	code := map[string]int64{}
-	var codeTotal int64
 	for _, s := range syms {
-		if s.Size == 0 || int(s.Section) >= len(sf.Sections) || s.Section == elf.SHN_UNDEF {
-			continue
-		}
-		sec := sf.Sections[s.Section]
-		if sec.Flags&elf.SHF_ALLOC == 0 {
+		sec := loadedSection(sf, s)
+		if sec == nil {
 			continue
 		}
 		g := groups.of(s.Name)
@@ -114,23 +137,69 @@ func attribute(ctx context.Context, symbolic, stripped string, pid int) (*depsRe
 			g = groupTables
 		}
 		spans = append(spans, span{s.Value, s.Value + s.Size, g})
-		if sec.Type != elf.SHT_NOBITS {
-			row(g).bytes += int64(s.Size)
-			if g == groupTables {
-				rep.tables += int64(s.Size)
-			}
-		}
-		if sec.Name == ".text" {
-			code[g] += int64(s.Size)
-			codeTotal += int64(s.Size)
-		}
+		t.symbol(g, sec, int64(s.Size), code)
 	}
 	if pcln := sf.Section(".gopclntab"); pcln != nil {
 		spans = append(spans, span{pcln.Addr, pcln.Addr + pcln.Size, groupTables})
-		row(groupTables).bytes += int64(pcln.Size)
-		rep.tables += int64(pcln.Size)
+		t.row(groupTables).bytes += int64(pcln.Size)
+		t.rep.tables += int64(pcln.Size)
 	}
-	// Symbols may overlap (aggregates): each byte goes to the first span that covers it.
+	t.shareTables(code)
+	t.unattributed()
+	return flatten(spans)
+}
+
+// loadedSection is the section of a symbol that has bytes in the loaded image, nil for any other symbol.
+func loadedSection(sf *elf.File, s elf.Symbol) *elf.Section {
+	if s.Size == 0 || int(s.Section) >= len(sf.Sections) || s.Section == elf.SHN_UNDEF {
+		return nil
+	}
+	sec := sf.Sections[s.Section]
+	if sec.Flags&elf.SHF_ALLOC == 0 {
+		return nil
+	}
+	return sec
+}
+
+// symbol counts the size of a symbol of group g in section sec: its bytes in the file (not for .bss), and in code
+// when in .text.
+func (t *tally) symbol(g string, sec *elf.Section, size int64, code map[string]int64) {
+	if sec.Type != elf.SHT_NOBITS {
+		t.row(g).bytes += size
+		if g == groupTables {
+			t.rep.tables += size
+		}
+	}
+	if sec.Name == ".text" {
+		code[g] += size
+	}
+}
+
+// shareTables gives each group with code the estimate of its bytes with its share of the function tables.
+func (t *tally) shareTables(code map[string]int64) {
+	var codeTotal int64
+	for _, c := range code {
+		codeTotal += c
+	}
+	for g, c := range code {
+		if codeTotal > 0 {
+			t.row(g).estimated = t.row(g).bytes + t.rep.tables*c/codeTotal
+		}
+	}
+}
+
+// unattributed gives the bytes of the stripped file that no row has to groupOther.
+func (t *tally) unattributed() {
+	var assigned int64
+	for _, r := range t.rows {
+		assigned += r.bytes
+	}
+	t.row(groupOther).bytes += t.rep.fileBytes - assigned
+}
+
+// flatten sorts spans by start and leaves each byte to the first span that covers it (symbols may overlap:
+// aggregates).
+func flatten(spans []span) []span {
 	slices.SortStableFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
 	var last uint64
 	var flat []span
@@ -141,19 +210,12 @@ func attribute(ctx context.Context, symbolic, stripped string, pid int) (*depsRe
 			last = s.end
 		}
 	}
-	for g, c := range code {
-		if codeTotal > 0 {
-			row(g).estimated = row(g).bytes + rep.tables*c/codeTotal
-		}
-	}
-	var assigned int64
-	for _, r := range rows {
-		assigned += r.bytes
-	}
-	row(groupOther).bytes += rep.fileBytes - assigned
+	return flat
+}
 
-	// Resident pages, segment by segment.
-	var inBinaryAnon int64
+// resident gives the resident pages of the binary's loaded segments to the groups of flat, segment by segment,
+// and returns the anonymous bytes among them.
+func (t *tally) resident(sf *elf.File, pid int, flat []span) (inBinaryAnon int64, err error) {
 	for _, p := range sf.Progs {
 		if p.Type != elf.PT_LOAD || p.Memsz == 0 {
 			continue
@@ -161,57 +223,71 @@ func attribute(ctx context.Context, symbolic, stripped string, pid int) (*depsRe
 		start, end := p.Vaddr&^(pageSize-1), p.Vaddr+p.Memsz
 		pages, err := residentPages(pid, start, end)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		i := 0
-		for n, st := range pages {
-			if st == pageAbsent {
-				continue
-			}
-			lo, hi := start+uint64(n)*pageSize, start+uint64(n+1)*pageSize
-			for i < len(flat) && flat[i].end <= lo {
-				i++
-			}
-			covered := uint64(0)
-			for j := i; j < len(flat) && flat[j].start < hi; j++ {
-				b := min(hi, flat[j].end) - max(lo, flat[j].start)
-				covered += b
-				add(row(flat[j].group), st, int64(b))
-			}
-			add(row(groupOther), st, int64(pageSize-covered))
-			if st == pageAnon {
-				inBinaryAnon += pageSize
-			}
+		inBinaryAnon += t.segment(start, pages, flat)
+	}
+	return inBinaryAnon, nil
+}
+
+// segment gives the resident pages of one segment, from start, to the groups of flat; it returns the anonymous
+// bytes among them.
+func (t *tally) segment(start uint64, pages []pageState, flat []span) (anon int64) {
+	i := 0
+	for n, st := range pages {
+		if st == pageAbsent {
+			continue
+		}
+		lo := start + uint64(n)*pageSize
+		for i < len(flat) && flat[i].end <= lo {
+			i++
+		}
+		t.page(st, lo, lo+pageSize, flat[i:])
+		if st == pageAnon {
+			anon += pageSize
 		}
 	}
-	status, err := procStatusOf(fmt.Sprint(pid))
-	if err != nil {
-		return nil, err
+	return anon
+}
+
+// page gives the bytes of the resident page [lo, hi) to the spans that cover it, from the first of flat on, and
+// the rest to groupOther.
+func (t *tally) page(st pageState, lo, hi uint64, flat []span) {
+	covered := uint64(0)
+	for j := 0; j < len(flat) && flat[j].start < hi; j++ {
+		b := min(hi, flat[j].end) - max(lo, flat[j].start)
+		covered += b
+		add(t.row(flat[j].group), st, int64(b))
 	}
-	rep.rssAnon, rep.rssFile = status["RssAnon"]*1024, status["RssFile"]*1024
-	rep.outside = rep.rssAnon - inBinaryAnon
-	row(groupOutsideBin).resAnon = rep.outside
-	for _, r := range rows {
-		rep.rows = append(rep.rows, r)
+	add(t.row(groupOther), st, int64(pageSize-covered))
+}
+
+// sorted is the rows, by bytes, largest first, the pseudo-rows last.
+func (t *tally) sorted() []*depRow {
+	rows := make([]*depRow, 0, len(t.rows))
+	for _, r := range t.rows {
+		rows = append(rows, r)
 	}
-	order := func(r *depRow) int { // the pseudo-rows last
-		switch r.group {
-		case groupTables:
-			return 1
-		case groupOther:
-			return 2
-		case groupOutsideBin:
-			return 3
-		}
-		return 0
-	}
-	slices.SortFunc(rep.rows, func(a, b *depRow) int {
-		if c := cmp.Compare(order(a), order(b)); c != 0 {
+	slices.SortFunc(rows, func(a, b *depRow) int {
+		if c := cmp.Compare(pseudoRowOrder(a), pseudoRowOrder(b)); c != 0 {
 			return c
 		}
 		return cmp.Compare(b.bytes, a.bytes)
 	})
-	return rep, nil
+	return rows
+}
+
+// pseudoRowOrder places the pseudo-rows after the groups.
+func pseudoRowOrder(r *depRow) int {
+	switch r.group {
+	case groupTables:
+		return 1
+	case groupOther:
+		return 2
+	case groupOutsideBin:
+		return 3
+	}
+	return 0
 }
 
 func add(r *depRow, st pageState, b int64) {

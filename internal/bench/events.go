@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -81,97 +82,134 @@ type pendingChange struct {
 // credential holds user AWS and the password of the newest token of its region.
 func (w *world) change(kind string, round int, spread time.Duration) worldChanges {
 	n := len(w.envs)
-	var mu sync.Mutex
-	ps := make([]*pendingChange, 0, n)
-	done := make(chan struct{})
-	stop := make(chan struct{})
-	go func() { // the poller
-		defer close(done)
-		for {
-			latest := map[string]string{}
-			for _, is := range w.ecr.Issued() {
-				latest[is.Region] = is.Password
-			}
-			mu.Lock()
-			waiting := len(ps) < n
-			for _, p := range ps {
-				if p.micros != 0 {
-					continue
-				}
-				c, ok := w.rancher.Credential(p.cred)
-				switch {
-				case ok && c.PublicValue == ecrUser && latest[p.region] != "" && c.SecretValue == latest[p.region]:
-					p.micros = max(time.Since(p.at).Microseconds(), 1)
-				case time.Since(p.at) > changeWait:
-					p.micros = -1
-				default:
-					waiting = true
-				}
-			}
-			mu.Unlock()
-			if !waiting {
-				return
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	var out worldChanges
-	fail := func(msg string) worldChanges {
-		close(stop)
-		<-done
-		out.Problems = append(out.Problems, msg)
-		return out
-	}
+	cp := &changePoller{w: w, n: n, ps: make([]*pendingChange, 0, n), done: make(chan struct{}), stop: make(chan struct{})}
+	go cp.run()
 	client := &http.Client{Timeout: 10 * time.Second}
 	start := time.Now()
 	for e, env := range w.envs {
 		time.Sleep(time.Until(start.Add(spread * time.Duration(e) / time.Duration(n))))
-		p := &pendingChange{}
-		switch kind {
-		case "add":
-			p.region = regions[e%len(regions)]
-			account := fmt.Sprintf("%012d", 900000000000+round*10000+e)
-			reg := w.rancher.AddRegistry(env, account+".dkr.ecr."+p.region+".amazonaws.com", "active")
-			p.cred = w.rancher.AddCredential(env, reg, ecrUser, "placeholder", "active")
-		case "edit":
-			if round >= len(w.ecrByEnv[e]) {
-				return fail("no ECR credential left to edit")
-			}
-			p.cred = w.ecrByEnv[e][round]
-			p.region = w.ecrCred[p.cred]
-			body := `{"publicValue":"AWS","secretValue":"edited-by-hand-` + strconv.Itoa(round) + `"}`
-			req, err := http.NewRequest(http.MethodPut, w.info.RancherURL+"/v2-beta/projects/"+env+"/registrycredentials/"+p.cred, strings.NewReader(body))
-			if err != nil {
-				return fail(err.Error())
-			}
-			req.SetBasicAuth(w.info.AccessKey, w.info.SecretKey)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				return fail("edit " + p.cred + ": " + err.Error())
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fail("edit " + p.cred + ": " + resp.Status)
-			}
-		default:
-			return fail("unknown change " + kind)
+		p, err := w.makeChange(client, kind, round, e, env)
+		if err != nil {
+			close(cp.stop)
+			<-cp.done
+			return worldChanges{Problems: []string{err.Error()}}
 		}
 		p.at = time.Now()
-		mu.Lock()
-		ps = append(ps, p)
-		mu.Unlock()
+		cp.add(p)
 	}
-	<-done
-	for _, p := range ps {
+	<-cp.done
+	var out worldChanges
+	for _, p := range cp.ps {
 		out.Micros = append(out.Micros, p.micros)
 	}
 	return out
+}
+
+// makeChange makes the change of a round in the e-th environment, env: a registry added ("add") or a credential
+// edited by hand ("edit").
+func (w *world) makeChange(client *http.Client, kind string, round, e int, env string) (*pendingChange, error) {
+	switch kind {
+	case "add":
+		return w.addECRRegistry(round, e, env), nil
+	case "edit":
+		return w.editCredential(client, round, e, env)
+	}
+	return nil, errors.New("unknown change " + kind)
+}
+
+// addECRRegistry adds an ECR registry of a new account to the e-th environment, env, with a credential that holds
+// the password "placeholder".
+func (w *world) addECRRegistry(round, e int, env string) *pendingChange {
+	p := &pendingChange{region: regions[e%len(regions)]}
+	account := fmt.Sprintf("%012d", 900000000000+round*10000+e)
+	reg := w.rancher.AddRegistry(env, account+".dkr.ecr."+p.region+".amazonaws.com", "active")
+	p.cred = w.rancher.AddCredential(env, reg, ecrUser, "placeholder", "active")
+	return p
+}
+
+// editCredential changes the round-th ECR credential of the e-th environment, env, by hand through the REST API.
+func (w *world) editCredential(client *http.Client, round, e int, env string) (*pendingChange, error) {
+	if round >= len(w.ecrByEnv[e]) {
+		return nil, errors.New("no ECR credential left to edit")
+	}
+	p := &pendingChange{cred: w.ecrByEnv[e][round]}
+	p.region = w.ecrCred[p.cred]
+	body := `{"publicValue":"AWS","secretValue":"edited-by-hand-` + strconv.Itoa(round) + `"}`
+	req, err := http.NewRequest(http.MethodPut, w.info.RancherURL+"/v2-beta/projects/"+env+"/registrycredentials/"+p.cred, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth(w.info.AccessKey, w.info.SecretKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, errors.New("edit " + p.cred + ": " + err.Error())
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, errors.New("edit " + p.cred + ": " + resp.Status)
+	}
+	return p, nil
+}
+
+// changePoller polls what Rancher stores, every 2 ms, until each of the n changes of a round is refreshed or
+// given up, or until stop is closed; it closes done when it returns.
+type changePoller struct {
+	w          *world
+	n          int
+	mu         sync.Mutex
+	ps         []*pendingChange // the changes made so far
+	done, stop chan struct{}
+}
+
+func (cp *changePoller) add(p *pendingChange) {
+	cp.mu.Lock()
+	cp.ps = append(cp.ps, p)
+	cp.mu.Unlock()
+}
+
+func (cp *changePoller) run() {
+	defer close(cp.done)
+	for cp.poll() {
+		select {
+		case <-cp.stop:
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// poll looks once at every change still waiting; it reports whether one still waits or is yet to be made.
+func (cp *changePoller) poll() bool {
+	latest := map[string]string{}
+	for _, is := range cp.w.ecr.Issued() {
+		latest[is.Region] = is.Password
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	waiting := len(cp.ps) < cp.n
+	for _, p := range cp.ps {
+		if p.micros == 0 && cp.w.settle(p, latest) {
+			waiting = true
+		}
+	}
+	return waiting
+}
+
+// settle gives a waiting change its latency once Rancher holds the password of the newest token of its region
+// (latest), or gives it up after changeWait; it reports whether the change still waits.
+func (w *world) settle(p *pendingChange, latest map[string]string) bool {
+	c, ok := w.rancher.Credential(p.cred)
+	switch {
+	case ok && c.PublicValue == ecrUser && latest[p.region] != "" && c.SecretValue == latest[p.region]:
+		p.micros = max(time.Since(p.at).Microseconds(), 1)
+	case time.Since(p.at) > changeWait:
+		p.micros = -1
+	default:
+		return true
+	}
+	return false
 }
 
 // command runs one event-phase command line; ok is false for an unknown command.

@@ -1,5 +1,6 @@
 // Package standin holds the small stand-ins and helpers the tests share besides the Rancher and ECR stand-ins: a
-// self-signed certificate for serving HTTPS on loopback (used by both), a forward proxy, a concurrent buffer.
+// self-signed certificate for serving HTTPS on loopback and a dropped connection (used by both), a forward proxy,
+// a concurrent buffer.
 package standin
 
 import (

@@ -2,6 +2,7 @@ package ranchertest
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecr-updater/ecr-updater/internal/standin"
 )
 
 const challenge = `Basic realm="Enter API access key and secret key as username and password"`
@@ -75,17 +78,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.handlers.Done()
 
-	var body []byte
-	tooBig := false
-	if r.ContentLength != 0 {
-		b, _ := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-		if len(b) > maxBodyBytes {
-			tooBig, b = true, b[:maxBodyBytes]
-		}
-		if len(b) > 0 {
-			body = b
-		}
-	}
+	body, tooBig := readBody(r)
 	access, secret, hasAuth := r.BasicAuth()
 	gen, seq := s.record(r, access, body)
 	status := 0
@@ -95,8 +88,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		(*h)(r)
 	}
-	ctx := r.Context()
-	if !s.wait(ctx, time.Duration(s.latency.Load())) {
+	if !s.wait(r.Context(), time.Duration(s.latency.Load())) {
 		panic(http.ErrAbortHandler) // no answer: the client left or the server is closing
 	}
 
@@ -106,62 +98,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	c.setHeaders(w.Header())
 
 	if f, ok := s.matchFault(r.Method, lowerPath); ok {
-		if !s.wait(ctx, f.Delay) {
-			panic(http.ErrAbortHandler)
-		}
-		switch {
-		case f.Hang:
-			select {
-			case <-ctx.Done():
-			case <-s.closed:
-			}
-			// Returning normally would make net/http answer 200 with no body.
-			panic(http.ErrAbortHandler)
-		case f.Drop:
-			if hj, ok := w.(http.Hijacker); ok {
-				if conn, _, err := hj.Hijack(); err == nil {
-					_ = conn.Close()
-					return
-				}
-			}
-			panic(http.ErrAbortHandler)
-		case f.Redirect != 0:
-			to := f.RedirectTo
-			if to == "" {
-				to = s.scheme + "://" + s.addr
-			}
-			w.Header().Set("Location", strings.TrimRight(to, "/")+r.URL.RequestURI())
-			status = f.Redirect
-			writeBody(w, status, nil)
-			return
-		case f.HugeBody > 0:
-			status = http.StatusOK
-			streamHuge(w, &c, r, f)
-			return
-		case f.Body != "":
-			status = http.StatusOK
-			if f.Status != 0 {
-				status = f.Status
-			}
-			writeBody(w, status, []byte(f.Body))
-			return
-		case f.Echo:
-			status = http.StatusUnprocessableEntity
-			if f.Status != 0 {
-				status = f.Status
-			}
-			status = s.fail(w, &c, status, "InvalidFormat", "invalid input: "+string(body), "")
-			return
-		case f.Garbage:
-			status = http.StatusOK
-			writeBody(w, status, []byte(garbageBody))
-			return
-		case f.LoopNext:
-			c.loopNext = true
-			status = s.dispatch(w, r, &c, body)
-			return
-		case f.Status != 0:
-			status = s.fail(w, &c, f.Status, "", "", "")
+		var answered bool
+		if status, answered = s.answerFault(w, r, &c, f, body); answered {
 			return
 		}
 	}
@@ -170,6 +108,87 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status = s.dispatch(w, r, &c, body)
+}
+
+// readBody reads a request's body, at most maxBodyBytes of it: nil when empty, tooBig when there was more.
+func readBody(r *http.Request) (body []byte, tooBig bool) {
+	if r.ContentLength == 0 {
+		return nil, false
+	}
+	b, _ := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if len(b) > maxBodyBytes {
+		tooBig, b = true, b[:maxBodyBytes]
+	}
+	if len(b) > 0 {
+		body = b
+	}
+	return body, tooBig
+}
+
+// answerFault answers a request as a matching fault says, after the fault's Delay, and returns the status
+// answered (0 for none: a dropped connection). answered is false when the fault changes nothing but the delay:
+// the request is then answered as usual.
+func (s *Server) answerFault(w http.ResponseWriter, r *http.Request, c *call, f Fault, body []byte) (status int, answered bool) {
+	if !s.wait(r.Context(), f.Delay) {
+		panic(http.ErrAbortHandler)
+	}
+	switch {
+	case f.Hang:
+		s.hang(r.Context())
+		panic(http.ErrAbortHandler) // returning normally would make net/http answer 200 with no body
+	case f.Drop:
+		standin.Drop(w)
+		return 0, true
+	case f.Redirect != 0:
+		return s.redirect(w, r, f), true
+	case f.HugeBody > 0:
+		streamHuge(w, c, r, f)
+		return http.StatusOK, true
+	case f.Body != "":
+		status = statusOr(f.Status, http.StatusOK)
+		writeBody(w, status, []byte(f.Body))
+		return status, true
+	case f.Echo:
+		status = statusOr(f.Status, http.StatusUnprocessableEntity)
+		return s.fail(w, c, status, "InvalidFormat", "invalid input: "+string(body), ""), true
+	case f.Garbage:
+		writeBody(w, http.StatusOK, []byte(garbageBody))
+		return http.StatusOK, true
+	case f.LoopNext:
+		c.loopNext = true
+		return s.dispatch(w, r, c, body), true
+	case f.Status != 0:
+		return s.fail(w, c, f.Status, "", "", ""), true
+	}
+	return 0, false
+}
+
+// statusOr is status, or def when status is 0.
+func statusOr(status, def int) int {
+	if status != 0 {
+		return status
+	}
+	return def
+}
+
+// hang waits until the client leaves or the server closes.
+func (s *Server) hang(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-s.closed:
+	}
+}
+
+// redirect answers a Redirect fault: its status, and a Location of RedirectTo (or the server's own origin)
+// followed by the request's path and query.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, f Fault) int {
+	to := f.RedirectTo
+	if to == "" {
+		to = s.scheme + "://" + s.addr
+	}
+	w.Header().Set("Location", strings.TrimRight(to, "/")+r.URL.RequestURI())
+	writeBody(w, f.Redirect, nil)
+	return f.Redirect
 }
 
 // resolve parses the path (scope, version) and authenticates the key.
@@ -185,7 +204,16 @@ func (s *Server) resolve(c *call, r *http.Request, lowerPath, access, secret str
 	c.path = r.URL.EscapedPath()
 	c.rawQuery = r.URL.RawQuery
 	c.noChallenge = strings.EqualFold(r.Header.Get("X-API-No-Challenge"), "true")
+	c.parsePath(lowerPath)
 
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.authenticateLocked(c, access, secret, hasAuth)
+}
+
+// parsePath reads the API version, the scope and the segments after them from the path; the links' bases follow
+// from them and the origin.
+func (c *call) parsePath(lowerPath string) {
 	var segs []string
 	if p := strings.Trim(lowerPath, "/"); p != "" {
 		segs = strings.Split(p, "/")
@@ -211,9 +239,11 @@ func (s *Server) resolve(c *call, r *http.Request, lowerPath, access, secret str
 		c.base = c.verBase + "/projects/" + c.scopeID
 	}
 	c.segs = segs
+}
 
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+// authenticateLocked checks the key (else the call is unauth) and gives the call the environment it acts in, or
+// the status that denies its scope.
+func (s *Server) authenticateLocked(c *call, access, secret string, hasAuth bool) {
 	key := s.st.keys[access]
 	if !hasAuth || key == nil || subtle.ConstantTimeCompare([]byte(secret), []byte(key.secret)) != 1 ||
 		(key.env != nil && !envKeyUsable(key.env.state)) {
@@ -221,17 +251,19 @@ func (s *Server) resolve(c *call, r *http.Request, lowerPath, access, secret str
 		return
 	}
 	c.key = key
-	if key.env != nil {
+	switch {
+	case key.env != nil:
 		c.env, c.writable = key.env, true
 		if c.scoped && c.scopeID != key.env.id {
 			c.deny = http.StatusForbidden
 		}
-		return
+	case c.scoped:
+		s.userScopeLocked(c, key.user)
 	}
-	if !c.scoped {
-		return
-	}
-	u := key.user
+}
+
+// userScopeLocked gives the call of an Account API key of u the environment of its scope, if u may use it.
+func (s *Server) userScopeLocked(c *call, u *user) {
 	p := s.st.projectLocked(c.scopeID)
 	switch {
 	case p == nil || hiddenState(p.state): // Cattle: 403 for every key, an administrator's too
@@ -380,83 +412,108 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call, body 
 		return s.fail(w, c, http.StatusNotFound, "", "", "")
 	case c.deny != 0:
 		return s.fail(w, c, c.deny, "", "", "")
+	case c.root:
+		return s.serveRoot(w, r, c)
 	}
-	get := r.Method == http.MethodGet
-	if c.root {
-		if !get {
-			return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
-		}
-		e := getEnc(s.opts.EscapeSlashes)
-		writeAPIVersion(e, c.version, c.verBase)
-		return reply(w, http.StatusOK, e)
-	}
-	segs := c.segs
-	switch segs[0] {
+	switch c.segs[0] {
 	case "subscribe": // the event stream, in subscribe.go
-		if len(segs) == 1 {
+		if len(c.segs) == 1 {
 			return s.subscribe(w, r, c)
 		}
 	case "schemas":
-		if len(segs) > 2 {
-			break
-		}
-		var d *schemaDef
-		if len(segs) == 2 {
-			if d = schemaByLower[segs[1]]; d == nil {
-				break
-			}
-		}
-		if !get {
-			return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
-		}
-		e := getEnc(s.opts.EscapeSlashes)
-		if d != nil {
-			writeSchema(e, d, c.base, c.verBase, c.writable)
-		} else {
-			writeSchemas(e, c.base, c.verBase, c.writable)
-		}
-		return reply(w, http.StatusOK, e)
+		return s.serveSchemas(w, r, c)
 	case "projects":
-		if c.scoped || len(segs) > 2 {
-			break
-		}
-		if !get {
-			return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
-		}
-		if len(segs) == 2 {
-			return s.getProject(w, c, segs[1])
-		}
-		return s.list(w, r, c, projectColl)
+		return s.serveProjects(w, r, c)
 	default:
-		def := collections[segs[0]]
-		if def == nil || len(segs) > 2 {
-			break
-		}
-		if len(segs) == 1 {
-			switch r.Method {
-			case http.MethodGet:
-				return s.list(w, r, c, def)
-			case http.MethodPost:
-				return s.create(w, c, def, body)
-			}
-			return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
-		}
-		id := segs[1]
-		switch r.Method {
-		case http.MethodGet:
-			return s.get(w, c, def, id)
-		case http.MethodPut:
-			return s.update(w, c, def, id, body)
-		case http.MethodDelete:
-			return s.action(w, c, def, id, "remove", true)
-		case http.MethodPost:
-			if a := r.URL.Query().Get("action"); a != "" {
-				return s.action(w, c, def, id, a, false)
-			}
-		}
-		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+		return s.serveCollection(w, r, c, body)
 	}
 	return s.fail(w, c, http.StatusNotFound, "", "", "")
+}
+
+// serveRoot answers the API version (/v2-beta, /v1, and / as v2-beta).
+func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request, c *call) int {
+	if r.Method != http.MethodGet {
+		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+	}
+	e := getEnc(s.opts.EscapeSlashes)
+	writeAPIVersion(e, c.version, c.verBase)
+	return reply(w, http.StatusOK, e)
+}
+
+// serveSchemas answers /schemas and /schemas/<type>.
+func (s *Server) serveSchemas(w http.ResponseWriter, r *http.Request, c *call) int {
+	if len(c.segs) > 2 {
+		return s.fail(w, c, http.StatusNotFound, "", "", "")
+	}
+	var d *schemaDef
+	if len(c.segs) == 2 {
+		if d = schemaByLower[c.segs[1]]; d == nil {
+			return s.fail(w, c, http.StatusNotFound, "", "", "")
+		}
+	}
+	if r.Method != http.MethodGet {
+		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+	}
+	e := getEnc(s.opts.EscapeSlashes)
+	if d != nil {
+		writeSchema(e, d, c.base, c.verBase, c.writable)
+	} else {
+		writeSchemas(e, c.base, c.verBase, c.writable)
+	}
+	return reply(w, http.StatusOK, e)
+}
+
+// serveProjects answers /projects and /projects/<id> (unscoped only).
+func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request, c *call) int {
+	switch {
+	case c.scoped || len(c.segs) > 2:
+		return s.fail(w, c, http.StatusNotFound, "", "", "")
+	case r.Method != http.MethodGet:
+		return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+	case len(c.segs) == 2:
+		return s.getProject(w, c, c.segs[1])
+	}
+	return s.list(w, r, c, projectColl)
+}
+
+// serveCollection answers a served collection (/<type>) and its resources (/<type>/<id>).
+func (s *Server) serveCollection(w http.ResponseWriter, r *http.Request, c *call, body []byte) int {
+	def := collections[c.segs[0]]
+	switch {
+	case def == nil || len(c.segs) > 2:
+		return s.fail(w, c, http.StatusNotFound, "", "", "")
+	case len(c.segs) == 1:
+		return s.collectionRequest(w, r, c, def, body)
+	}
+	return s.resourceRequest(w, r, c, def, c.segs[1], body)
+}
+
+// collectionRequest answers a request on a collection: a list or a create.
+func (s *Server) collectionRequest(w http.ResponseWriter, r *http.Request, c *call, def *collDef, body []byte) int {
+	switch r.Method {
+	case http.MethodGet:
+		return s.list(w, r, c, def)
+	case http.MethodPost:
+		return s.create(w, c, def, body)
+	}
+	return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
+}
+
+// resourceRequest answers a request on one resource of a collection: a get, an update, a DELETE or an action.
+func (s *Server) resourceRequest(w http.ResponseWriter, r *http.Request, c *call, def *collDef, id string, body []byte) int {
+	switch r.Method {
+	case http.MethodGet:
+		return s.get(w, c, def, id)
+	case http.MethodPut:
+		return s.update(w, c, def, id, body)
+	case http.MethodDelete:
+		return s.action(w, c, def, id, "remove", true)
+	case http.MethodPost:
+		if a := r.URL.Query().Get("action"); a != "" {
+			return s.action(w, c, def, id, a, false)
+		}
+	}
+	return s.fail(w, c, http.StatusMethodNotAllowed, "", "", "")
 }
 
 var projectColl = &collDef{kind: kProject, resourceType: "project", filters: projectFilters}

@@ -184,26 +184,36 @@ func (c *cond) match(r *resource) bool {
 	case mNotNull:
 		return !isNull
 	case mNe, mNotLike:
-		for _, x := range c.values {
-			if (c.mod == mNe && v == x) || (c.mod == mNotLike && !isNull && like(v, x)) {
-				return false
-			}
-		}
-		return true
-	}
-	if isNull {
-		return false
-	}
-	switch c.mod {
+		return c.matchNone(v, isNull)
 	case mEq, mPrefix, mLike:
-		for _, x := range c.values {
-			switch {
-			case c.mod == mEq && v == x, c.mod == mPrefix && strings.HasPrefix(v, x), c.mod == mLike && like(v, x):
-				return true
-			}
-		}
-		return false
+		return !isNull && c.matchAny(v)
 	}
+	return !isNull && c.matchOrder(v) // a null value is in no order
+}
+
+// matchNone is ne and notlike: v equals (ne) or is like (notlike, never a null value) none of the values.
+func (c *cond) matchNone(v string, isNull bool) bool {
+	for _, x := range c.values {
+		if (c.mod == mNe && v == x) || (c.mod == mNotLike && !isNull && like(v, x)) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchAny is eq, prefix and like: v (not null) equals, starts with or is like one of the values.
+func (c *cond) matchAny(v string) bool {
+	for _, x := range c.values {
+		switch {
+		case c.mod == mEq && v == x, c.mod == mPrefix && strings.HasPrefix(v, x), c.mod == mLike && like(v, x):
+			return true
+		}
+	}
+	return false
+}
+
+// matchOrder is lt, lte, gt and gte: v (not null) against the first value ("" when there is none).
+func (c *cond) matchOrder(v string) bool {
 	x := ""
 	if len(c.values) > 0 {
 		x = c.values[0]

@@ -91,13 +91,20 @@ services:
 {{- end }}
       RANCHER_ENVIRONMENTS: ${rancher_environments}
 {{- end }}
+{{- $pull := ne .Values.pull_image "false" }}
+{{- $agent := ne .Values.registry_in_which_environment "other" }}
+{{- if or $pull $agent }}
     labels:
+{{- if $pull }}
+      # Pull Image at Every Start (pull_image = true, the default).
       io.rancher.container.pull_image: always
-{{- if ne .Values.registry_in_which_environment "other" }}
+{{- end }}
+{{- if $agent }}
       # Registry Environment = current: Rancher creates an environment API key for
       # the container and injects CATTLE_URL, CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY.
       io.rancher.container.create_agent: 'true'
       io.rancher.container.agent.role: environment
+{{- end }}
 {{- end }}
 {{- $other := eq .Values.registry_in_which_environment "other" }}
 {{- $cattleAccess := and $other .Values.environment_api_access_key_from_secret }}
