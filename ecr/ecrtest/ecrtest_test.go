@@ -320,6 +320,9 @@ func TestAssumeRole(t *testing.T) {
 	if got := srv.Assumed(); len(got) != 1 || got[0] != roleARN {
 		t.Errorf("Assumed() = %v, want [%s]", got, roleARN)
 	}
+	if got := srv.Assumptions(); len(got) != 1 || got[0].RoleARN != roleARN || len(got[0].Invocation) != 36 {
+		t.Errorf("Assumptions() = %+v, want the role and the SDK's invocation id (a UUID)", got)
+	}
 
 	// The temporary key itself: needs its session token, and expires.
 	creds, err := provider.Retrieve(ctx)
@@ -361,6 +364,9 @@ func TestAssumeRole(t *testing.T) {
 	}
 	if n := len(srv.Assumed()); n != 2 {
 		t.Errorf("Assumed() has %d entries, want 2", n)
+	}
+	if a := srv.Assumptions(); len(a) != 2 || a[1].Invocation == "" || a[1].Invocation == a[0].Invocation {
+		t.Errorf("Assumptions() = %+v, want two operations, two invocation ids", a)
 	}
 
 	// Faults restricted to AssumeRole leave ECR alone.

@@ -160,7 +160,7 @@ type Server struct {
 	roles   map[string]role
 	faults  []*faultEntry
 	issued  []Issued
-	assumed []string
+	assumed []Assumption
 	calls   int
 	callsIn map[string]int
 
@@ -386,11 +386,34 @@ func (s *Server) CallsIn(region string) int {
 }
 
 // Assumed returns the role ARNs assumed (AssumeRole and
-// AssumeRoleWithWebIdentity answered successfully), in order.
+// AssumeRoleWithWebIdentity answered successfully), in order: one per request
+// answered, retries included (see Assumptions).
 func (s *Server) Assumed() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]string(nil), s.assumed...)
+	arns := make([]string, len(s.assumed))
+	for i, a := range s.assumed {
+		arns[i] = a.RoleARN
+	}
+	return arns
+}
+
+// Assumption is one role assumption the server answered.
+type Assumption struct {
+	RoleARN string
+	// Invocation is the request's Amz-Sdk-Invocation-Id: the AWS SDK gives
+	// each operation one, and sends it again with every retry of the
+	// operation (after a dropped connection, say). "" when the client sent
+	// none.
+	Invocation string
+}
+
+// Assumptions returns the role assumptions answered, in order, with the
+// invocation of each: a test can count operations rather than requests.
+func (s *Server) Assumptions() []Assumption {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Assumption(nil), s.assumed...)
 }
 
 // ResetCalls sets Calls and CallsIn back to zero. Issued and Assumed are kept

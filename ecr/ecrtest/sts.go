@@ -141,7 +141,7 @@ func (s *Server) assumeRole(w http.ResponseWriter, req *request, a assumeRequest
 	}
 	s.mu.Lock()
 	s.keys[p.accessKeyID] = p
-	s.assumed = append(s.assumed, a.roleARN)
+	s.assumed = append(s.assumed, Assumption{RoleARN: a.roleARN, Invocation: req.r.Header.Get("Amz-Sdk-Invocation-Id")})
 	s.mu.Unlock()
 
 	creds := stsCredentials{
