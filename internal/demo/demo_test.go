@@ -14,20 +14,15 @@ import (
 )
 
 // TestDemo runs the demo for two scheduled passes and checks what it prints: every registry with what happened
-// to it and why, masked passwords only, the event line with its latency, and a clean exit.
+// to it and why, summaries that add up to the rows and to the updater's own counts, tokens as fingerprints and no
+// piece of any password, the event line with its latency, no warning for the short tokens, and a clean exit.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 6 s")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out, log bytes.Buffer
 	var w *World
 	start := time.Now()
-	err := Run(ctx, Options{Passes: 2, Out: &out, Log: &log, LogLevel: "debug", OnWorld: func(world *World) { w = world }})
-	if err != nil {
-		t.Fatalf("Run: %v\n%s", err, out.String())
-	}
+	out, log := runDemo(t, Options{Passes: 2, LogLevel: "debug", OnWorld: func(world *World) { w = world }})
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("the demo took %s for 2 passes", d)
 	}
@@ -180,16 +175,24 @@ func TestDemoQuietByDefault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 1.5 s")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out, log bytes.Buffer
-	if err := Run(ctx, Options{Passes: 1, Out: &out, Log: &log}); err != nil {
-		t.Fatalf("Run: %v\n%s", err, out.String())
-	}
+	out, log := runDemo(t, Options{Passes: 1})
 	if log.Len() > 0 {
 		t.Errorf("the demo logged at the default level:\n%s", log.String())
 	}
 	checkSums(t, strings.Split(out.String(), "\n"), "")
+}
+
+// runDemo runs the demo to its end and returns what it printed and logged.
+func runDemo(t *testing.T, o Options) (out, log *bytes.Buffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, log = &bytes.Buffer{}, &bytes.Buffer{}
+	o.Out, o.Log = out, log
+	if err := Run(ctx, o); err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	return out, log
 }
 
 // pass is one pass as printed: its title, its summary lines and its table rows.
