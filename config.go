@@ -230,15 +230,10 @@ func rowOf(id setting.ID) row {
 // name is the variable of a setting, as messages name it.
 func name(id setting.ID) string { return rowOf(id).vars[0] }
 
-// settingNames are the names the packages give the settings in their errors, hints, log lines, reasons and doctor
-// checks (setting.Names): the variables of the table.
-func settingNames() setting.Names {
-	var n setting.Names
-	for _, r := range table() {
-		n.Set(r.id, r.vars[0])
-	}
-	return n
-}
+// names names the settings where text leaves the process: every setting's neutral word (how the packages refer
+// to it, setting.ID.String) becomes its variable. load hands it to the scrubber every line, message, report and
+// health answer passes; the demo, which does not run with the daemon's settings, keeps the neutral words.
+func names() *strings.Replacer { return setting.Namer(name) }
 
 // settings is the validated configuration of the daemon.
 type settings struct {
@@ -281,6 +276,8 @@ type inputs [setting.NumIDs]value
 // problem names its variable.
 func load(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*settings, error) {
 	s := &settings{scrubber: scrubber, logLevel: logrus.InfoLevel}
+	// What leaves the process from here on names the settings by their variables.
+	s.scrubber.Rename(names())
 	// The values first, the keys' files too: the scrubber learns every secret before anything can print.
 	errs := s.read(c)
 	s.scrubber.Add(s.in.secrets()...)
@@ -407,7 +404,7 @@ func (s *settings) parse(r row) error {
 }
 
 // wire hands the settings that several settings make to the packages: the logger, the keys from files, the
-// proxy, the names of the settings.
+// proxy.
 func (s *settings) wire(stderr io.Writer) {
 	u := &s.updater
 	s.log = newLogger(stderr, s.logLevel, s.logFormat, s.scrubber)
@@ -421,7 +418,6 @@ func (s *settings) wire(stderr io.Writer) {
 	u.ECR.Keys = s.in.awsKeys()
 	u.Rancher.Proxy = s.in.proxy()
 	u.ECR.Proxy = u.Rancher.Proxy
-	u.Names = settingNames()
 }
 
 // newLogger makes the logger: every line through the scrubber.

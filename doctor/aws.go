@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/plan"
 	"github.com/ecr-updater/ecr-updater/updater"
 )
@@ -25,7 +26,7 @@ func (r *run) identity(ctx context.Context) []Check {
 	switch {
 	case err != nil && source == "":
 		creds.Result, creds.Detail = Fail, "no credentials resolved: "+err.Error()
-		creds.Fix = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or " + r.n.RoleARN + " with a web identity, or give the host an instance or task role"
+		creds.Fix = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or " + setting.RoleARN.String() + " with a web identity, or give the host an instance or task role"
 		return []Check{creds}
 	case err != nil:
 		caller.Result, caller.Detail = Fail, err.Error()
@@ -42,7 +43,7 @@ func (r *run) tokens(ctx context.Context, regions []string, rancherRead bool) ma
 		if rancherRead {
 			c := r.check(lineTokens)
 			c.Result, c.Detail = Warn, "no region in use: no in-scope ECR registry in the environments served"
-			c.Fix = "add the ECR registries under Infrastructure -> Registries with the bare host, or set " + r.n.AutoCreate + "=true with " + r.n.Region
+			c.Fix = "add the ECR registries under Infrastructure -> Registries with the bare host, or set " + setting.AutoCreate.String() + "=true with " + setting.Region.String()
 			r.add(c)
 		}
 		return map[string]plan.TokenResult{}

@@ -66,28 +66,27 @@ type name struct {
 
 // Kinds are the kinds of line a run writes, in the order of the report: `ecr-updater doctor --help` lists them,
 // the README's table of doctor's checks too, and every line a run writes is of one of them (a value of one of
-// its Lines). n names the settings.
-func Kinds(n setting.Names) []Kind {
-	n = n.Filled()
+// its Lines).
+func Kinds() []Kind {
 	kinds := []Kind{
 		{lines: []name{{lineConfiguration, "configuration"}}, Fails: "the configuration, loaded exactly as the daemon loads it, is invalid (exit 2, as the " +
-			"daemon), or " + n.Environments + " names other environments for an Environment API key"},
+			"daemon), or " + setting.Environments.String() + " names other environments for an Environment API key"},
 		{lines: []name{{LineRancherAccessKey, "rancher: access key"}, {LineRancherSecretKey, "rancher: secret key"},
 			{LineAWSAccessKeyID, "aws: access key id"}, {LineAWSSecretKey, "aws: secret key"}, {LineAWSSessionToken, "aws: session token"},
 			{LineHTTPSProxy, "proxy: HTTPS_PROXY"}, {LineHTTPProxy, "proxy: HTTP_PROXY"}}, Says: "where each key came from; a secret key, or a proxy password, in a " +
 			"plain variable is a warning, unless Rancher made the key for the container (agent labels)"},
 		{lines: []name{{lineAWSConfiguration, "aws: configuration"}}, Fails: "the AWS SDK cannot be set up (a profile, the shared files, AWS_CA_BUNDLE)"},
 		{lines: []name{{lineReachable, "rancher: reachable"}, {lineAPIKey, "rancher: API key"}, {lineEnvironments, "rancher: environments"}},
-			Fails: "Rancher does not answer at " + n.URL + ", refuses the key, or cannot list the environments; the key's kind and scope are shown"},
+			Fails: "Rancher does not answer at " + setting.URL.String() + ", refuses the key, or cannot list the environments; the key's kind and scope are shown"},
 		{lines: []name{{lineEnv, "env <env>"}, {lineEnvRead, "env <env>: read"}, {lineEnvReadServices, "env <env>: read services"}},
-			Fails: "an environment of " + n.Environments + " does not exist, or its registries, credentials or services cannot be read " +
+			Fails: "an environment of " + setting.Environments.String() + " does not exist, or its registries, credentials or services cannot be read " +
 				"(an inactive environment is a warning)"},
 		{lines: []name{{lineWriteAccess, "env <env>: write access"}}, Fails: "the key may not create registries or create and update their " +
 			"credentials there, according to the schemas' methods (no test write)"},
 		{lines: []name{{lineCredentials, "aws: credentials"}, {lineCallerIdentity, "aws: caller identity"}}, Fails: "the SDK found no credentials, or AWS refuses them " +
 			"(STS GetCallerIdentity)"},
 		{lines: []name{{lineTokens, "aws: tokens"}, {lineToken, "aws: token <region>"}}, Fails: "GetAuthorizationToken fails in a region in use"},
-		{lines: []name{{lineAutoCreate, "env <env>: " + n.AutoCreate}, {lineDiscover, "env <env>: " + n.Discover}}, Says: "the registries the next pass creates"},
+		{lines: []name{{lineAutoCreate, "env <env>: " + setting.AutoCreate.String()}, {lineDiscover, "env <env>: " + setting.Discover.String()}}, Says: "the registries the next pass creates"},
 		{lines: []name{{lineRegistry, "env <env>: registry <id>"}, {lineRegistries, "env <env>: registries"}}, Fails: "an in-scope registry has an address Rancher " +
 			"never matches to an image (scheme, path, trailing slash), or its region's token does not open it " +
 			"(GET https://<host>/v2/ does not answer 200)"},
@@ -106,9 +105,9 @@ func Kinds(n setting.Names) []Kind {
 }
 
 // lineNames are the names of the lines, as Kinds has them.
-func lineNames(n setting.Names) map[Line]string {
+func lineNames() map[Line]string {
 	out := map[Line]string{}
-	for _, k := range Kinds(n) {
+	for _, k := range Kinds() {
 		for _, l := range k.lines {
 			out[l.line] = l.text
 		}
@@ -156,11 +155,11 @@ func namePattern(name string) *regexp.Regexp {
 }
 
 // Help is what `ecr-updater doctor --help` says of the checks.
-func Help(n setting.Names) string {
+func Help() string {
 	var b strings.Builder
 	b.WriteString("It reads only: no write to Rancher, no change in AWS. One line per check: ok, warn or FAIL, what was found,\n" +
 		"and for a warning or failure the fix. The checks, in order, and when each is FAIL:\n")
-	for _, k := range Kinds(n) {
+	for _, k := range Kinds() {
 		b.WriteString("  " + strings.Join(k.Names, ", ") + "\n")
 		if k.Fails == "" {
 			b.WriteString("      never FAIL: " + k.Says + "\n")

@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
-	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
 
@@ -17,7 +16,7 @@ import (
 // which `doctor --help` lists; and every kind is met.
 func TestKindsNameEveryLine(t *testing.T) {
 	lines := manyLines(t)
-	kinds := Kinds(setting.Names{})
+	kinds := Kinds()
 	met := make([]bool, len(kinds))
 	for _, l := range lines {
 		var of []string
@@ -43,7 +42,7 @@ func TestEveryLineIsOfItsLine(t *testing.T) {
 	lines := manyLines(t)
 	rep := &Report{Checks: lines}
 	lines = append(lines, rep.folded()...)
-	names := lineNames(setting.Names{})
+	names := lineNames()
 	met := map[Line]bool{}
 	for _, l := range lines {
 		name, ok := names[l.line]
@@ -53,7 +52,7 @@ func TestEveryLineIsOfItsLine(t *testing.T) {
 		met[l.line] = true
 	}
 	count := 0
-	for _, k := range Kinds(setting.Names{}) {
+	for _, k := range Kinds() {
 		count += len(k.lines)
 	}
 	if count != len(names) || count != int(lineTime) {
@@ -124,8 +123,8 @@ func manyLines(t *testing.T) []Check {
 }
 
 func TestHelpListsEveryKind(t *testing.T) {
-	help := Help(world{}.cfg.Updater.Names)
-	for _, k := range Kinds(world{}.cfg.Updater.Names) {
+	help := Help()
+	for _, k := range Kinds() {
 		if !strings.Contains(help, "  "+strings.Join(k.Names, ", ")+"\n") || !strings.Contains(help, k.Fails+k.Says+"\n") {
 			t.Errorf("Help lacks %q", k.Names)
 		}

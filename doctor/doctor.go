@@ -136,9 +136,7 @@ const registryChecks = 8
 
 // run is one doctor run.
 type run struct {
-	// n names the settings in details and fixes (the names main.go gave, or neutral words); names are the names
-	// of the lines (Kinds).
-	n     setting.Names
+	// names are the names of the lines (Kinds).
 	names map[Line]string
 	cfg   Config
 	rules plan.Rules
@@ -203,8 +201,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 		l.Out = discard{}
 		log = l
 	}
-	cfg.Updater = cfg.Updater.WithNames()
-	r := &run{cfg: cfg, rules: cfg.Updater.Rules, n: cfg.Updater.Names, names: lineNames(cfg.Updater.Names), log: log}
+	r := &run{cfg: cfg, rules: cfg.Updater.Rules, names: lineNames(), log: log}
 	rep := &Report{}
 	defer func() { rep.Duration = time.Since(start) }()
 
@@ -245,7 +242,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 	if cfgErr != nil {
 		c := r.check(lineConfiguration)
 		c.Result, c.Detail = Fail, cfgErr.Error()
-		c.Fix = r.n.Environments + " can name other environments only with an Account API key; remove it, or use an Account API key"
+		c.Fix = setting.Environments.String() + " can name other environments only with an Account API key; remove it, or use an Account API key"
 		r.add(c)
 		rep.Config, rep.Checks = true, r.checks
 		return rep
@@ -283,7 +280,7 @@ func (r *run) late(ctx context.Context) (Check, bool) {
 	switch err := ctx.Err(); {
 	case errors.Is(err, context.DeadlineExceeded):
 		c.Result, c.Detail = Fail, fmt.Sprintf("the checks did not finish within %s", r.cfg.Budget)
-		c.Fix = "the checks above that failed for lack of time did not get an answer in time: check the network path and " + r.n.RancherTimeout + "/" + r.n.ECRTimeout
+		c.Fix = "the checks above that failed for lack of time did not get an answer in time: check the network path and " + setting.RancherTimeout.String() + "/" + setting.ECRTimeout.String()
 	case err != nil:
 		c.Result, c.Detail, c.Fix = Fail, "stopped before the checks finished: "+err.Error(), "run it again"
 	default:

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/plan"
 	"github.com/ecr-updater/ecr-updater/rancher"
 )
@@ -100,7 +101,7 @@ func (r *run) imageHost(e *env, u *use) Check {
 		c.Result, c.Detail = OK, fmt.Sprintf("registry %s serves it; %s", exact.ID, used)
 		if _, v, reason := plan.ClassifyRegistry(r.rules, *exact); v == plan.VerdictOutOfScope {
 			c.Result, c.Detail = Warn, fmt.Sprintf("registry %s serves it, but this updater leaves it alone (%s); %s", exact.ID, reason, used)
-			c.Fix = "add its account to " + r.n.RegistryIDs + " and its region to " + r.n.Regions + ", or let another updater refresh it"
+			c.Fix = "add its account to " + setting.RegistryIDs.String() + " and its region to " + setting.Regions.String() + ", or let another updater refresh it"
 		}
 	case inactive != nil:
 		c.Result, c.Detail = Fail, fmt.Sprintf("registry %s is %s, and Rancher uses only active registries: pulls go without credentials; %s", inactive.ID, inactive.State, used)
@@ -109,7 +110,7 @@ func (r *run) imageHost(e *env, u *use) Check {
 		c.Result, c.Detail = Fail, fmt.Sprintf("no registry Rancher matches: registry %s has the address %q, which Rancher never matches to %s; %s", near.ID, near.ServerAddress, h, used)
 		c.Fix, c.Registry = "recreate registry "+near.ID+" with the bare host "+h, near.ID
 	case e.autoCreate[h]:
-		c.Result, c.Detail = Warn, "no registry for this host yet, but the next pass creates it ("+r.n.AutoCreate+" or "+r.n.Discover+"); "+used
+		c.Result, c.Detail = Warn, "no registry for this host yet, but the next pass creates it ("+setting.AutoCreate.String()+" or "+setting.Discover.String()+"); "+used
 		c.Fix = "none needed, or run a pass now (ecr-updater once) so that pulls do not fail until then"
 	default:
 		c.Result, c.Detail, c.Fix = Fail, "no registry for this host in the environment: pulls go without credentials and fail; "+used+
@@ -135,7 +136,7 @@ func otherRegion(img ecr.Image, regs []rancher.Registry) string {
 func (r *run) addRegistryFix(img ecr.Image) string {
 	fix := "add the registry " + img.Host + " under Infrastructure -> Registries (user AWS; the updater sets the password)"
 	if !r.rules.AccountInScope(img.ECR.Account) || !r.rules.RegionInScope(img.ECR.Region) {
-		fix += ", and put its account and region in " + r.n.RegistryIDs + " / " + r.n.Regions
+		fix += ", and put its account and region in " + setting.RegistryIDs.String() + " / " + setting.Regions.String()
 	}
 	return fix
 }

@@ -1,7 +1,5 @@
 package doctor
 
-import "github.com/ecr-updater/ecr-updater/internal/setting"
-
 // Key is one key of the configuration and where it came from, as main.go read it. The report says where each came
 // from, and warns when a secret sits in a plain variable: in Rancher 1.6 a service's environment is part of its
 // configuration, which every member of the environment who can view the service can read.
@@ -39,7 +37,7 @@ func rancherMade(kind string) bool {
 // where the AWS SDK found the credentials ("" when it found none).
 func keyChecks(keys []Key, kind string, answered bool, awsSource string) []Check {
 	var out []Check
-	names := lineNames(setting.Names{})
+	names := lineNames()
 	for _, k := range keys {
 		c := Check{line: k.Line, Check: names[k.Line], Result: OK, Detail: k.From}
 		switch {

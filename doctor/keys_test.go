@@ -3,8 +3,6 @@ package doctor
 import (
 	"strings"
 	"testing"
-
-	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // TestKeyChecks: where each key came from, and when a key in a plain variable is a warning. A Rancher key that
@@ -46,7 +44,7 @@ func TestKeyChecks(t *testing.T) {
 			t.Fatalf("%s: %d checks", c.name, len(got))
 		}
 		g := got[0]
-		if g.line != c.key.Line || g.Check != lineNames(setting.Names{})[c.key.Line] || g.Result != c.result || !strings.Contains(g.Detail, c.detail) {
+		if g.line != c.key.Line || g.Check != lineNames()[c.key.Line] || g.Result != c.result || !strings.Contains(g.Detail, c.detail) {
 			t.Errorf("%s: %s %s %q, want %s with %q", c.name, g.Result, g.Check, g.Detail, c.result, c.detail)
 		}
 		if (g.Result == Warn) != (g.Fix == fix) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecr-updater/ecr-updater/internal/parallel"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
 	"github.com/ecr-updater/ecr-updater/updater"
 )
@@ -40,7 +41,7 @@ func (r *run) rancher(ctx context.Context) ([]*env, error) {
 	targets, err := updater.ResolveEnvironments(ctx, srv, u.Environments)
 	key := r.check(lineAPIKey)
 	key.Result, key.Detail = OK, keyKind(srv)+", "+r.scope(srv, u.Environments)
-	var cfgErr *updater.ConfigError
+	var cfgErr *setting.Error
 	switch {
 	case errors.As(err, &cfgErr):
 		key.Result = Fail
@@ -87,27 +88,26 @@ func keyKind(srv *rancher.Server) string {
 func (r *run) scope(srv *rancher.Server, sel []string) string {
 	switch {
 	case srv.Endpoint().Project != "":
-		return r.n.URL + " names environment " + srv.Endpoint().Project
+		return setting.URL.String() + " names environment " + srv.Endpoint().Project
 	case len(sel) > 0:
-		return r.n.Environments + "=" + strings.Join(sel, ",")
+		return setting.Environments.String() + "=" + strings.Join(sel, ",")
 	case srv.IsAccountKey():
-		return "no environment named (" + r.n.URL + " without /projects/<id>, no " + r.n.Environments + ")"
+		return "no environment named (" + setting.URL.String() + " without /projects/<id>, no " + setting.Environments.String() + ")"
 	}
 	return "the key's own environment"
 }
 
 // rancherFix says what to check for a Rancher error.
 func (r *run) rancherFix(err error) string {
-	n := r.n
 	switch rancher.StatusOf(err) {
 	case 0:
-		return "check " + n.URL + " (scheme, host, port), the network path and HTTP_PROXY/NO_PROXY, " + n.CACert + " for a private CA"
+		return "check " + setting.URL.String() + " (scheme, host, port), the network path and HTTP_PROXY/NO_PROXY, " + setting.CACert.String() + " for a private CA"
 	case 401:
-		return "check " + n.AccessKey + " and " + n.SecretKey + " (a key stops working when its environment or user is removed)"
+		return "check " + setting.AccessKey.String() + " and " + setting.SecretKey.String() + " (a key stops working when its environment or user is removed)"
 	case 403, 404:
-		return "check the environment id in " + n.URL + " or " + n.Environments + ", and that the key may use it"
+		return "check the environment id in " + setting.URL.String() + " or " + setting.Environments.String() + ", and that the key may use it"
 	}
-	return "check the Rancher server (its log) and " + n.URL
+	return "check the Rancher server (its log) and " + setting.URL.String()
 }
 
 // readEnv connects to one environment without requiring write access, checks what the key may do there, and
@@ -122,10 +122,10 @@ func (r *run) readEnv(ctx context.Context, srv *rancher.Server, t *updater.EnvRe
 	}
 	switch {
 	case t.Err != nil:
-		add(lineEnv, Fail, t.Err.Error(), "check "+r.n.Environments+": give ids (1a5) or unique names of environments the key can see")
+		add(lineEnv, Fail, t.Err.Error(), "check "+setting.Environments.String()+": give ids (1a5) or unique names of environments the key can see")
 		return e
 	case t.SkipReason != "":
-		add(lineEnv, Warn, "skipped: "+t.SkipReason, "activate the environment, or leave it out of "+r.n.Environments)
+		add(lineEnv, Warn, "skipped: "+t.SkipReason, "activate the environment, or leave it out of "+setting.Environments.String())
 		return e
 	}
 	r.log.WithField("env", e.label).Debug("doctor: reading environment")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/internal/parallel"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/plan"
 	"github.com/ecr-updater/ecr-updater/rancher"
 )
@@ -85,7 +86,7 @@ func (r *run) envRegistries(e *env, tokens map[string]plan.TokenResult, probes m
 	if ecrCount == 0 && !r.rules.AutoCreate {
 		c := e.check(r, lineRegistries)
 		c.Result, c.Detail = Warn, fmt.Sprintf("no ECR registry among its %d registries", len(e.regs))
-		c.Fix = "add the ECR registries the services pull from under Infrastructure -> Registries (bare host), or set " + r.n.AutoCreate + "=true"
+		c.Fix = "add the ECR registries the services pull from under Infrastructure -> Registries (bare host), or set " + setting.AutoCreate.String() + "=true"
 		e.checks = append(e.checks, c)
 	}
 }
@@ -188,7 +189,7 @@ func (r *run) registryFix(err error, host ecr.Registry) string {
 	var re *ecr.RegistryError
 	if errors.As(err, &re) && re.Status == 401 {
 		return "the caller identity may not use this registry: let it pull from account " + host.Account + " in " + host.Region +
-			" (a registry or repository policy there, or " + r.n.RoleARN + " of a role in that account)"
+			" (a registry or repository policy there, or " + setting.RoleARN.String() + " of a role in that account)"
 	}
 	if errors.As(err, &re) && re.Status == 403 {
 		return "grant ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repositories of " + host.Host

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/internal/parallel"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/plan"
 	"github.com/ecr-updater/ecr-updater/rancher"
 )
@@ -206,8 +207,8 @@ func (u *Updater) resolve(ctx context.Context) ([]*EnvResult, error) {
 				if u.server.IsAgentKey() {
 					what = "the key Rancher gave this container (agent labels)"
 				}
-				return nil, &ConfigError{Msg: fmt.Sprintf("%s names %q, but %s is %s (kind %q), which sees only its own environment; use an Account API key to reach other environments",
-					u.cfg.Names.Environments, sel, u.cfg.Names.AccessKey, what, kind)}
+				return nil, setting.Errorf(setting.Environments, "names %q, but %s is %s (kind %q), which sees only its own environment; use an Account API key to reach other environments",
+					sel, setting.AccessKey, what, kind)
 			}
 			out = append(out, &EnvResult{ID: sel, key: sel, Err: fmt.Errorf("environment %q: no such environment visible to this API key", sel)})
 		default:

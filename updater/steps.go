@@ -30,7 +30,7 @@ const MaxTokenFetches = 4
 
 // ResolveEnvironments resolves RANCHER_ENVIRONMENTS (sel) against srv exactly as a scheduled pass does: with no
 // selection, the one environment of CATTLE_URL or of the key (key ""); otherwise every environment selected,
-// inactive ones marked, unknown or ambiguous ones with an error. A *ConfigError is a selection no retry can fix.
+// inactive ones marked, unknown or ambiguous ones with an error. A *setting.Error is a selection no retry can fix.
 func ResolveEnvironments(ctx context.Context, srv *rancher.Server, sel []string) ([]*EnvResult, error) {
 	u := &Updater{server: srv, cfg: Config{Environments: sel}}
 	return u.resolve(ctx)
