@@ -23,6 +23,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v3"
 
+	"github.com/ecr-updater/ecr-updater/doctor"
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
 	"github.com/ecr-updater/ecr-updater/internal/setting"
@@ -60,9 +61,9 @@ type row struct {
 	// summary, after the variable's name ("" leaves it out).
 	logKey  string
 	summary func(*settings) string
-	// check names doctor's line on where a key came from ("aws: secret key"); warn makes a key in a plain variable a
-	// warning there.
-	check string
+	// check is doctor's line on where a key came from (doctor.LineAWSSecretKey: "aws: secret key"); warn makes a
+	// key in a plain variable a warning there.
+	check doctor.Line
 	warn  bool
 }
 
@@ -131,20 +132,20 @@ func table() []row {
 			usage: "Rancher API access key (environment or account key)",
 			kind:  keyKind(setting.AccessKey, func(s *settings, v value) { s.updater.Rancher.AccessKey = v.text }), logKey: "cattle_access_key",
 			summary: func(s *settings) string { return s.updater.Rancher.AccessKey },
-			check:   "rancher: access key"},
+			check:   doctor.LineRancherAccessKey},
 		{id: setting.SecretKey, flag: "cattle-secret-key", vars: []string{"CATTLE_SECRET_KEY"}, file: "the Rancher API secret key", secret: true,
 			usage: "Rancher API secret key (prefer the variable, or its file, to the flag)",
 			kind:  keyKind(setting.SecretKey, func(s *settings, v value) { s.updater.Rancher.SecretKey = redact.Secret(v.text) }), logKey: "cattle_secret_key",
-			check: "rancher: secret key", warn: true},
+			check: doctor.LineRancherSecretKey, warn: true},
 		{id: setting.AWSAccessKeyID, vars: []string{"AWS_ACCESS_KEY_ID"}, file: "the AWS access key id",
 			kind: kind{show: awsCredentials}, logKey: "aws_credentials",
-			check: "aws: access key id"},
+			check: doctor.LineAWSAccessKeyID},
 		{id: setting.AWSSecretKey, vars: []string{"AWS_SECRET_ACCESS_KEY"}, file: "the AWS secret access key", secret: true,
 			kind: keyKind(setting.AWSSecretKey, nil), logKey: "aws_secret_access_key",
-			check: "aws: secret key", warn: true},
+			check: doctor.LineAWSSecretKey, warn: true},
 		{id: setting.AWSSessionToken, vars: []string{"AWS_SESSION_TOKEN"}, file: "the AWS session token", secret: true,
 			kind: keyKind(setting.AWSSessionToken, nil), logKey: "aws_session_token",
-			check: "aws: session token"},
+			check: doctor.LineAWSSessionToken},
 		{id: setting.Region, flag: "aws-region", vars: []string{"AWS_REGION", "AWS_DEFAULT_REGION"},
 			usage: "home AWS region: STS for AWS_ROLE_ARN, and where AUTO_CREATE creates registries",
 			kind:  into(func(s *settings) *string { return &s.updater.Rules.HomeRegion }, parseRegion, nil), logKey: "aws_region",
@@ -210,9 +211,9 @@ func table() []row {
 			def: strconv.Itoa(rancher.DefaultConcurrency), usage: fmt.Sprintf("Rancher requests in flight at most (1 to %d)", maxConcurrency),
 			kind: wholeInto(func(s *settings) *int { return &s.updater.Concurrency }, 1, maxConcurrency), logKey: "rancher_concurrency"},
 		{id: setting.HTTPSProxy, vars: []string{"HTTPS_PROXY", "https_proxy"}, file: "the HTTPS proxy URL (with a password)", proxy: true,
-			check: "proxy: HTTPS_PROXY", warn: true},
+			check: doctor.LineHTTPSProxy, warn: true},
 		{id: setting.HTTPProxy, vars: []string{"HTTP_PROXY", "http_proxy"}, file: "the HTTP proxy URL (with a password)", proxy: true,
-			check: "proxy: HTTP_PROXY", warn: true},
+			check: doctor.LineHTTPProxy, warn: true},
 	}
 }
 
@@ -229,15 +230,10 @@ func rowOf(id setting.ID) row {
 // name is the variable of a setting, as messages name it.
 func name(id setting.ID) string { return rowOf(id).vars[0] }
 
-// settingNames are the names the packages give the settings in their errors, hints, log lines, reasons and doctor
-// checks (setting.Names): the variables of the table.
-func settingNames() setting.Names {
-	var n setting.Names
-	for _, r := range table() {
-		n.Set(r.id, r.vars[0])
-	}
-	return n
-}
+// names names the settings where text leaves the process: every setting's neutral word (how the packages refer
+// to it, setting.ID.String) becomes its variable. load hands it to the scrubber every line, message, report and
+// health answer passes; the demo, which does not run with the daemon's settings, keeps the neutral words.
+func names() *strings.Replacer { return setting.Namer(name) }
 
 // settings is the validated configuration of the daemon.
 type settings struct {
@@ -280,6 +276,8 @@ type inputs [setting.NumIDs]value
 // problem names its variable.
 func load(c *cli.Command, stderr io.Writer, scrubber *redact.Scrubber) (*settings, error) {
 	s := &settings{scrubber: scrubber, logLevel: logrus.InfoLevel}
+	// What leaves the process from here on names the settings by their variables.
+	s.scrubber.Rename(names())
 	// The values first, the keys' files too: the scrubber learns every secret before anything can print.
 	errs := s.read(c)
 	s.scrubber.Add(s.in.secrets()...)
@@ -329,7 +327,7 @@ func readValue(c *cli.Command, r row) (value, error) {
 	switch {
 	case path != "" && v.text != "":
 		why := ""
-		if r.check != "" {
+		if r.check != 0 {
 			why = " (the file keeps the key out of the service's configuration)"
 		}
 		return v, fmt.Errorf("%s and %s are both set: set one of them%s", v.from, pathFrom, why)
@@ -406,7 +404,7 @@ func (s *settings) parse(r row) error {
 }
 
 // wire hands the settings that several settings make to the packages: the logger, the keys from files, the
-// proxy, the names of the settings.
+// proxy.
 func (s *settings) wire(stderr io.Writer) {
 	u := &s.updater
 	s.log = newLogger(stderr, s.logLevel, s.logFormat, s.scrubber)
@@ -420,7 +418,6 @@ func (s *settings) wire(stderr io.Writer) {
 	u.ECR.Keys = s.in.awsKeys()
 	u.Rancher.Proxy = s.in.proxy()
 	u.ECR.Proxy = u.Rancher.Proxy
-	u.Names = settingNames()
 }
 
 // newLogger makes the logger: every line through the scrubber.

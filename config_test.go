@@ -15,7 +15,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -592,13 +591,12 @@ func TestExitMessagesAreScrubbed(t *testing.T) {
 	}
 }
 
-// TestSettingNamesAreVariables: the names main.go hands the packages (settingNames) are variables the daemon reads,
-// every one of them, so that a message never names a setting the operator cannot set.
+// TestSettingNamesAreVariables: the names main.go gives the settings where text leaves the process (names) are
+// variables the daemon reads, every one of them, so that a message never names a setting the operator cannot set.
 func TestSettingNamesAreVariables(t *testing.T) {
-	v := reflect.ValueOf(settingNames())
-	for i := range v.NumField() {
-		if name := v.Field(i).String(); !slices.Contains(settingVars, name) || notInHelp[name] {
-			t.Errorf("settingNames().%s = %q, not a variable of the daemon's own", v.Type().Field(i).Name, name)
+	for id := setting.ID(1); id < setting.NumIDs; id++ {
+		if name := names().Replace(id.String()); !slices.Contains(settingVars, name) {
+			t.Errorf("%s is named %q, not a variable of the daemon's", id, name)
 		}
 	}
 }
@@ -642,11 +640,10 @@ func TestTableHasEveryID(t *testing.T) {
 	if len(rows) != int(setting.NumIDs)-1 {
 		t.Errorf("%d rows for %d settings", len(rows), setting.NumIDs-1)
 	}
-	// Every name the packages use is set, and is a variable of the table.
-	v := reflect.ValueOf(settingNames())
-	for i := range v.NumField() {
-		if name := v.Field(i).String(); !varsSeen[name] {
-			t.Errorf("settingNames().%s = %q, not a variable of the table", v.Type().Field(i).Name, name)
+	// Every setting the packages refer to is named by the first variable of its row.
+	for id := setting.ID(1); id < setting.NumIDs; id++ {
+		if got := names().Replace("[" + id.String() + "]"); got != "["+rowOf(id).vars[0]+"]" {
+			t.Errorf("%s is named %s, want %s", id, got, rowOf(id).vars[0])
 		}
 	}
 }

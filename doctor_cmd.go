@@ -21,7 +21,7 @@ func doctorCommand(stdout, stderr io.Writer, scrubber *redact.Scrubber) *cli.Com
 		Name: "doctor",
 		Usage: "check, without writing anything, everything a pull from ECR through Rancher depends on; " +
 			"exit 0 when all is well, 1 when something would make a pull fail, 2 for configuration errors",
-		Description: doctor.Help(settingNames()),
+		Description: names().Replace(doctor.Help()),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "text (a table) or json"},
 		},

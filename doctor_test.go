@@ -336,7 +336,12 @@ func TestReadmeDoctorTable(t *testing.T) {
 		}
 		rows = append(rows, names)
 	}
-	kinds := doctor.Kinds(settingNames())
+	kinds := doctor.Kinds()
+	for _, k := range kinds {
+		for i := range k.Names {
+			k.Names[i] = names().Replace(k.Names[i])
+		}
+	}
 	if len(rows) != len(kinds) {
 		t.Errorf("the README's doctor table has %d rows, doctor %d kinds of check", len(rows), len(kinds))
 	}
@@ -349,7 +354,7 @@ func TestReadmeDoctorTable(t *testing.T) {
 	if code := run(context.Background(), []string{"ecr-updater", "doctor", "--help"}, &help, io.Discard); code != 0 {
 		t.Fatalf("doctor --help: exit %d", code)
 	}
-	for _, l := range strings.Split(doctor.Help(settingNames()), "\n") {
+	for _, l := range strings.Split(names().Replace(doctor.Help()), "\n") {
 		if !strings.Contains(help.String(), l+"\n") {
 			t.Errorf("doctor --help lacks %q:\n%s", l, help.String())
 		}

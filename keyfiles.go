@@ -31,7 +31,7 @@ const maxKeyFile = 64 << 10
 
 // fileLimit bounds the file of a row's <VAR>_FILE: a key's (a row with a doctor line), or the CA's.
 func (r row) fileLimit() int64 {
-	if r.check != "" {
+	if r.check != 0 {
 		return maxKeyFile
 	}
 	return maxCAFile
@@ -185,14 +185,14 @@ func (in *inputs) doctorKeys() []doctor.Key {
 	for _, r := range table() {
 		v := in[r.id]
 		switch {
-		case r.check == "":
+		case r.check == 0:
 			continue
 		case r.proxy && len(proxySecrets(v.text)) == 0:
 			continue
 		case !v.given() && r.id != setting.AWSSecretKey:
 			continue
 		}
-		d := doctor.Key{Check: r.check, From: v.source(), Rancher: r.id == setting.AccessKey || r.id == setting.SecretKey}
+		d := doctor.Key{Line: r.check, From: v.source(), Rancher: r.id == setting.AccessKey || r.id == setting.SecretKey}
 		if r.warn && v.file == "" && v.text != "" {
 			d.Exposed, d.Fix = true, "use "+r.fileVar()+" with a Rancher secret (README: Keeping keys out of sight)"
 			if r.id == setting.AWSSecretKey {

@@ -231,7 +231,7 @@ func runDaemon(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *
 	if err := <-served; err != nil {
 		s.log.Warn("health server: " + err.Error())
 	}
-	var cfgErr *updater.ConfigError
+	var cfgErr *setting.Error
 	if errors.As(runErr, &cfgErr) {
 		return &exitError{code: exitConfig, err: cfgErr}
 	}
@@ -251,7 +251,7 @@ func runOnce(ctx context.Context, c *cli.Command, stderr io.Writer, scrubber *re
 	}
 	defer u.Close()
 	res := u.Pass(ctx)
-	var cfgErr *updater.ConfigError
+	var cfgErr *setting.Error
 	switch {
 	case errors.As(res.Err, &cfgErr):
 		return &exitError{code: exitConfig, err: cfgErr}

@@ -14,38 +14,117 @@ type Kind struct {
 	Names []string
 	// Fails says when a line of this kind is FAIL; empty for a line that never fails, and Says what it says.
 	Fails, Says string
+	// lines are the kind's names, each with the Line that stands for it.
+	lines []name
+}
+
+// Line is one name of the table (Kinds), e.g. "env <env>: registry <id>". Every line a run writes is a value of one
+// Line, and so of one kind: its check is the Line's name with the placeholders filled in, in order (run.check).
+type Line int
+
+// The lines of the keys: main.go's settings table names the one of each key (Key.Line).
+const (
+	LineRancherAccessKey Line = iota + 1
+	LineRancherSecretKey
+	LineAWSAccessKeyID
+	LineAWSSecretKey
+	LineAWSSessionToken
+	LineHTTPSProxy
+	LineHTTPProxy
+)
+
+// The other lines, in the order of the table.
+const (
+	lineConfiguration Line = iota + LineHTTPProxy + 1
+	lineAWSConfiguration
+	lineReachable
+	lineAPIKey
+	lineEnvironments
+	lineEnv
+	lineEnvRead
+	lineEnvReadServices
+	lineWriteAccess
+	lineCredentials
+	lineCallerIdentity
+	lineTokens
+	lineToken
+	lineAutoCreate
+	lineDiscover
+	lineRegistry
+	lineRegistries
+	lineImages
+	lineService
+	lineServices
+	lineTime
+)
+
+// name is a Line and its name in the table.
+type name struct {
+	line Line
+	text string
 }
 
 // Kinds are the kinds of line a run writes, in the order of the report: `ecr-updater doctor --help` lists them,
-// and TestKindsNameEveryLine holds every line a run writes to one of them. n names the settings.
-func Kinds(n setting.Names) []Kind {
-	n = n.Filled()
-	return []Kind{
-		{Names: []string{"configuration"}, Fails: "the configuration, loaded exactly as the daemon loads it, is invalid (exit 2, as the " +
-			"daemon), or " + n.Environments + " names other environments for an Environment API key"},
-		{Names: []string{"rancher: access key", "rancher: secret key", "aws: access key id", "aws: secret key", "aws: session token",
-			"proxy: HTTPS_PROXY", "proxy: HTTP_PROXY"}, Says: "where each key came from; a secret key, or a proxy password, in a " +
+// the README's table of doctor's checks too, and every line a run writes is of one of them (a value of one of
+// its Lines).
+func Kinds() []Kind {
+	kinds := []Kind{
+		{lines: []name{{lineConfiguration, "configuration"}}, Fails: "the configuration, loaded exactly as the daemon loads it, is invalid (exit 2, as the " +
+			"daemon), or " + setting.Environments.String() + " names other environments for an Environment API key"},
+		{lines: []name{{LineRancherAccessKey, "rancher: access key"}, {LineRancherSecretKey, "rancher: secret key"},
+			{LineAWSAccessKeyID, "aws: access key id"}, {LineAWSSecretKey, "aws: secret key"}, {LineAWSSessionToken, "aws: session token"},
+			{LineHTTPSProxy, "proxy: HTTPS_PROXY"}, {LineHTTPProxy, "proxy: HTTP_PROXY"}}, Says: "where each key came from; a secret key, or a proxy password, in a " +
 			"plain variable is a warning, unless Rancher made the key for the container (agent labels)"},
-		{Names: []string{"aws: configuration"}, Fails: "the AWS SDK cannot be set up (a profile, the shared files, AWS_CA_BUNDLE)"},
-		{Names: []string{"rancher: reachable", "rancher: API key", "rancher: environments"}, Fails: "Rancher does not answer at " +
-			n.URL + ", refuses the key, or cannot list the environments; the key's kind and scope are shown"},
-		{Names: []string{"env <env>", "env <env>: read", "env <env>: read services"}, Fails: "an environment of " + n.Environments +
-			" does not exist, or its registries, credentials or services cannot be read (an inactive environment is a warning)"},
-		{Names: []string{"env <env>: write access"}, Fails: "the key may not create registries or create and update their " +
+		{lines: []name{{lineAWSConfiguration, "aws: configuration"}}, Fails: "the AWS SDK cannot be set up (a profile, the shared files, AWS_CA_BUNDLE)"},
+		{lines: []name{{lineReachable, "rancher: reachable"}, {lineAPIKey, "rancher: API key"}, {lineEnvironments, "rancher: environments"}},
+			Fails: "Rancher does not answer at " + setting.URL.String() + ", refuses the key, or cannot list the environments; the key's kind and scope are shown"},
+		{lines: []name{{lineEnv, "env <env>"}, {lineEnvRead, "env <env>: read"}, {lineEnvReadServices, "env <env>: read services"}},
+			Fails: "an environment of " + setting.Environments.String() + " does not exist, or its registries, credentials or services cannot be read " +
+				"(an inactive environment is a warning)"},
+		{lines: []name{{lineWriteAccess, "env <env>: write access"}}, Fails: "the key may not create registries or create and update their " +
 			"credentials there, according to the schemas' methods (no test write)"},
-		{Names: []string{"aws: credentials", "aws: caller identity"}, Fails: "the SDK found no credentials, or AWS refuses them " +
+		{lines: []name{{lineCredentials, "aws: credentials"}, {lineCallerIdentity, "aws: caller identity"}}, Fails: "the SDK found no credentials, or AWS refuses them " +
 			"(STS GetCallerIdentity)"},
-		{Names: []string{"aws: tokens", "aws: token <region>"}, Fails: "GetAuthorizationToken fails in a region in use"},
-		{Names: []string{"env <env>: " + n.AutoCreate, "env <env>: " + n.Discover}, Says: "the registries the next pass creates"},
-		{Names: []string{"env <env>: registry <id>", "env <env>: registries"}, Fails: "an in-scope registry has an address Rancher " +
+		{lines: []name{{lineTokens, "aws: tokens"}, {lineToken, "aws: token <region>"}}, Fails: "GetAuthorizationToken fails in a region in use"},
+		{lines: []name{{lineAutoCreate, "env <env>: " + setting.AutoCreate.String()}, {lineDiscover, "env <env>: " + setting.Discover.String()}}, Says: "the registries the next pass creates"},
+		{lines: []name{{lineRegistry, "env <env>: registry <id>"}, {lineRegistries, "env <env>: registries"}}, Fails: "an in-scope registry has an address Rancher " +
 			"never matches to an image (scheme, path, trailing slash), or its region's token does not open it " +
 			"(GET https://<host>/v2/ does not answer 200)"},
-		{Names: []string{"env <env>: ECR images", "env <env>: service <name>", "env <env>: services"}, Fails: "a service's image " +
-			"is on an ECR host without an active registry of exactly that address in the environment: Rancher pulls it " +
-			"without credentials"},
-		{Names: []string{"doctor: time"}, Fails: "the checks did not finish within the budget (" + DefaultBudget.String() +
+		{lines: []name{{lineImages, "env <env>: ECR images"}, {lineService, "env <env>: service <name>"}, {lineServices, "env <env>: services"}},
+			Fails: "a service's image is on an ECR host without an active registry of exactly that address in the environment: Rancher pulls it " +
+				"without credentials"},
+		{lines: []name{{lineTime, "doctor: time"}}, Fails: "the checks did not finish within the budget (" + DefaultBudget.String() +
 			"), or were stopped"},
 	}
+	for i := range kinds {
+		for _, l := range kinds[i].lines {
+			kinds[i].Names = append(kinds[i].Names, l.text)
+		}
+	}
+	return kinds
+}
+
+// lineNames are the names of the lines, as Kinds has them.
+func lineNames() map[Line]string {
+	out := map[Line]string{}
+	for _, k := range Kinds() {
+		for _, l := range k.lines {
+			out[l.line] = l.text
+		}
+	}
+	return out
+}
+
+// fill fills the placeholders of a line's name with args, in order.
+func fill(name string, args []string) string {
+	i := 0
+	return placeholder.ReplaceAllStringFunc(name, func(p string) string {
+		if i == len(args) {
+			return p
+		}
+		i++
+		return args[i-1]
+	})
 }
 
 // Matches reports whether a line's check is of this kind.
@@ -76,11 +155,11 @@ func namePattern(name string) *regexp.Regexp {
 }
 
 // Help is what `ecr-updater doctor --help` says of the checks.
-func Help(n setting.Names) string {
+func Help() string {
 	var b strings.Builder
 	b.WriteString("It reads only: no write to Rancher, no change in AWS. One line per check: ok, warn or FAIL, what was found,\n" +
 		"and for a warning or failure the fix. The checks, in order, and when each is FAIL:\n")
-	for _, k := range Kinds(n) {
+	for _, k := range Kinds() {
 		b.WriteString("  " + strings.Join(k.Names, ", ") + "\n")
 		if k.Fails == "" {
 			b.WriteString("      never FAIL: " + k.Says + "\n")

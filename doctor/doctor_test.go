@@ -358,8 +358,8 @@ func TestAutoCreate(t *testing.T) {
 	if rep.Exit() != ExitOK {
 		t.Fatalf("exit %d", rep.Exit())
 	}
-	find(t, rep, "env "+a+" (alpha): auto-create", "the next pass creates the registry "+ecrHost(account, "us-east-1"))
-	if c := find(t, rep, "env "+a+" (alpha): ECR images", "the next pass creates it (auto-create or registry discovery)"); c.Result != Warn {
+	find(t, rep, "env "+a+" (alpha): auto-creation", "the next pass creates the registry "+ecrHost(account, "us-east-1"))
+	if c := find(t, rep, "env "+a+" (alpha): ECR images", "the next pass creates it (auto-creation or registry discovery)"); c.Result != Warn {
 		t.Errorf("%+v", c)
 	}
 	if n := w.rancher.RequestCount(); n == 0 {

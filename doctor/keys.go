@@ -4,8 +4,8 @@ package doctor
 // from, and warns when a secret sits in a plain variable: in Rancher 1.6 a service's environment is part of its
 // configuration, which every member of the environment who can view the service can read.
 type Key struct {
-	// Check names the report's line, e.g. "aws: secret key".
-	Check string
+	// Line is the report's line of the key, e.g. LineAWSSecretKey ("aws: secret key").
+	Line Line
 	// From says where it came from, e.g. "file /run/secrets/aws_secret_access_key (AWS_SECRET_ACCESS_KEY_FILE)" or
 	// "variable AWS_SECRET_ACCESS_KEY"; empty when the configuration holds none and the AWS SDK's chain finds the
 	// credentials.
@@ -37,8 +37,9 @@ func rancherMade(kind string) bool {
 // where the AWS SDK found the credentials ("" when it found none).
 func keyChecks(keys []Key, kind string, answered bool, awsSource string) []Check {
 	var out []Check
+	names := lineNames()
 	for _, k := range keys {
-		c := Check{Check: k.Check, Result: OK, Detail: k.From}
+		c := Check{line: k.Line, Check: names[k.Line], Result: OK, Detail: k.From}
 		switch {
 		case k.From == "" && awsSource == "":
 			c.Detail = "none in the configuration, and the AWS SDK's chain found none"

@@ -11,11 +11,11 @@ import (
 // that the kind is not known.
 func TestKeyChecks(t *testing.T) {
 	const fix = "use THE_KEY_FILE with a Rancher secret"
-	file := Key{Check: "rancher: secret key", From: "file /run/secrets/cattle_secret_key (CATTLE_SECRET_KEY_FILE)", Rancher: true}
-	plain := Key{Check: "rancher: secret key", From: "variable CATTLE_SECRET_KEY", Exposed: true, Fix: fix, Rancher: true}
-	id := Key{Check: "rancher: access key", From: "variable CATTLE_ACCESS_KEY", Rancher: true}
-	aws := Key{Check: "aws: secret key", From: "variable AWS_SECRET_ACCESS_KEY", Exposed: true, Fix: fix}
-	chain := Key{Check: "aws: secret key"}
+	file := Key{Line: LineRancherSecretKey, From: "file /run/secrets/cattle_secret_key (CATTLE_SECRET_KEY_FILE)", Rancher: true}
+	plain := Key{Line: LineRancherSecretKey, From: "variable CATTLE_SECRET_KEY", Exposed: true, Fix: fix, Rancher: true}
+	id := Key{Line: LineRancherAccessKey, From: "variable CATTLE_ACCESS_KEY", Rancher: true}
+	aws := Key{Line: LineAWSSecretKey, From: "variable AWS_SECRET_ACCESS_KEY", Exposed: true, Fix: fix}
+	chain := Key{Line: LineAWSSecretKey}
 	for _, c := range []struct {
 		name     string
 		key      Key
@@ -44,7 +44,7 @@ func TestKeyChecks(t *testing.T) {
 			t.Fatalf("%s: %d checks", c.name, len(got))
 		}
 		g := got[0]
-		if g.Check != c.key.Check || g.Result != c.result || !strings.Contains(g.Detail, c.detail) {
+		if g.line != c.key.Line || g.Check != lineNames()[c.key.Line] || g.Result != c.result || !strings.Contains(g.Detail, c.detail) {
 			t.Errorf("%s: %s %s %q, want %s with %q", c.name, g.Result, g.Check, g.Detail, c.result, c.detail)
 		}
 		if (g.Result == Warn) != (g.Fix == fix) {

@@ -58,7 +58,7 @@ func (r *Report) folded() []Check {
 			out = append(out, c)
 		case !done[k]:
 			done[k] = true
-			out = append(out, Check{Check: c.foldAs, Result: OK, Env: c.Env,
+			out = append(out, Check{line: c.foldLine, Check: c.foldAs, Result: OK, Env: c.Env,
 				Detail: fmt.Sprintf("%d %s ok: %s (--output json details each)", len(items[k]), c.group, names(items[k]))})
 		}
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // What a diagnosis needs besides tokens: who the credentials belong to, and whether a token actually opens a
@@ -39,7 +41,7 @@ func (c *Client) CallerIdentity(ctx context.Context) (Identity, error) {
 	if err != nil {
 		msg := fmt.Sprintf("STS GetCallerIdentity in %s: %v", region, err)
 		var e *Error
-		if errors.As(explain(region, err, c.conf.Names), &e) && e.Hint != "" {
+		if errors.As(explain(region, err), &e) && e.Hint != "" {
 			msg += " (" + e.Hint + ")"
 		}
 		return Identity{}, errors.New(msg)
@@ -114,7 +116,7 @@ func (c *Client) CheckRegistry(ctx context.Context, host string, tok Token) erro
 		e.Err = err
 		e.Hint = "the registry could not be reached: check the network path to it (DNS, proxy, NO_PROXY, VPC endpoint)"
 		if errors.Is(err, context.DeadlineExceeded) {
-			e.Hint = "no answer within " + c.conf.Names.ECRTimeout + ": check the network path to it (DNS, proxy, NO_PROXY, VPC endpoint)"
+			e.Hint = "no answer within " + setting.ECRTimeout.String() + ": check the network path to it (DNS, proxy, NO_PROXY, VPC endpoint)"
 		}
 		return e
 	}

@@ -61,9 +61,6 @@ type Config struct {
 	// Proxy, when set, chooses the proxy of every AWS and registry request instead of HTTP_PROXY, HTTPS_PROXY
 	// and NO_PROXY (tests, and the daemon when a proxy URL came from a file; nil otherwise).
 	Proxy func(*http.Request) (*url.URL, error)
-	// Names name the settings in errors and hints (main.go fills them; empty ones read as neutral words). The
-	// SDK's own variables (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...) are named as the SDK names them.
-	Names setting.Names
 	// Log receives the SDK's own log lines (sdklog.go), so that they take the daemon's level, format and
 	// scrubber instead of going to stderr; nil drops them.
 	Log logrus.FieldLogger
@@ -88,7 +85,6 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
-	c.Names = c.Names.Filled()
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
 	}
@@ -133,7 +129,7 @@ func New(ctx context.Context, c Config) (*Client, error) {
 	}
 	if c.RoleARN != "" && c.WebIdentityTokenFile == "" {
 		if c.HomeRegion == "" {
-			return nil, errors.New("assume role: " + c.Names.Region + " is needed to reach the regional STS")
+			return nil, errors.New("assume role: " + setting.Region.String() + " is needed to reach the regional STS")
 		}
 		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
 			o.Region = c.HomeRegion
@@ -187,7 +183,7 @@ func (c *Client) Token(ctx context.Context, region string) (Token, error) {
 		c.conf.Observe("GetAuthorizationToken", time.Since(start), err)
 	}
 	if err != nil {
-		return Token{}, explain(region, err, c.conf.Names)
+		return Token{}, explain(region, err)
 	}
 	return tok, nil
 }

@@ -71,18 +71,18 @@ func (l *learning) Retrieve(ctx context.Context) (aws.Credentials, error) {
 func (c *Client) CredentialSource() string {
 	c.creds.mu.Lock()
 	defer c.creds.mu.Unlock()
-	return describeSource(c.creds.source, c.conf.Names)
+	return describeSource(c.creds.source)
 }
 
-// describeSource names the SDK's variables as the SDK does, and the role ARN setting by n.
-func describeSource(source string, n setting.Names) string {
+// describeSource names the SDK's variables as the SDK does, and the role ARN setting by its ID.
+func describeSource(source string) string {
 	for _, s := range []struct{ prefix, name string }{
 		{"EnvConfigCredentials", "environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"},
 		{"SharedConfigCredentials", "shared profile (" + strings.TrimSpace(strings.TrimPrefix(source, "SharedConfigCredentials:")) + ")"},
 		{"WebIdentityCredentials", "web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN)"},
 		{"CredentialsEndpointProvider", "container credentials (ECS task role)"},
 		{"EC2RoleProvider", "instance role (EC2 instance metadata)"},
-		{"AssumeRoleProvider", "assumed role (" + n.RoleARN + ")"},
+		{"AssumeRoleProvider", "assumed role (" + setting.RoleARN.String() + ")"},
 		{"SSOProvider", "AWS IAM Identity Center (SSO) profile"},
 		{"ProcessProvider", "credential_process of a profile"},
 		{"StaticCredentials", "static credentials"},

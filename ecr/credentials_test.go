@@ -60,10 +60,10 @@ func TestDescribeSource(t *testing.T) {
 		"SharedConfigCredentials: /root/.aws/config": "shared profile (/root/.aws/config)",
 		"EC2RoleProvider":                            "instance role (EC2 instance metadata)",
 		"CredentialsEndpointProvider":                "container credentials (ECS task role)",
-		"AssumeRoleProvider":                         "assumed role (AWS_ROLE_ARN)",
+		"AssumeRoleProvider":                         "assumed role (" + setting.RoleARN.String() + ")",
 		"SomethingNew":                               "SomethingNew",
 	} {
-		if got := describeSource(source, setting.Names{RoleARN: "AWS_ROLE_ARN"}); got != want {
+		if got := describeSource(source); got != want {
 			t.Errorf("%s: %q, want %q", source, got, want)
 		}
 	}

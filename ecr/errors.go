@@ -101,8 +101,8 @@ var hints = map[string]string{
 	"InvalidAuthorizationMessageException": "STS refused the request",
 }
 
-// explain wraps err with the region, the AWS error code and a hint; n names the settings.
-func explain(region string, err error, n setting.Names) error {
+// explain wraps err with the region, the AWS error code and a hint.
+func explain(region string, err error) error {
 	e := &Error{Region: region, Err: err}
 	var api smithy.APIError
 	var tokErr *TokenError
@@ -111,7 +111,7 @@ func explain(region string, err error, n setting.Names) error {
 		e.Code = api.ErrorCode()
 		e.Hint = hints[e.Code]
 		if e.Code == "AccessDenied" {
-			e.Hint = "the IAM principal may not assume " + n.RoleARN + ", or the role lacks ecr:GetAuthorizationToken"
+			e.Hint = "the IAM principal may not assume " + setting.RoleARN.String() + ", or the role lacks ecr:GetAuthorizationToken"
 		}
 		e.Kind = kinds[e.Code]
 		if e.Kind == "" {

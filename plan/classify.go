@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher"
 )
 
@@ -34,9 +35,9 @@ func ClassifyRegistry(r Rules, reg rancher.Registry) (ecr.Registry, Verdict, str
 	case err != nil:
 		return host, VerdictUnparsable, err.Error()
 	case !r.AccountInScope(host.Account):
-		return host, VerdictOutOfScope, "account " + host.Account + " is not in " + r.Names.Filled().RegistryIDs
+		return host, VerdictOutOfScope, "account " + host.Account + " is not in " + setting.RegistryIDs.String()
 	case !r.RegionInScope(host.Region):
-		return host, VerdictOutOfScope, "region " + host.Region + " is not in " + r.Names.Filled().Regions
+		return host, VerdictOutOfScope, "region " + host.Region + " is not in " + setting.Regions.String()
 	case reg.State != rancher.StateActive:
 		return host, VerdictNotActive, "registry is " + reg.State
 	}

@@ -47,9 +47,6 @@ type Rules struct {
 	// Discover creates, in each environment, the in-scope ECR registries its services' images use and it lacks
 	// (DISCOVER_REGISTRIES).
 	Discover bool
-	// Names name the settings in reasons (the updater's Config.WithNames sets them; empty ones read as neutral
-	// words).
-	Names setting.Names
 }
 
 // AccountInScope applies AWS_ECR_REGISTRY_IDS.
@@ -243,7 +240,7 @@ func (p *EnvPlan) autoCreate(r Rules, hosts map[string]bool, tokens map[string]T
 		err = fmt.Errorf("ECR sent no proxyEndpoint in %s, so the registry host to create is unknown", r.HomeRegion)
 	}
 	if err != nil {
-		p.Failures = append(p.Failures, Failure{ServerAddress: "(" + r.Names.Filled().AutoCreate + " in " + r.HomeRegion + ")", Region: r.HomeRegion, Err: err})
+		p.Failures = append(p.Failures, Failure{ServerAddress: "(" + setting.AutoCreate.String() + " in " + r.HomeRegion + ")", Region: r.HomeRegion, Err: err})
 		return
 	}
 	want := []ecr.Registry{tok.Token.Registry}

@@ -242,7 +242,7 @@ func TestPlan(t *testing.T) {
 			name:   "AUTO_CREATE without a home token is a failure, not a guess",
 			rules:  Rules{AutoCreate: true, HomeRegion: "us-west-2"},
 			tokens: failed,
-			want:   brief{Failures: []string{"(auto-create in us-west-2)"}},
+			want:   brief{Failures: []string{"(auto-creation in us-west-2)"}},
 		},
 		{
 			name: "a registry and a credential listed twice (overlapping pages) are written once",

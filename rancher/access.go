@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	client "github.com/rancher/go-rancher/v2"
+
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // TypeAccess is what a key may do with one resource type in one scope, as the scope's schema says (its
@@ -86,11 +88,11 @@ func (a Access) String() string {
 
 // WriteFix says how to get a key and URL that may write registries, for this server's key.
 func (s *Server) WriteFix() string {
-	n := s.opts.Names
 	if s.IsAccountKey() {
-		return n.AccessKey + " is an Account API key and " + n.URL + " names no environment: give the Environment API Endpoint (/v2-beta/projects/<id>) as " + n.URL + ", or set " + n.Environments
+		return fmt.Sprintf("%s is an Account API key and %s names no environment: give the Environment API Endpoint (/v2-beta/projects/<id>) as %s, or set %s",
+			setting.AccessKey, setting.URL, setting.URL, setting.Environments)
 	}
-	return "use an Environment API key, the agent labels, or an Environment API Endpoint (/v2-beta/projects/<id>) as " + n.URL
+	return "use an Environment API key, the agent labels, or an Environment API Endpoint (/v2-beta/projects/<id>) as " + setting.URL.String()
 }
 
 // Inspect connects a client scoped to one environment, as Open does (one request: its schemas), and says what the

@@ -63,8 +63,6 @@ type Options struct {
 	PageSize int
 	// Observe, when set, is told about every request.
 	Observe Observer
-	// Names name the settings in errors and hints (main.go fills them; empty ones read as neutral words).
-	Names setting.Names
 }
 
 const (
@@ -121,7 +119,6 @@ type Server struct {
 // learns what kind of key it is. It is the only request Dial makes.
 func Dial(ctx context.Context, o Options) (*Server, error) {
 	ep := o.Endpoint
-	o.Names = o.Names.Filled()
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -133,7 +130,7 @@ func Dial(ctx context.Context, o Options) (*Server, error) {
 	}
 	org, err := newOrigin(ep)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.Names.URL, err)
+		return nil, fmt.Errorf("%s: %w", setting.URL, err)
 	}
 	t, release, err := installRouter().register(org.scheme, org.host, o)
 	if err != nil {
@@ -172,21 +169,21 @@ func (s *Server) probe(ctx context.Context, target string) (err error) {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		e := fromResponse(resp.StatusCode, body, s.opts.Names)
+		e := fromResponse(resp.StatusCode, body)
 		if resp.StatusCode == http.StatusNotFound {
-			e.Hint = "no such environment, or " + s.opts.Names.URL + " is not a Rancher 1.6 server"
+			e.Hint = "no such environment, or " + setting.URL.String() + " is not a Rancher 1.6 server"
 		}
 		return e
 	}
 	schemas := resp.Header.Get("X-API-Schemas")
 	if schemas == "" {
-		return &Error{Status: resp.StatusCode, Hint: "the answer has no X-API-Schemas header: " + s.opts.Names.URL + " is not a Rancher 1.6 API"}
+		return &Error{Status: resp.StatusCode, Hint: "the answer has no X-API-Schemas header: " + setting.URL.String() + " is not a Rancher 1.6 API"}
 	}
 	if s.schemas, err = s.origin.pin(schemas); err != nil {
 		return &Error{Err: fmt.Errorf("X-API-Schemas: %w", err)}
 	}
 	if !json.Valid(body) {
-		return &Error{Status: resp.StatusCode, Hint: "the answer is not JSON: " + s.opts.Names.URL + " is not a Rancher 1.6 API, or a proxy answered"}
+		return &Error{Status: resp.StatusCode, Hint: "the answer is not JSON: " + setting.URL.String() + " is not a Rancher 1.6 API, or a proxy answered"}
 	}
 	s.kind = resp.Header.Get("X-API-Account-Kind")
 	s.accountID = resp.Header.Get("X-API-Account-Id")
@@ -203,12 +200,12 @@ func (s *Server) get(ctx context.Context, target string) (*http.Response, []byte
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return nil, nil, fromClient(err, s.opts.Names)
+		return nil, nil, fromClient(err)
 	}
 	defer resp.Body.Close()
 	body, err := readAll(resp.Body)
 	if err != nil {
-		return nil, nil, fromClient(err, s.opts.Names)
+		return nil, nil, fromClient(err)
 	}
 	return resp, body, nil
 }

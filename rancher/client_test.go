@@ -19,7 +19,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
-	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/internal/standin"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
@@ -526,11 +525,6 @@ func TestDialBadOptions(t *testing.T) {
 	}
 	if _, err := Dial(context.Background(), Options{AccessKey: envKeyA, SecretKey: envSecretA}); !strings.HasPrefix(errText(t, err), "the Rancher URL: ") {
 		t.Errorf("Dial without an Endpoint = %q, want a Rancher URL error", errText(t, err))
-	}
-	// The names main.go gives are the ones the errors use.
-	named := Options{AccessKey: envKeyA, SecretKey: envSecretA, Names: setting.Names{URL: "CATTLE_URL"}}
-	if _, err := Dial(context.Background(), named); !strings.HasPrefix(errText(t, err), "CATTLE_URL: ") {
-		t.Errorf("Dial without an Endpoint, URL named CATTLE_URL = %q, want a CATTLE_URL error", errText(t, err))
 	}
 	o := w.opts("/v1", envKeyA, envSecretA)
 	o.CAPEM = []byte("not a certificate")
@@ -1544,11 +1538,11 @@ func TestConcurrentWrites(t *testing.T) {
 func TestErrorText(t *testing.T) {
 	t.Parallel()
 	e := fromResponse(http.StatusConflict, []byte(`{"type":"error","status":409,"code":"Conflict","message":"`+
-		strings.Repeat("x", 5000)+`"}`), setting.Neutral())
+		strings.Repeat("x", 5000)+`"}`))
 	if msg := e.Error(); len(msg) > maxErrText+200 || !strings.Contains(msg, "409") {
 		t.Errorf("a long message gives %d characters: %.300q", len(msg), msg)
 	}
-	e = fromResponse(http.StatusBadGateway, []byte("<html>"+strings.Repeat("y", 5000)), setting.Neutral())
+	e = fromResponse(http.StatusBadGateway, []byte("<html>"+strings.Repeat("y", 5000)))
 	if msg := e.Error(); len(msg) > 300 || !strings.Contains(msg, "502") {
 		t.Errorf("a non-JSON error body gives %q", msg)
 	}
@@ -1565,7 +1559,7 @@ func TestErrorText(t *testing.T) {
 func TestErrorTextValidUTF8(t *testing.T) {
 	t.Parallel()
 	e := fromResponse(http.StatusUnprocessableEntity, []byte(`{"code":"InvalidFormat","message":"`+
-		strings.Repeat("€", 150)+`"}`), setting.Neutral())
+		strings.Repeat("€", 150)+`"}`))
 	if msg := e.Error(); !utf8.ValidString(msg) {
 		t.Errorf("BUG: the truncated message is not valid UTF-8: %q", msg[len(msg)-20:])
 	}

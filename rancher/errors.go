@@ -85,10 +85,10 @@ func StatusOf(err error) int {
 	return 0
 }
 
-func hintFor(status int, n setting.Names) string {
+func hintFor(status int) string {
 	switch {
 	case status == http.StatusUnauthorized:
-		return "Rancher refused " + n.AccessKey + " and " + n.SecretKey + ": check them (a key stops working when its environment or user is removed)"
+		return "Rancher refused " + setting.AccessKey.String() + " and " + setting.SecretKey.String() + ": check them (a key stops working when its environment or user is removed)"
 	case status == http.StatusForbidden:
 		return "the API key has no access to this environment"
 	case status == http.StatusMethodNotAllowed:
@@ -179,8 +179,8 @@ func scrubText(text string, forms []string) string {
 }
 
 // fromResponse reads a Cattle error body of a non-200 answer.
-func fromResponse(status int, body []byte, n setting.Names) *Error {
-	e := &Error{Status: status, Hint: hintFor(status, n)}
+func fromResponse(status int, body []byte) *Error {
+	e := &Error{Status: status, Hint: hintFor(status)}
 	var v struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`

@@ -27,6 +27,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // Resource types whose changes Watch reports; every other type is discarded unread.
@@ -247,7 +249,7 @@ func (s *Server) subscribeURL(envID string) (string, error) {
 	if envID != "" {
 		path = "/v2-beta/projects/" + url.PathEscape(envID) + "/subscribe"
 	} else if s.IsAccountKey() {
-		return "", errors.New("watch: an Account API key must name the environment (" + s.opts.Names.Environments + " or an Environment API Endpoint)")
+		return "", errors.New("watch: an Account API key must name the environment (" + setting.Environments.String() + " or an Environment API Endpoint)")
 	}
 	return scheme + "://" + rest + path + "?eventNames=resource.change", nil
 }
@@ -386,10 +388,10 @@ func (w *watch) dial(ctx context.Context) (*websocket.Conn, *http.Response, erro
 	}
 	if resp != nil {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		e := fromResponse(resp.StatusCode, body, w.s.opts.Names)
+		e := fromResponse(resp.StatusCode, body)
 		switch {
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
-			e.Hint = "Rancher answered the websocket upgrade with a redirect, which is not followed: check " + w.s.opts.Names.URL
+			e.Hint = "Rancher answered the websocket upgrade with a redirect, which is not followed: check " + setting.URL.String()
 		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusBadRequest ||
 			resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusUpgradeRequired:
 			e.Hint = "no websocket event stream here: an older Rancher, or a proxy that does not pass websockets"

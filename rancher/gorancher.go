@@ -122,7 +122,7 @@ func (r *router) RoundTrip(req *http.Request) (*http.Response, error) {
 type strayError struct{ origin string }
 
 func (e *strayError) Error() string {
-	return fmt.Sprintf("refused to send the Rancher API key to %s, which is not the origin of the Rancher URL", truncate(e.origin))
+	return fmt.Sprintf("refused to send the Rancher API key to %s, which is not the origin of %s", truncate(e.origin), setting.URL)
 }
 
 // register sends every request to scheme://host through a transport built from o, until release is called.
@@ -177,7 +177,7 @@ func (s *Server) connect(ctx context.Context, schemasURL string, counter *atomic
 			return nil, err
 		}
 		if resp.StatusCode != http.StatusOK {
-			return nil, fromResponse(resp.StatusCode, body, s.opts.Names)
+			return nil, fromResponse(resp.StatusCode, body)
 		}
 		kept, err := decodeSchemas(body, s.origin, types...)
 		if err != nil {
@@ -224,7 +224,7 @@ func call[T any](ctx context.Context, s *Server, op string, counter *atomic.Int6
 	var r result
 	select {
 	case r = <-done:
-		r.err = scrub(fromClient(r.err, s.opts.Names), append(secrets, s.opts.SecretKey.Reveal())...)
+		r.err = scrub(fromClient(r.err), append(secrets, s.opts.SecretKey.Reveal())...)
 	case <-ctx.Done():
 		r = result{zero, ctx.Err()}
 	}
@@ -312,13 +312,13 @@ func pairsOf(body string) map[string]string {
 }
 
 // fromClient converts an error of go-rancher into an *Error.
-func fromClient(err error, n setting.Names) error {
+func fromClient(err error) error {
 	if err == nil {
 		return nil
 	}
 	var api *client.ApiError
 	if errors.As(err, &api) {
-		e := &Error{Status: api.StatusCode, Hint: hintFor(api.StatusCode, n)}
+		e := &Error{Status: api.StatusCode, Hint: hintFor(api.StatusCode)}
 		// go-rancher rebuilds the JSON error body as "k=v, k=v" pairs; a value may hold ", " itself.
 		pairs := pairsOf(api.Body)
 		e.Code, e.Message = pairs["code"], pairs["message"]
@@ -329,7 +329,7 @@ func fromClient(err error, n setting.Names) error {
 	}
 	var re *redirectError
 	if errors.As(err, &re) {
-		return &Error{Status: re.status, Hint: re.hint(n.URL)}
+		return &Error{Status: re.status, Hint: re.hint()}
 	}
 	if e, ok := err.(*Error); ok {
 		return e // made by this package already
@@ -340,7 +340,7 @@ func fromClient(err error, n setting.Names) error {
 	}
 	e := &Error{Err: err}
 	if errors.Is(err, context.DeadlineExceeded) {
-		e.Hint = "no answer within " + n.RancherTimeout
+		e.Hint = "no answer within " + setting.RancherTimeout.String()
 	}
 	return e
 }

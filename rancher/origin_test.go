@@ -10,7 +10,6 @@ import (
 	client "github.com/rancher/go-rancher/v2"
 
 	"github.com/ecr-updater/ecr-updater/internal/redact"
-	"github.com/ecr-updater/ecr-updater/internal/setting"
 )
 
 // TestPin: a link is used for its path and query only, on the configured scheme, host and port (and path prefix).
@@ -83,7 +82,7 @@ func TestScrubForms(t *testing.T) {
 	body := `{"data":[` + strings.Repeat(`"BODY"`, 100)
 	var v client.RegistryCollection
 	perr := json.Unmarshal([]byte(body), &v)
-	err := fromClient(parseError(perr, []byte(body)), setting.Neutral())
+	err := fromClient(parseError(perr, []byte(body)))
 	if strings.Contains(err.Error(), "BODY") || strings.Contains(fmt.Sprintf("%#v", err), "BODY") {
 		t.Errorf("a parse error carries the body: %.120q", err.Error())
 	}
@@ -116,7 +115,7 @@ func FuzzDecodeCollection(f *testing.F) {
 			if err == nil {
 				return
 			}
-			msg := fromClient(err, setting.Neutral()).Error()
+			msg := fromClient(err).Error()
 			if len(body) >= 16 && strings.Contains(msg, string(body)) {
 				t.Errorf("%s: the error carries the input: %.200q", what, msg)
 			}

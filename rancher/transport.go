@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -91,11 +90,12 @@ func newRedirectError(from *url.URL, status int, location string) *redirectError
 }
 
 func (e *redirectError) Error() string {
-	return fmt.Sprintf("rancher answered %d %s; %s", e.status, http.StatusText(e.status), e.hint(setting.Neutral().URL))
+	return fmt.Sprintf("rancher answered %d %s; %s", e.status, http.StatusText(e.status), e.hint())
 }
 
-// hint says what to do, naming the URL setting by urlName.
-func (e *redirectError) hint(urlName string) string {
+// hint says what to do.
+func (e *redirectError) hint() string {
+	urlName := setting.URL.String()
 	if e.location == "" {
 		return urlName + " answers with a redirect that names no location: the updater never follows redirects"
 	}
@@ -120,7 +120,7 @@ func newTransport(o Options) (*http.Transport, error) {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(o.CAPEM) {
-			return nil, errors.New(o.Names.CACert + ": the CA file has no PEM certificate")
+			return nil, fmt.Errorf("%s: the CA file has no PEM certificate", setting.CACert)
 		}
 		tlsConfig.RootCAs = pool
 	}

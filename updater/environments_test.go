@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecr-updater/ecr-updater/ecr/ecrtest"
 	"github.com/ecr-updater/ecr-updater/internal/redact"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/rancher/ranchertest"
 )
 
@@ -131,9 +132,12 @@ func TestEnvironmentKeyAskingForOtherEnvironments(t *testing.T) {
 	cfg := m.config("Production")
 	cfg.Rancher.AccessKey, cfg.Rancher.SecretKey = envKey, envSecret // the key of Default
 	res := m.pass(cfg)
-	var ce *ConfigError
-	if !errors.As(res.Err, &ce) || !strings.Contains(ce.Error(), "Environment API key") {
-		t.Fatalf("err %v, want a *ConfigError", res.Err)
+	// A configuration error about the selection, naming the settings by their neutral words (main.go names them).
+	var ce *setting.Error
+	if !errors.As(res.Err, &ce) || ce.ID != setting.Environments ||
+		res.Err.Error() != `the environment selection: names "Production", but the Rancher access key is an Environment API key (kind "project"), `+
+			"which sees only its own environment; use an Account API key to reach other environments" {
+		t.Fatalf("err %v, want a *setting.Error about the environment selection", res.Err)
 	}
 	if m.writes() != 0 {
 		t.Error("something was written")

@@ -135,7 +135,8 @@ func (m *memory) learnEnv(res *Result, e *EnvResult, scrubber *redact.Scrubber) 
 			Error: errorKind(e.DiscoverErr) + ": services not read, so no registry discovered"})
 	}
 	for _, f := range e.Plan.Failures {
-		st.problems = append(st.problems, Problem{Env: e.label(), Registry: f.RegistryID, ServerAddress: f.ServerAddress,
+		// The address may name a setting ("(auto-creation in us-east-1)"): like the error, it passes the scrubber.
+		st.problems = append(st.problems, Problem{Env: e.label(), Registry: f.RegistryID, ServerAddress: scrubber.Scrub(f.ServerAddress),
 			Region: f.Region, Reason: ReasonToken, Error: scrubber.Scrub(tokenProblem(res.planned[f.Region].Err, f))})
 	}
 	held := e.held // what the credentials listed held before the pass; the others are gone

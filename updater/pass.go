@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
 	"github.com/ecr-updater/ecr-updater/internal/parallel"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/plan"
 	"github.com/ecr-updater/ecr-updater/rancher"
 )
@@ -114,10 +114,6 @@ type envPass struct {
 	start   int64 // the environment's request count before the pass
 }
 
-// readStageTimeouts bounds the stages that read from Rancher, in RANCHER_TIMEOUTs: connecting and listing the
-// environments, and reading one environment. A list that pages slowly cannot hold a pass longer than that.
-const readStageTimeouts = 10
-
 // passBudget is the deadline of a whole pass over n environments, derived from the settings: the read stages,
 // the token fetches, and the writes of ceil(n/concurrency) rounds of environments.
 func (u *Updater) passBudget(n int) time.Duration {
@@ -125,12 +121,7 @@ func (u *Updater) passBudget(n int) time.Duration {
 	return 2*u.ecrTimeout() + u.rancherTimeout()*time.Duration(readStageTimeouts+30*rounds)
 }
 
-func (u *Updater) rancherTimeout() time.Duration {
-	if u.cfg.Rancher.Timeout > 0 {
-		return u.cfg.Rancher.Timeout
-	}
-	return rancher.DefaultTimeout
-}
+func (u *Updater) rancherTimeout() time.Duration { return rancherTimeout(u.cfg.Rancher.Timeout) }
 
 func (u *Updater) ecrTimeout() time.Duration {
 	if u.cfg.ECR.Timeout > 0 {
@@ -220,8 +211,8 @@ func (u *Updater) resolve(ctx context.Context) ([]*EnvResult, error) {
 				if u.server.IsAgentKey() {
 					what = "the key Rancher gave this container (agent labels)"
 				}
-				return nil, &ConfigError{Msg: fmt.Sprintf("%s names %q, but %s is %s (kind %q), which sees only its own environment; use an Account API key to reach other environments",
-					u.cfg.Names.Environments, sel, u.cfg.Names.AccessKey, what, kind)}
+				return nil, setting.Errorf(setting.Environments, "names %q, but %s is %s (kind %q), which sees only its own environment; use an Account API key to reach other environments",
+					sel, setting.AccessKey, what, kind)
 			}
 			out = append(out, &EnvResult{ID: sel, key: sel, Err: fmt.Errorf("environment %q: no such environment visible to this API key", sel)})
 		default:
@@ -235,8 +226,8 @@ func (u *Updater) resolve(ctx context.Context) ([]*EnvResult, error) {
 	return out, nil
 }
 
-// readAll reads every environment of the pass at once (at most Concurrency at a time), each within the read
-// stage's deadline; an environment not read has a nil entry.
+// readAll reads every environment of the pass at once (at most Concurrency requests at a time), each with
+// ReadEnv (within the read stage's deadline); an environment not read has a nil entry.
 func (u *Updater) readAll(stop, inflight context.Context, targets []*EnvResult) []*envPass {
 	envs := make([]*envPass, len(targets))
 	parallel.ForEach(len(targets), u.cfg.Concurrency, func(i int) {
@@ -248,14 +239,8 @@ func (u *Updater) readAll(stop, inflight context.Context, targets []*EnvResult) 
 			t.Err = fmt.Errorf("read environment %s: stopped: %w", t.label(), err)
 			return
 		}
-		limit := readStageTimeouts * u.rancherTimeout()
-		ctx, cancel := context.WithTimeout(inflight, limit)
-		defer cancel()
 		ep := &envPass{res: t}
-		if err := u.read(ctx, ep); err != nil {
-			if ctx.Err() != nil && inflight.Err() == nil {
-				err = fmt.Errorf("reading the environment took longer than %s (%d Rancher request timeouts), given up: %w", limit, readStageTimeouts, err)
-			}
+		if err := u.read(inflight, ep); err != nil {
 			t.Err = err
 			return
 		}
@@ -267,60 +252,35 @@ func (u *Updater) readAll(stop, inflight context.Context, targets []*EnvResult) 
 	return envs
 }
 
-// read connects to an environment (once, kept until it fails), lists its registries and credentials (and, with
-// DISCOVER_REGISTRIES, its services) into ep, and classifies them.
+// read reads one environment into ep (ReadEnv, with the client kept from the last pass until it fails) and
+// classifies what it found.
 func (u *Updater) read(ctx context.Context, ep *envPass) error {
 	key := ep.res.key
 	env := u.cached(key)
 	if env != nil {
 		ep.start = env.Requests()
-	} else {
-		var err error
-		u.sem <- struct{}{}
-		env, err = u.server.Open(ctx, key)
-		<-u.sem
-		if err != nil {
-			return err
+	}
+	r, err := ReadEnv(ctx, u.server, key, ReadOptions{Timeout: u.cfg.Rancher.Timeout, Services: u.cfg.Rules.Discover, Slots: u.sem, Env: env})
+	if err != nil {
+		if r.Env != nil {
+			u.forget(key, r.Env)
 		}
-	}
-	var regs []rancher.Registry
-	var creds []rancher.Credential
-	var services []rancher.Service
-	var regErr, credErr, svcErr error
-	var wg sync.WaitGroup
-	list := func(do func()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u.sem <- struct{}{}
-			defer func() { <-u.sem }()
-			do()
-		}()
-	}
-	if u.cfg.Rules.Discover {
-		list(func() { services, svcErr = env.Services(ctx) })
-	}
-	list(func() { regs, regErr = env.Registries(ctx) })
-	list(func() { creds, credErr = env.Credentials(ctx) })
-	wg.Wait()
-	if err := errors.Join(regErr, credErr); err != nil {
-		u.forget(key, env)
 		return err
 	}
-	u.keep(key, env)
-	ep.env = env
-	ep.snap = plan.Snapshot{Env: env.ID(), Registries: regs, Credentials: creds, Services: services, Held: u.mem.written[key]}
+	u.keep(key, r.Env)
+	ep.env = r.Env
+	ep.snap = plan.Snapshot{Env: r.Env.ID(), Registries: r.Registries, Credentials: r.Credentials, Services: r.Services, Held: u.mem.written[key]}
 	ep.classes = plan.Classify(u.cfg.Rules, ep.snap)
 	ep.res.held = map[string]plan.TokenID{}
-	for _, c := range creds {
+	for _, c := range r.Credentials {
 		if t, ok := u.mem.written[key][c.ID]; ok {
 			ep.res.held[c.ID] = t
 		}
 	}
 	// Without the services, registries are still refreshed; only discovery waits for the next pass.
-	ep.res.DiscoverErr = svcErr
-	if u.cfg.Rules.Discover && svcErr == nil {
-		ep.res.images = imagesOf(services)
+	ep.res.DiscoverErr = r.ServicesErr
+	if u.cfg.Rules.Discover && r.ServicesErr == nil {
+		ep.res.images = imagesOf(r.Services)
 	}
 	return nil
 }
@@ -345,10 +305,6 @@ func (u *Updater) forget(id string, env *rancher.Env) {
 	}
 }
 
-// MaxTokenFetches bounds the token fetches in flight: ECR throttles per account and region, and a Rancher that
-// names many regions must not make the updater open many connections at once.
-const MaxTokenFetches = 4
-
 // tokens returns one token per region, or why there is none: a new one in a scheduled pass; otherwise the
 // current token while it is fresh (more than half its lifetime left), the failure of the last fetch in a pass
 // for changes only (a failing region is fetched again as the retries come, never for each change), and else a
@@ -370,25 +326,17 @@ func (u *Updater) tokens(ctx context.Context, regions []string, due Due, res *Re
 			fetch = append(fetch, region)
 		}
 	}
-	var mu sync.Mutex
-	parallel.ForEach(len(fetch), MaxTokenFetches, func(i int) {
-		t := plan.TokenResult{}
-		t.Token, t.Err = u.ecr.Token(ctx, fetch[i])
-		if t.Err == nil {
-			u.cfg.Scrubber.AddTransient(t.Token.Password, t.Token.Raw)
-			t.ID = plan.TokenID{Region: fetch[i], Serial: u.serial.Add(1)}
-		}
-		mu.Lock()
-		out[fetch[i]] = t
-		mu.Unlock()
-	})
+	fetched := FetchTokens(ctx, u.ecr, fetch, u.cfg.Scrubber)
 	res.ECRCalls = len(fetch)
 	for _, region := range fetch {
-		if t := out[region]; t.Err != nil {
+		t := fetched[region]
+		if t.Err != nil {
 			res.TokenErrors[region] = t.Err
 		} else {
+			t.ID = plan.TokenID{Region: region, Serial: u.serial.Add(1)}
 			res.Tokens[region] = t.Token
 		}
+		out[region] = t
 	}
 	if len(res.Tokens) > 0 && !u.sourceLogged {
 		u.sourceLogged = true

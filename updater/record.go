@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/ecr-updater/ecr-updater/ecr"
+	"github.com/ecr-updater/ecr-updater/internal/setting"
 	"github.com/ecr-updater/ecr-updater/plan"
 	"github.com/ecr-updater/ecr-updater/rancher"
 )
@@ -127,9 +128,8 @@ func (u *Updater) reportEnv(res *Result, e *EnvResult) {
 			"credential": w.CredentialID, "region": w.Region, "expires": stamp(w.ExpiresAt)}), w)
 	}
 	if res.Kind == PassScheduled && e.Plan.InScope == 0 && len(e.Plan.Actions) == 0 && len(e.Plan.Failures) == 0 {
-		n := u.cfg.Names
-		el.WithField("registries", e.Plan.Seen).Warn("no ECR registry found in this environment: add one under Infrastructure -> Registries " +
-			"with the bare host <account>.dkr.ecr.<region>.amazonaws.com, or set " + n.AutoCreate + "=true; " + n.RegistryIDs + " and " + n.Regions + " narrow the scope")
+		el.WithField("registries", e.Plan.Seen).Warn(fmt.Sprintf("no ECR registry found in this environment: add one under Infrastructure -> Registries "+
+			"with the bare host <account>.dkr.ecr.<region>.amazonaws.com, or set %s=true; %s and %s narrow the scope", setting.AutoCreate, setting.RegistryIDs, setting.Regions))
 	}
 	el.WithFields(logrus.Fields{"registries": e.Plan.Seen, "in_scope": e.Plan.InScope, "rancher_requests": e.Requests}).Info("environment done")
 }
@@ -142,9 +142,9 @@ func (u *Updater) reportWrite(wl *logrus.Entry, w Write) {
 	case OutcomeCreated:
 		switch {
 		case w.RegistryCreated && w.Service != "":
-			wl.WithField("service", w.Service).Info("registry and credential created for the image of a service (" + u.cfg.Names.Discover + ")")
+			wl.WithField("service", w.Service).Info("registry and credential created for the image of a service (" + setting.Discover.String() + ")")
 		case w.RegistryCreated:
-			wl.Info("registry and credential created (" + u.cfg.Names.AutoCreate + ")")
+			wl.Info("registry and credential created (" + setting.AutoCreate.String() + ")")
 		default:
 			wl.Info("credential created")
 		}
@@ -153,7 +153,7 @@ func (u *Updater) reportWrite(wl *logrus.Entry, w Write) {
 	case OutcomeGone:
 		wl.Warn("credential removed before it could be written; skipped")
 	case OutcomeExists:
-		wl.Info("registry exists already; " + u.cfg.Names.AutoCreate + " leaves it")
+		wl.Info("registry exists already; " + setting.AutoCreate.String() + " leaves it")
 	case OutcomeFailed:
 		wl.Warn("registry not refreshed: " + w.Err.Error())
 	}
@@ -163,7 +163,7 @@ func (u *Updater) reportWrite(wl *logrus.Entry, w Write) {
 // timeout, a network error. It is what /healthz shows (the log has the whole error): AWS's messages name the IAM
 // principal, and Rancher's may repeat what it was sent.
 func errorKind(err error) string {
-	var ce *ConfigError
+	var ce *setting.Error
 	var ee *ecr.Error
 	var te *ecr.TokenError
 	var ne net.Error

@@ -43,10 +43,8 @@ const (
 // own state and the jitter source.
 type schedule struct {
 	interval time.Duration
-	// intervalName names the interval setting in the reason for a pass.
-	intervalName string
-	jitter       func() float64
-	failures     int
+	jitter   func() float64
+	failures int
 	// fullDue is when the next scheduled pass (every credential) is due; zero: at once.
 	fullDue time.Time
 	// expiry is when the oldest credentials in place stop working (from the last pass that wrote them all),
@@ -59,7 +57,7 @@ func newSchedule(interval time.Duration, jitter func() float64) *schedule {
 	if jitter == nil {
 		jitter = rand.Float64
 	}
-	return &schedule{interval: interval, intervalName: setting.Neutral().Interval, jitter: jitter}
+	return &schedule{interval: interval, jitter: jitter}
 }
 
 // next returns how long to wait after a pass that ended at now, whether the next pass is a scheduled one (every
@@ -72,7 +70,7 @@ func newSchedule(interval time.Duration, jitter func() float64) *schedule {
 // the retry is a scheduled pass when one is owed by then. No pass starts less than MinSpacing after the last.
 func (s *schedule) next(now time.Time, res *Result) (time.Duration, bool, string) {
 	if res.Kind == PassScheduled && res.Err == nil {
-		period, why := s.interval, s.intervalName
+		period, why := s.interval, setting.Interval.String()
 		if life := res.ShortestLifetime(); life > 0 && life/2 < period {
 			period, why = life/2, fmt.Sprintf("half the shortest token lifetime (%s)", life.Round(time.Second))
 		}
@@ -89,7 +87,7 @@ func (s *schedule) next(now time.Time, res *Result) (time.Duration, bool, string
 		}
 	} else if res.Err == nil && len(res.Problems) == 0 {
 		s.failures = 0
-		return s.spaced(now, res, s.fullDue, true, s.intervalName)
+		return s.spaced(now, res, s.fullDue, true, setting.Interval.String())
 	}
 
 	s.failures++
@@ -137,10 +135,9 @@ func (s *schedule) margin() time.Duration {
 // the next pass due or for a change the event streams report, takes what is due and runs it (RunOnce), and records
 // it. Once ctx is done it starts no new work, gives in-flight writes Config.Grace to finish, and returns nil. A
 // failing pass of any kind never ends it: what it leaves failing is retried with the schedule's backoff. Only a
-// *ConfigError (a configuration that no retry can fix) does.
+// *setting.Error (a configuration that no retry can fix) does.
 func (u *Updater) Run(ctx context.Context) error {
 	u.sched = newSchedule(u.cfg.Interval, u.cfg.Jitter)
-	u.sched.intervalName = u.cfg.Names.Interval
 	defer u.stopStreams()
 	for {
 		due, ok := u.due()
@@ -152,7 +149,7 @@ func (u *Updater) Run(ctx context.Context) error {
 			continue
 		}
 		res := u.runPass(ctx, due)
-		var cfgErr *ConfigError
+		var cfgErr *setting.Error
 		if errors.As(res.Err, &cfgErr) {
 			return cfgErr
 		}

@@ -61,24 +61,7 @@ type Config struct {
 	Events bool
 	// Watch tunes the event streams; the zero value is right for Rancher.
 	Watch rancher.WatchOptions
-	// Names name the settings in errors, hints, log lines and reasons. main.go fills them; the ones left empty
-	// read as neutral words. WithNames hands them to Rules, Rancher and ECR (New and doctor call it).
-	Names setting.Names
 }
-
-// WithNames returns c with its Names filled (setting.Names.Filled) and handed to Rules, Rancher and ECR, so that
-// every package speaks of the settings by the same names.
-func (c Config) WithNames() Config {
-	c.Names = c.Names.Filled()
-	c.Rules.Names, c.Rancher.Names, c.ECR.Names = c.Names, c.Names, c.Names
-	return c
-}
-
-// ConfigError is a configuration problem found only once Rancher answered (an Environment API key asked for
-// other environments); no retry can fix it.
-type ConfigError struct{ Msg string }
-
-func (e *ConfigError) Error() string { return e.Msg }
 
 // Updater runs passes. Passes never overlap; Pass, RunOnce and Run must not be called concurrently.
 type Updater struct {
@@ -117,7 +100,6 @@ const DefaultInterval = 6 * time.Hour
 
 // New checks the configuration and prepares the clients; it makes no network call.
 func New(ctx context.Context, cfg Config) (*Updater, error) {
-	cfg = cfg.WithNames()
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = rancher.DefaultConcurrency
 	}
@@ -136,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		cfg.Log = l
 	}
 	if cfg.Rancher.Endpoint.Origin == "" {
-		return nil, errors.New(cfg.Names.URL + ": not set")
+		return nil, &setting.Error{ID: setting.URL, Err: errors.New("not set")}
 	}
 	cfg.Rancher.Concurrency = cfg.Concurrency
 	cfg.Rancher.Observe = cfg.Metrics.observer("rancher")

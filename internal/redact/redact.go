@@ -5,6 +5,10 @@
 // the moment they are read, so that a log call, an error message or a %v can never show them; only the code that
 // puts a secret on the wire calls Reveal. The Scrubber is the second line of defence for what a dependency might
 // echo (an error body, a URL with user information).
+//
+// Every text that leaves the process passes a Scrubber (log lines, messages, doctor's report, the health
+// answers), which makes it the place where main.go also installs its names for the words the packages write
+// (Rename: the settings' variables for their neutral words); the Scrubber knows nothing of what they mean.
 package redact
 
 import (
@@ -55,6 +59,7 @@ type Scrubber struct {
 	permanent map[string]struct{}
 	transient []string // oldest first
 	byLen     []string // every secret, longest first, so a secret that contains another is replaced whole
+	names     *strings.Replacer
 }
 
 // NewScrubber returns an empty Scrubber.
@@ -133,7 +138,18 @@ func (s *Scrubber) known(v string) bool {
 	return false
 }
 
-// Scrub returns text with every known secret replaced by Marker.
+// Rename makes Scrub rename, after the secrets are replaced, what names replaces (main.go: the settings' neutral
+// words by their variables).
+func (s *Scrubber) Rename(names *strings.Replacer) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.names = names
+}
+
+// Scrub returns text with every known secret replaced by Marker, then renamed (Rename).
 func (s *Scrubber) Scrub(text string) string {
 	if s == nil {
 		return text
@@ -144,6 +160,9 @@ func (s *Scrubber) Scrub(text string) string {
 		if strings.Contains(text, v) {
 			text = strings.ReplaceAll(text, v, Marker)
 		}
+	}
+	if s.names != nil {
+		text = s.names.Replace(text)
 	}
 	return text
 }

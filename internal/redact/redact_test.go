@@ -111,3 +111,27 @@ func TestScrubberJSONEscapedForms(t *testing.T) {
 		}
 	}
 }
+
+// TestRename: a Scrubber given names renames what it scrubs, in every line a Formatter writes (text and JSON) and
+// in what a Writer writes, after the secrets: a secret that holds a renamed word is replaced whole.
+func TestRename(t *testing.T) {
+	sc := NewScrubber()
+	sc.Add("secret-with-the-word-in-it")
+	if sc.Scrub("set the word") != "set the word" {
+		t.Error("renamed without names")
+	}
+	sc.Rename(strings.NewReplacer("the word", "THE_VARIABLE"))
+	if got := sc.Scrub("set the word, not secret-with-the-word-in-it"); got != "set THE_VARIABLE, not "+Marker {
+		t.Errorf("Scrub = %q", got)
+	}
+	var buf bytes.Buffer
+	l := logrus.New()
+	l.Out = &Writer{W: &buf, Scrubber: sc}
+	for _, inner := range []logrus.Formatter{&logrus.TextFormatter{DisableColors: true}, &logrus.JSONFormatter{}} {
+		l.SetFormatter(&Formatter{Inner: inner, Scrubber: sc})
+		l.WithField("hint", "check the word").Warn("the word is wrong")
+	}
+	if strings.Contains(buf.String(), "the word") || strings.Count(buf.String(), "THE_VARIABLE") != 4 {
+		t.Errorf("log:\n%s", buf.String())
+	}
+}

@@ -2,8 +2,8 @@ package setting
 
 // ID is a setting of the daemon, by a stable identity that does not depend on how the operator sets it. main.go's
 // settings table has exactly one row per ID (its flag, variables, default, parsing, destination, start-line key and
-// doctor's summary), and is the only place that turns an ID into a variable name. The packages will name a setting
-// in their errors by its ID; until then they use Names, which main.go fills from the table (Names.Set).
+// doctor's summary), and is the only place that turns an ID into a variable name. The packages name a setting by
+// its ID: its neutral word in a text (String), an *Error for a configuration error.
 type ID uint8
 
 // The settings. The zero ID is none.
@@ -38,18 +38,3 @@ const (
 	// NumIDs is one past the last ID.
 	NumIDs
 )
-
-// Set sets the name of the setting id, when Names has a field for it (the settings the packages name); it reports
-// whether it had one.
-func (n *Names) Set(id ID, name string) bool {
-	field := map[ID]*string{
-		URL: &n.URL, AccessKey: &n.AccessKey, SecretKey: &n.SecretKey, Environments: &n.Environments, CACert: &n.CACert,
-		RancherTimeout: &n.RancherTimeout, Region: &n.Region, RoleARN: &n.RoleARN, RegistryIDs: &n.RegistryIDs,
-		Regions: &n.Regions, ECRTimeout: &n.ECRTimeout, AutoCreate: &n.AutoCreate, Discover: &n.Discover, Interval: &n.Interval,
-	}[id]
-	if field == nil {
-		return false
-	}
-	*field = name
-	return true
-}

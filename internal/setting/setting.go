@@ -1,47 +1,67 @@
-// Package setting names the operator's settings in messages, without knowing how the operator sets them.
+// Package setting names the operator's settings in what the packages write, without knowing how the operator sets
+// them.
 //
-// Only main.go knows the environment variables (CATTLE_URL, AUTO_CREATE, ...): it fills one Names and hands it
-// down in updater.Config.Names, which updater.New passes on to rancher.Options and ecr.Config (doctor uses the
-// updater's configuration). A package that speaks of a setting in an error, a hint, a log line, a reason or a
-// check writes the field (n.URL, n.AutoCreate); Filled turns the fields left empty (tests, the demo, any other
-// caller) into neutral words, so that a message never names nothing.
+// A package refers to a setting by its ID: in a text, by the ID's neutral word (setting.URL.String(), or %s of the
+// ID: "the Rancher URL"); in an error about a setting that no retry can fix, with an *Error, which carries the ID.
+// Only main.go knows the environment variables (CATTLE_URL, AUTO_CREATE, ...): it names the settings where the
+// text leaves the process, by handing Namer's replacer to the scrubber every line, message, report and health
+// answer already passes (redact.Scrubber.Rename), so that each neutral word reads as its variable there. Where no
+// names are installed (the packages' tests, the demo), a text reads as it was written: with the neutral words.
+//
+// So the neutral words are the references themselves: each is written only to refer to its setting, none contains
+// another, and each is of letters, digits, spaces and hyphens, which every encoding of a line (JSON, a quoted
+// logfmt value) keeps as they are (TestWords).
 package setting
 
-// Names are the names of the settings, as the operator sets them.
-type Names struct {
-	// Rancher: the API URL, its key pair, the environments served, the CA file and the request timeout.
-	URL, AccessKey, SecretKey, Environments, CACert, RancherTimeout string
-	// AWS and ECR: the home region, the role assumed, the registry accounts and regions in scope, the timeout.
-	Region, RoleARN, RegistryIDs, Regions, ECRTimeout string
-	// The rules and the schedule: creating the home registry, creating the registries services use, the interval.
-	AutoCreate, Discover, Interval string
+import (
+	"fmt"
+	"strings"
+)
+
+// String is the neutral word of the setting: how a text refers to it, and what it reads as where no names are
+// installed.
+func (id ID) String() string {
+	if id > 0 && id < NumIDs {
+		return words()[id]
+	}
+	return fmt.Sprintf("setting %d", uint8(id))
 }
 
-// Neutral is the wording used for a name left empty.
-func Neutral() Names {
-	return Names{
+// words are the neutral words, by ID.
+func words() [NumIDs]string {
+	return [NumIDs]string{
 		URL: "the Rancher URL", AccessKey: "the Rancher access key", SecretKey: "the Rancher secret key",
-		Environments: "the environment selection", CACert: "the Rancher CA certificate", RancherTimeout: "the Rancher timeout",
+		AWSAccessKeyID: "the AWS access key id", AWSSecretKey: "the AWS secret access key", AWSSessionToken: "the AWS session token",
 		Region: "the AWS region", RoleARN: "the AWS role ARN", RegistryIDs: "the ECR registry ids", Regions: "the ECR regions",
-		ECRTimeout: "the ECR timeout", AutoCreate: "auto-create", Discover: "registry discovery", Interval: "the update interval",
+		AutoCreate: "auto-creation", Interval: "the update interval", DryRun: "dry-run mode", Discover: "registry discovery",
+		Events: "event-driven refresh", LogLevel: "the log level", LogFormat: "the log format", ListenPort: "the listen port",
+		RancherTimeout: "the Rancher timeout", ECRTimeout: "the ECR timeout", CACert: "the Rancher CA certificate",
+		InsecureSkipVerify: "unverified TLS to Rancher", Environments: "the environment selection",
+		Concurrency: "the Rancher concurrency", HTTPSProxy: "the HTTPS proxy", HTTPProxy: "the HTTP proxy",
 	}
 }
 
-// Filled is n with every empty name replaced by its neutral wording.
-func (n Names) Filled() Names {
-	d := Neutral()
-	for _, f := range []struct {
-		v *string
-		d string
-	}{
-		{&n.URL, d.URL}, {&n.AccessKey, d.AccessKey}, {&n.SecretKey, d.SecretKey}, {&n.Environments, d.Environments},
-		{&n.CACert, d.CACert}, {&n.RancherTimeout, d.RancherTimeout}, {&n.Region, d.Region}, {&n.RoleARN, d.RoleARN},
-		{&n.RegistryIDs, d.RegistryIDs}, {&n.Regions, d.Regions}, {&n.ECRTimeout, d.ECRTimeout},
-		{&n.AutoCreate, d.AutoCreate}, {&n.Discover, d.Discover}, {&n.Interval, d.Interval},
-	} {
-		if *f.v == "" {
-			*f.v = f.d
-		}
+// Namer is the replacer of every setting's neutral word by its name (name(id)): what main.go installs where text
+// leaves the process.
+func Namer(name func(ID) string) *strings.Replacer {
+	var pairs []string
+	for id := ID(1); id < NumIDs; id++ {
+		pairs = append(pairs, id.String(), name(id))
 	}
-	return n
+	return strings.NewReplacer(pairs...)
 }
+
+// Error is a configuration error about one setting: a value that cannot work, which no retry fixes (main.go exits
+// 2). Its text is "<the setting>: <Err>".
+type Error struct {
+	ID  ID
+	Err error
+}
+
+// Errorf is an *Error about id, its text formatted as fmt.Errorf formats it.
+func Errorf(id ID, format string, a ...any) *Error {
+	return &Error{ID: id, Err: fmt.Errorf(format, a...)}
+}
+
+func (e *Error) Error() string { return e.ID.String() + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }

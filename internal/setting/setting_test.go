@@ -1,64 +1,68 @@
 package setting
 
 import (
-	"reflect"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 )
 
-// TestFilled: every empty name becomes its neutral wording, every given name is kept, and every field has a
-// neutral wording (a field added without one would print nothing).
-func TestFilled(t *testing.T) {
-	neutral := reflect.ValueOf(Neutral())
-	for i := range neutral.NumField() {
-		if neutral.Field(i).String() == "" {
-			t.Errorf("Neutral().%s is empty", neutral.Type().Field(i).Name)
+// TestWords: every setting has a neutral word; the words are the references main.go renames, so none is empty,
+// none contains another (a replacement would cut it), and each is of characters that JSON and a quoted logfmt value
+// keep as they are (the scrubber renames the encoded line). An ID that is none still reads as something.
+func TestWords(t *testing.T) {
+	plain := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 -]*[A-Za-z0-9]$`)
+	for id := ID(1); id < NumIDs; id++ {
+		w := id.String()
+		if !plain.MatchString(w) || strings.HasPrefix(w, "setting ") {
+			t.Errorf("setting %d: word %q", id, w)
+		}
+		js, _ := json.Marshal(w)
+		if string(js) != `"`+w+`"` || strconv.Quote(w) != `"`+w+`"` {
+			t.Errorf("%q is escaped: %s, %s", w, js, strconv.Quote(w))
+		}
+		for other := ID(1); other < NumIDs; other++ {
+			if other != id && strings.Contains(w, other.String()) {
+				t.Errorf("%q contains %q", w, other.String())
+			}
 		}
 	}
-	if got := (Names{}).Filled(); got != Neutral() {
-		t.Errorf("Names{}.Filled() = %+v, want Neutral()", got)
-	}
-	got := Names{URL: "CATTLE_URL", Interval: "UPDATE_INTERVAL"}.Filled()
-	want := Neutral()
-	want.URL, want.Interval = "CATTLE_URL", "UPDATE_INTERVAL"
-	if got != want {
-		t.Errorf("Filled() = %+v, want %+v", got, want)
-	}
-	// Filled covers every field: a Names with every field set is left as it is.
-	var all Names
-	v := reflect.ValueOf(&all).Elem()
-	for i := range v.NumField() {
-		v.Field(i).SetString("X" + v.Type().Field(i).Name)
-	}
-	if all.Filled() != all {
-		t.Errorf("Filled() changed a Names with every field set: %+v", all.Filled())
+	if ID(0).String() != "setting 0" || NumIDs.String() == "" {
+		t.Errorf("the IDs that are none read %q, %q", ID(0).String(), NumIDs.String())
 	}
 }
 
-// TestSetCoversNames: every field of Names is set by exactly one ID, and Set reports the IDs without a field.
-func TestSetCoversNames(t *testing.T) {
-	fields := map[string]int{}
+// TestNamer: every neutral word becomes its name, the rest of the text stays; a text read where no names are
+// installed keeps the words.
+func TestNamer(t *testing.T) {
+	names := Namer(func(id ID) string { return fmt.Sprintf("VAR_%d", id) })
+	text := fmt.Sprintf("%s names %q, but %s is an Environment API key; set %s=true", Environments, "x", AccessKey, AutoCreate)
+	if text != `the environment selection names "x", but the Rancher access key is an Environment API key; set auto-creation=true` {
+		t.Errorf("neutral: %s", text)
+	}
+	want := fmt.Sprintf(`VAR_%d names "x", but VAR_%d is an Environment API key; set VAR_%d=true`, Environments, AccessKey, AutoCreate)
+	if got := names.Replace(text); got != want {
+		t.Errorf("named: %s, want %s", got, want)
+	}
 	for id := ID(1); id < NumIDs; id++ {
-		var n Names
-		had := n.Set(id, "X")
-		v := reflect.ValueOf(n)
-		set := 0
-		for i := range v.NumField() {
-			if v.Field(i).String() == "X" {
-				fields[v.Type().Field(i).Name]++
-				set++
-			}
-		}
-		if set > 1 || had != (set == 1) {
-			t.Errorf("Set(%d) set %d fields and reported %v", id, set, had)
+		if got := names.Replace("[" + id.String() + "]"); got != fmt.Sprintf("[VAR_%d]", id) {
+			t.Errorf("%s is named %s", id, got)
 		}
 	}
-	n := reflect.TypeOf(Names{}).NumField()
-	for i := range n {
-		if name := reflect.TypeOf(Names{}).Field(i).Name; fields[name] != 1 {
-			t.Errorf("Names.%s is set by %d IDs, want 1", name, fields[name])
-		}
+}
+
+// TestError: a configuration error names its setting first and unwraps to its cause.
+func TestError(t *testing.T) {
+	cause := errors.New("not set")
+	var err error = fmt.Errorf("start: %w", &Error{ID: URL, Err: cause})
+	var se *Error
+	if !errors.As(err, &se) || se.ID != URL || !errors.Is(err, cause) || err.Error() != "start: the Rancher URL: not set" {
+		t.Errorf("%v", err)
 	}
-	if (&Names{}).Set(0, "X") || (&Names{}).Set(NumIDs, "X") {
-		t.Error("Set took an ID that is none")
+	if e := Errorf(Region, "%q is no region", "mars"); e.ID != Region || e.Error() != `the AWS region: "mars" is no region` {
+		t.Errorf("%v", e)
 	}
 }
