@@ -78,7 +78,7 @@ func TestReleaseNamesAndChecksums(t *testing.T) {
 
 // TestDaemonLinksNoPrometheusLibrary: client_golang, common, client_model and protobuf are test-only dependencies
 // (internal/promtext/promtexttest judges the exposition with them); the daemon's own packages, with the release
-// build's tags, import none of them, so the binary does not grow (README, Performance).
+// build's tags, import none of them, so the binary does not grow (docs/performance.md).
 func TestDaemonLinksNoPrometheusLibrary(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {

@@ -25,7 +25,8 @@ import (
 // TestMetricsExposition runs the loop's first pass against the stand-ins over two environments, one of them with a
 // name holding quotes, a backslash, a newline and UTF-8 (one region's token refused and one Rancher write failing
 // there, so that every family has series), scrapes /metrics over HTTP, plain and gzip-compressed, has Prometheus's
-// own parser and linter judge both (promtexttest), and checks the families against README's metrics table and the
+// own parser and linter judge both (promtexttest), and checks the families against the metrics table of
+// docs/health-and-metrics.md and the
 // values against what the pass did. The state gauges are read from Health at the scrape: a change of Health shows
 // at the next scrape.
 func TestMetricsExposition(t *testing.T) {
@@ -60,7 +61,7 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	fams := promtexttest.Parse(t, body)
 	t.Logf("%d families, %d promlint problems", len(fams), len(promtexttest.Lint(t, fams)))
-	checkREADMETable(t, fams)
+	checkDocTable(t, fams)
 
 	esc := strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace
 	if want := `ecr_updater_events_connected{env="` + esc(oddLabel) + `"} 1` + "\n"; !bytes.Contains(body, []byte(want)) {
@@ -142,18 +143,19 @@ func updaterLines(text []byte) string {
 	return strings.Join(out, "\n")
 }
 
-// checkREADMETable holds the updater's families to README's metrics table: every row on /metrics with its type, a
-// HELP text and its labels (and the values README lists), and no ecr_updater_ family that README lacks.
-func checkREADMETable(t *testing.T, fams map[string]*dto.MetricFamily) {
+// checkDocTable holds the updater's families to the metrics table of docs/health-and-metrics.md: every row on
+// /metrics with its type, a HELP text and its labels (and the values the table lists), and no ecr_updater_ family
+// that the table lacks.
+func checkDocTable(t *testing.T, fams map[string]*dto.MetricFamily) {
 	t.Helper()
-	documented := readmeMetrics(t)
+	documented := docMetrics(t)
 	if len(documented) != 17 {
-		t.Fatalf("README's metrics table has %d rows, want 17", len(documented))
+		t.Fatalf("the metrics table of %s has %d rows, want 17", metricsDoc, len(documented))
 	}
 	for _, d := range documented {
 		f := fams[d.name]
 		if f == nil {
-			t.Errorf("%s: in README, not on /metrics", d.name)
+			t.Errorf("%s: in the doc's table, not on /metrics", d.name)
 			continue
 		}
 		if typ := strings.ToLower(f.GetType().String()); typ != d.typ || f.GetHelp() == "" {
@@ -171,25 +173,25 @@ func checkREADMETable(t *testing.T, fams map[string]*dto.MetricFamily) {
 			}
 			slices.Sort(names)
 			if want := sortedKeys(d.labels); !slices.Equal(names, want) {
-				t.Errorf("%s: labels %v, README says %v", d.name, names, want)
+				t.Errorf("%s: labels %v, the doc's table says %v", d.name, names, want)
 			}
 		}
 		for label, values := range d.labels {
 			for _, v := range values {
 				if !seen[label][v] {
-					t.Errorf("%s: no series with %s=%q (README lists it)", d.name, label, v)
+					t.Errorf("%s: no series with %s=%q (the doc's table lists it)", d.name, label, v)
 				}
 			}
 			for v := range seen[label] {
 				if len(values) > 0 && !slices.Contains(values, v) {
-					t.Errorf("%s: %s=%q is not among README's values %v", d.name, label, v, values)
+					t.Errorf("%s: %s=%q is not among the doc's values %v", d.name, label, v, values)
 				}
 			}
 		}
 	}
 	for name := range fams {
 		if strings.HasPrefix(name, MetricsPrefix+"_") && !slices.ContainsFunc(documented, func(d docMetric) bool { return d.name == name }) {
-			t.Errorf("%s is on /metrics but not in README's table", name)
+			t.Errorf("%s is on /metrics but not in the doc's table", name)
 		}
 	}
 }
@@ -247,30 +249,41 @@ func sortedKeys(m map[string][]string) []string {
 	return out
 }
 
-// docMetric is a row of README's metrics table.
+// docMetric is a row of the metrics table of docs/health-and-metrics.md.
 type docMetric struct {
 	name, typ string
-	labels    map[string][]string // label -> the values README lists (none: any value)
+	labels    map[string][]string // label -> the values the table lists (none: any value)
 }
 
 var backticked = regexp.MustCompile("`([^`]*)`")
 
-// readmeMetrics reads the table under "Every metric of the updater" in README.md: | `name` | type | labels | meaning |,
-// where labels are `label` = `value`, `value`; `label`; ... or `label`, `label`.
-func readmeMetrics(t *testing.T) []docMetric {
+// metricsDoc is where the metrics are documented, and metricsSection the section of it that holds their table.
+const (
+	metricsDoc     = "../docs/health-and-metrics.md"
+	metricsSection = "## Metrics"
+)
+
+// docMetrics reads the table of the section "## Metrics" of docs/health-and-metrics.md (up to the next section):
+// | `name` | type | labels | meaning |, where labels are `label` = `value`, `value`; `label`; ... or `label`, `label`.
+func docMetrics(t *testing.T) []docMetric {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile(metricsDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, section, ok := strings.Cut(string(b), "\n"+metricsSection+"\n")
+	if !ok {
+		t.Fatalf("%s has no section %q", metricsDoc, metricsSection)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
 	var out []docMetric
-	for line := range strings.SplitSeq(string(b), "\n") {
+	for line := range strings.SplitSeq(section, "\n") {
 		if !strings.HasPrefix(line, "| `"+MetricsPrefix+"_") {
 			continue
 		}
 		cells := strings.Split(line, "|")
 		if len(cells) != 6 {
-			t.Fatalf("README metrics row with %d cells: %s", len(cells), line)
+			t.Fatalf("%s: metrics row with %d cells: %s", metricsDoc, len(cells), line)
 		}
 		d := docMetric{name: strings.Trim(strings.TrimSpace(cells[1]), "`"), typ: strings.TrimSpace(cells[2]), labels: map[string][]string{}}
 		for part := range strings.SplitSeq(cells[3], ";") {

@@ -435,6 +435,6 @@ func (r *depsReport) print(out io.Writer) {
 		fmt.Fprintf(&md, "| %s | %.2f MB | %s | %.2f MB | %.2f MB |\n", row.group, float64(row.bytes)/1e6, est,
 			float64(row.resFile)/1e6, float64(row.resAnon)/1e6)
 	}
-	fmt.Fprintln(out, "\nas Markdown, for README's Performance section:")
+	fmt.Fprintln(out, "\nas Markdown, for docs/performance.md:")
 	_, _ = out.Write(md.Bytes())
 }

@@ -9,7 +9,7 @@
 // the go_* and process_* families have client_golang's names, types and help. The tests hold it to that with
 // client_golang, and parse and lint it with Prometheus's own parser (expfmt) and linter (promlint). It is written here
 // rather than imported because client_golang brings protobuf, client_model, common and procfs into the binary: see
-// README, Performance.
+// docs/performance.md.
 //
 // Misuse panics, at registration where client_golang's MustRegister panics: a metric or label name the text format
 // cannot carry, a label name twice, le as a histogram label, a name registered twice, buckets not strictly
