@@ -1,6 +1,7 @@
 package updater
 
 import (
+	"crypto/sha256"
 	"maps"
 	"strings"
 	"sync"
@@ -44,6 +45,9 @@ const (
 	// MaxPendingChanges bounds the credentials kept per environment until its pass; past it, the environment's
 	// changes count as lost (Change.Lost).
 	MaxPendingChanges = 1024
+	// maxServicesKnown bounds the services whose images the inbox keeps per environment (as many as one list may
+	// hold); a service event past it counts as a change, and its images are not kept.
+	maxServicesKnown = 200_000
 )
 
 // inbox collects what the event streams report between passes, and the echoes the updater's own writes will
@@ -55,9 +59,9 @@ type inbox struct {
 	// echoes are the reports of the updater's own writes that Rancher has still to send.
 	echoes    map[echoKey]echo
 	nextPrune time.Time
-	// images are the images of each service as the last read of its environment found them (by environment key,
-	// then service id).
-	images map[string]map[string]string
+	// images are the images of each service as the last read of its environment found them, or as an event
+	// reported them since (by environment key, then service id), as digests: bounded whatever an event carries.
+	images map[string]map[string]imagesDigest
 	// received counts the changes accepted (tests wait until the loop has taken them all).
 	received uint64
 	wake     chan struct{}
@@ -79,7 +83,7 @@ type echo struct {
 }
 
 func newInbox() *inbox {
-	return &inbox{pending: map[string]*envChanges{}, echoes: map[echoKey]echo{}, images: map[string]map[string]string{},
+	return &inbox{pending: map[string]*envChanges{}, echoes: map[echoKey]echo{}, images: map[string]map[string]imagesDigest{},
 		wake: make(chan struct{}, 1)}
 }
 
@@ -189,15 +193,25 @@ func (in *inbox) giveUpEchoes(envKey string) {
 	}
 }
 
+// imagesDigest stands for the images of a service: the SHA-256 of their ids, one per line.
+type imagesDigest [sha256.Size]byte
+
+func digestImages(images []string) imagesDigest {
+	return sha256.Sum256([]byte(strings.Join(images, "\n")))
+}
+
 // imagesChanged reports whether a service's images differ from what the last read found, and remembers them.
 func (in *inbox) imagesChanged(envKey, id string, images []string) bool {
-	now := strings.Join(images, "\n")
+	now := digestImages(images)
 	known, ok := in.images[envKey][id]
-	if ok && known == now || !ok && len(images) == 0 {
+	switch {
+	case ok && known == now || !ok && len(images) == 0:
 		return false
+	case !ok && len(in.images[envKey]) >= maxServicesKnown:
+		return true
 	}
 	if in.images[envKey] == nil {
-		in.images[envKey] = map[string]string{}
+		in.images[envKey] = map[string]imagesDigest{}
 	}
 	in.images[envKey][id] = now
 	return true
@@ -209,11 +223,8 @@ func (in *inbox) learnImages(res *Result) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if res.Kind == PassScheduled {
-		served := map[string]bool{}
-		for _, e := range res.Envs {
-			served[e.key] = true
-		}
-		maps.DeleteFunc(in.images, func(key string, _ map[string]string) bool { return !served[key] })
+		served := res.served()
+		maps.DeleteFunc(in.images, func(key string, _ map[string]imagesDigest) bool { return !served[key] })
 	}
 	for _, e := range res.Envs {
 		switch {

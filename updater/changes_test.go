@@ -435,3 +435,26 @@ func TestDebouncePerEnvironment(t *testing.T) {
 		t.Errorf("Production due again %s after its first change, want %s", at.Sub(start), Debounce+minEventGap)
 	}
 }
+
+// TestServiceImagesAreBounded: the inbox keeps a digest of each service's images, not the images an event carries,
+// and past maxServicesKnown services of an environment a service event counts as a change without being kept.
+func TestServiceImagesAreBounded(t *testing.T) {
+	in := newInbox()
+	big := strings.Repeat("x", 1<<20)
+	if !in.imagesChanged("", "1s1", []string{big}) || in.imagesChanged("", "1s1", []string{big}) {
+		t.Fatal("a new service's images are a change once, then not")
+	}
+	if !in.imagesChanged("", "1s1", []string{big + "y"}) {
+		t.Fatal("changed images are a change")
+	}
+	known := in.images[""]
+	for i := len(known); i < maxServicesKnown; i++ {
+		known[fmt.Sprintf("1s%d", i+2)] = imagesDigest{}
+	}
+	if !in.imagesChanged("", "1s999999999", []string{"docker:nginx"}) {
+		t.Error("a service past the bound is not a change")
+	}
+	if n := len(in.images[""]); n != maxServicesKnown {
+		t.Errorf("%d services kept, want %d", n, maxServicesKnown)
+	}
+}

@@ -97,10 +97,7 @@ func (m *memory) learn(res *Result, scrubber *redact.Scrubber) {
 			m.targets[i] = &EnvResult{ID: e.ID, Name: e.Name, key: e.key, SkipReason: e.SkipReason}
 		}
 		m.tokens = map[string]plan.TokenResult{}
-		served := map[string]bool{}
-		for _, e := range res.Envs {
-			served[e.key] = true
-		}
+		served := res.served()
 		maps.DeleteFunc(m.envs, func(key string, _ *envState) bool { return !served[key] })
 		maps.DeleteFunc(m.written, func(key string, _ map[string]plan.TokenID) bool { return !served[key] })
 	}

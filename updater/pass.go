@@ -426,14 +426,14 @@ func (u *Updater) createCredential(ctx context.Context, key string, env *rancher
 }
 
 // imagesOf returns the images of each service, by id, as the inbox compares them with a service's event.
-func imagesOf(services []rancher.Service) map[string]string {
-	out := make(map[string]string, len(services))
+func imagesOf(services []rancher.Service) map[string]imagesDigest {
+	out := make(map[string]imagesDigest, len(services))
 	for _, s := range services {
-		var imgs []string
-		for _, img := range s.Images {
-			imgs = append(imgs, img.ImageUUID)
+		imgs := make([]string, len(s.Images))
+		for i, img := range s.Images {
+			imgs[i] = img.ImageUUID
 		}
-		out[s.ID] = strings.Join(imgs, "\n")
+		out[s.ID] = digestImages(imgs)
 	}
 	return out
 }

@@ -56,9 +56,9 @@ type EnvResult struct {
 
 	// What the read found that the memory keeps: what the updater knew it had written into the credentials
 	// listed (it forgets the others: they are gone) and, with DISCOVER_REGISTRIES, the images of each service (by
-	// id).
+	// id, as a digest).
 	held   map[string]plan.TokenID
-	images map[string]string
+	images map[string]imagesDigest
 }
 
 func (e *EnvResult) label() string {
@@ -203,3 +203,12 @@ func (r *Result) describe(text bool) string {
 
 // sortedRegions returns the keys of a map by region, sorted.
 func sortedRegions[T any](m map[string]T) []string { return slices.Sorted(maps.Keys(m)) }
+
+// served is the set of the keys of the environments the pass covered.
+func (r *Result) served() map[string]bool {
+	out := make(map[string]bool, len(r.Envs))
+	for _, e := range r.Envs {
+		out[e.key] = true
+	}
+	return out
+}
